@@ -48,3 +48,22 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+class Database:
+    """An engine and its session factory: what every entry point opens once and passes down."""
+
+    def __init__(self, database_url: str, **engine_kwargs: Any) -> None:
+        self.url = database_url
+        self.engine = make_engine(database_url, **engine_kwargs)
+        self.sessions = make_session_factory(self.engine)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def unit_of_work(self) -> Any:
+        return unit_of_work(self.sessions)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
