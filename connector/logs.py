@@ -19,7 +19,7 @@ _PATTERNS = [
     re.compile(r"(?i)(wstoken=)[^&\s'\"]+"),
     re.compile(r"(?i)(token=)[^&\s'\"]+"),
     re.compile(r"(?i)(client_assertion=)[^&\s'\"]+"),
-    re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+)[^\s'\"]+"),
+    re.compile(r"(?i)(authorization['\"]?\s*:\s*['\"]?(?:bearer|basic)\s+)[^\s'\"]+"),
     re.compile(r"(?i)(['\"]?(?:password|secret|private_key|access_token|ws_token)['\"]?\s*[:=]\s*['\"]?)[^'\",\s}]+"),
     re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----)[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----)"),
 ]

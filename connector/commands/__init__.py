@@ -1,0 +1,1 @@
+"""click commands, grouped by noun; `credbridge/cli.py` names them."""

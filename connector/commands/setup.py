@@ -1,0 +1,117 @@
+"""`credbridge init`, `credbridge db upgrade` and `credbridge schools …`."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from credbridge.connector.commands.common import runtime_or_exit, with_runtime
+from credbridge.connector.runtime import Runtime
+from credbridge.connector.settings import config_file_path
+from credbridge.connector.store import migrate
+from credbridge.connector.store.models import AuditEntry, School
+
+COUNTRIES_FIRST = ("HR", "SI", "BA", "RS", "ME")
+
+
+@click.command()
+@click.option("--database-url", default="sqlite:///credbridge.db", show_default=True,
+              help="where the data lives; postgresql+psycopg://user@host/db in production")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True,
+              help="the public URL Moodle reaches credbridge at")
+@click.option("--force", is_flag=True, help="overwrite an existing configuration file")
+def init(database_url: str, base_url: str, force: bool) -> None:
+    """Write credbridge.toml with a fresh secret key, then create the database."""
+    path = config_file_path()
+    if path.exists() and not force:
+        click.echo(f"{path} exists; keeping it (use --force to replace it).")
+    else:
+        path.write_text(
+            "# credbridge settings; every key can also be set as CREDBRIDGE_<KEY> in the environment.\n"
+            "[credbridge]\n"
+            f'database_url = "{database_url}"\n'
+            f'base_url = "{base_url}"\n'
+            "# encrypts secrets at rest and signs sessions: keep it secret, back it up\n"
+            f'secret_key = "{pysecrets.token_urlsafe(48)}"\n',
+            encoding="utf-8",
+        )
+        path.chmod(0o600)
+        click.echo(f"wrote {path} (mode 600)")
+    runtime = runtime_or_exit()
+    try:
+        migrate.upgrade(runtime.settings.database_url)
+        click.echo("database is at the latest schema")
+    finally:
+        runtime.close()
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations (the same schema on SQLite and PostgreSQL)."""
+    runtime = runtime_or_exit()
+    try:
+        migrate.upgrade(runtime.settings.database_url, revision)
+        click.echo(f"database upgraded to {migrate.current_revision(runtime.db.engine)}")
+    finally:
+        runtime.close()
+
+
+@click.group()
+def schools() -> None:
+    """Schools (tenants) and their awarding-body identity."""
+
+
+@schools.command("add")
+@click.option("--slug", required=True, help="short name used in URLs, e.g. ss-tehnicka-split")
+@click.option("--name", "legal_name", required=True, help="legal name of the awarding body")
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2, e.g. HR")
+@click.option("--homepage", default=None)
+@click.option("--identifier", "identifiers", multiple=True, metavar="SCHEME=VALUE",
+              help="legal identifiers, e.g. OIB=12345678901 (repeatable)")
+@with_runtime
+def schools_add(runtime: Runtime, slug: str, legal_name: str, country: str, homepage: str | None,
+                identifiers: tuple[str, ...]) -> None:
+    """Add a school."""
+    country = country.upper()
+    if len(country) != 2 or not country.isalpha():
+        raise click.BadParameter(f"{country!r} is not an ISO 3166-1 alpha-2 code (e.g. HR, SI)",
+                                 param_hint="--country")
+    parsed: dict[str, str] = {}
+    for item in identifiers:
+        scheme, sep, value = item.partition("=")
+        if not sep or not scheme or not value:
+            raise click.BadParameter(f"{item!r} is not SCHEME=VALUE", param_hint="--identifier")
+        parsed[scheme] = value
+    with runtime.db.unit_of_work() as session:
+        if session.scalar(select(School).where(School.slug == slug)):
+            click.echo(f"credbridge: a school with slug {slug!r} exists already", err=True)
+            sys.exit(1)
+        school = School(slug=slug, legal_name=legal_name, country=country, homepage=homepage,
+                        identifiers=parsed, policy={"revoke_on_regression": "ask"})
+        session.add(school)
+        session.flush()
+        session.add(AuditEntry(school_id=school.id, actor="cli", action="school.created",
+                               subject_type="school", subject_id=str(school.id), details={"slug": slug}))
+    click.echo(f"school {slug} added")
+
+
+@schools.command("list")
+@with_runtime
+def schools_list(runtime: Runtime) -> None:
+    """List schools."""
+    table = Table("slug", "legal name", "country", "homepage")
+    with runtime.db.unit_of_work() as session:
+        for school in session.scalars(select(School).order_by(School.slug)):
+            table.add_row(school.slug, school.legal_name, school.country, school.homepage or "")
+    Console().print(table)

@@ -1,0 +1,5 @@
+"""`python -m credbridge` runs the command line."""
+
+from credbridge.cli import main
+
+main()
