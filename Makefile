@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv system-deps lint bench clean
+
+$(STAMP): pyproject.toml setup.py constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+## make demo: set up and run the whole product on the embedded defaults (SQLite + the Moodle emulator)
+demo: $(STAMP)
+	$(BIN)/credbridge demo $(DEMO_ARGS)
+
+## make test: set up and pass the whole test suite (SQLite, PostgreSQL, headless Chromium)
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Debian's PostgreSQL server and Chromium are installed when we are root; otherwise say what is missing.
+system-deps:
+	@bash deploy/scripts/system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
