@@ -1,0 +1,383 @@
+"""The WS functions credbridge uses and one method per question sync asks Moodle.
+
+Raw responses become small typed records here, at the edge, so nothing further in carries Moodle's
+JSON around. Grades that Moodle sends as strings (``"69.00000"``) or floats are parsed exactly with
+:class:`~decimal.Decimal` (floats through their shortest repr, so 6.66667 stays 6.66667).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from credbridge.connector.moodle.client import MoodleClient
+from credbridge.connector.moodle.errors import MalformedResponse
+
+
+class WsFunction(StrEnum):
+    SITE_INFO = "core_webservice_get_site_info"
+    COURSES_BY_FIELD = "core_course_get_courses_by_field"
+    COURSE_CONTENTS = "core_course_get_contents"
+    COURSE_MODULE = "core_course_get_course_module"
+    ENROLLED_USERS = "core_enrol_get_enrolled_users"
+    COURSE_COMPLETION = "core_completion_get_course_completion_status"
+    ACTIVITIES_COMPLETION = "core_completion_get_activities_completion_status"
+    GRADE_ITEMS = "gradereport_user_get_grade_items"
+    ASSIGN_GRADES = "mod_assign_get_grades"
+    QUIZZES = "mod_quiz_get_quizzes_by_courses"
+    QUIZ_ATTEMPTS = "mod_quiz_get_user_attempts"
+    COURSE_COMPETENCIES = "core_competency_list_course_competencies"
+    USER_COMPETENCY_IN_COURSE = "tool_lp_data_for_user_competency_summary_in_course"
+    COMPETENCY_REPORT = "report_competency_data_for_report"
+    RETRIEVE_REPORT = "core_reportbuilder_retrieve_report"
+
+
+#: what sync cannot work without, and what it uses when the service offers it
+REQUIRED_FUNCTIONS = (
+    WsFunction.SITE_INFO, WsFunction.COURSES_BY_FIELD, WsFunction.COURSE_CONTENTS, WsFunction.ENROLLED_USERS,
+    WsFunction.COURSE_COMPLETION, WsFunction.ACTIVITIES_COMPLETION, WsFunction.GRADE_ITEMS,
+    WsFunction.ASSIGN_GRADES, WsFunction.QUIZZES, WsFunction.QUIZ_ATTEMPTS,
+)
+OPTIONAL_FUNCTIONS = (
+    WsFunction.COURSE_COMPETENCIES, WsFunction.COMPETENCY_REPORT, WsFunction.USER_COMPETENCY_IN_COURSE,
+    WsFunction.COURSE_MODULE, WsFunction.RETRIEVE_REPORT,
+)
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Moodle grade -> Decimal; None for no grade ("", null, -1 for "not graded" in mod_assign)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _int(value: Any) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    sitename: str
+    siteurl: str
+    userid: int
+    username: str
+    release: str
+    version: str
+    functions: frozenset[str]
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def major_minor(self) -> tuple[int, int]:
+        parts = self.release.split()[0].split(".") if self.release else []
+        try:
+            return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+        except (ValueError, IndexError):
+            return 0, 0
+
+
+@dataclass(frozen=True)
+class MoodleCourse:
+    id: int
+    shortname: str
+    fullname: str
+    idnumber: str | None
+    categoryid: int | None
+    visible: bool
+    enablecompletion: bool
+    timemodified: int | None
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    cmid: int
+    modname: str
+    instance: int
+    name: str
+    idnumber: str | None = None
+
+
+@dataclass(frozen=True)
+class EnrolledUser:
+    id: int
+    username: str | None
+    firstname: str
+    lastname: str
+    fullname: str
+    email: str | None
+    idnumber: str | None
+    lastcourseaccess: int | None
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    itemid: int
+    itemname: str | None
+    itemtype: str
+    itemmodule: str | None
+    iteminstance: int | None
+    cmid: int | None
+    idnumber: str | None
+    raw: Decimal | None
+    grademin: Decimal | None
+    grademax: Decimal | None
+    dategraded: int | None
+    overridden: bool
+
+
+@dataclass(frozen=True)
+class UserGrades:
+    userid: int
+    courseid: int
+    courseidnumber: str | None
+    items: tuple[GradeResult, ...]
+
+
+@dataclass(frozen=True)
+class AssignGradeRow:
+    assignmentid: int
+    userid: int
+    grade: Decimal | None
+    attemptnumber: int
+    timemodified: int
+
+
+@dataclass(frozen=True)
+class QuizInfo:
+    id: int
+    cmid: int
+    course: int
+    name: str
+    sumgrades: Decimal | None
+    grade: Decimal | None
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QuizAttemptRow:
+    id: int
+    quiz: int
+    userid: int
+    attempt: int
+    state: str
+    sumgrades: Decimal | None
+    timefinish: int | None
+    timemodified: int | None
+
+
+@dataclass(frozen=True)
+class CourseCompletionStatus:
+    completed: bool
+    timecompleted: int | None
+
+
+@dataclass(frozen=True)
+class ActivityCompletionRow:
+    cmid: int
+    modname: str
+    instance: int | None
+    state: int
+    timecompleted: int | None
+    overridden: bool
+
+
+@dataclass(frozen=True)
+class CompetencyInfo:
+    id: int
+    idnumber: str | None
+    shortname: str
+
+
+@dataclass(frozen=True)
+class UserCompetencyRow:
+    competencyid: int
+    idnumber: str | None
+    proficiency: bool | None
+    grade: int | None
+    timemodified: int | None
+
+
+#: quiz settings that matter for supervision (Annex I "form of participation"/identity checks)
+QUIZ_SETTINGS_KEYS = ("timelimit", "browsersecurity", "password", "subnet", "delay1", "delay2", "attempts",
+                      "timeopen", "timeclose", "grademethod", "sumgrades", "grade", "hasquestions")
+
+
+def _quiz(raw: dict[str, Any]) -> QuizInfo:
+    settings = {k: raw.get(k) for k in QUIZ_SETTINGS_KEYS if k in raw}
+    browsersecurity = raw.get("browsersecurity") or ""
+    seb = raw.get("seb_requiresafeexambrowser") or raw.get("requiresafeexambrowser")
+    settings["seb_required"] = bool(seb) or browsersecurity == "safebrowser"
+    # quiz access rules present on this quiz (password, subnet, delays, time limit, SEB)
+    rules = [name for name, on in (("password", bool(raw.get("password") or raw.get("haspassword"))),
+                                   ("ipaddress", bool(raw.get("subnet"))),
+                                   ("timelimit", bool(raw.get("timelimit"))),
+                                   ("delaybetweenattempts", bool(raw.get("delay1") or raw.get("delay2"))),
+                                   ("seb", settings["seb_required"]),
+                                   ("openclosedate", bool(raw.get("timeopen") or raw.get("timeclose")))) if on]
+    settings["access_rules"] = rules
+    settings["has_password"] = "password" in rules
+    settings.pop("password", None)  # the quiz password itself is never stored
+    for key in ("sumgrades", "grade"):
+        if key in settings and settings[key] is not None:
+            settings[key] = str(to_decimal(settings[key]))
+    return QuizInfo(id=int(raw["id"]), cmid=int(raw["coursemodule"]), course=int(raw["course"]),
+                    name=str(raw.get("name", "")), sumgrades=to_decimal(raw.get("sumgrades")),
+                    grade=to_decimal(raw.get("grade")), settings=settings)
+
+
+class MoodleApi:
+    """The questions sync asks, one method each, answered with typed records."""
+
+    def __init__(self, client: MoodleClient) -> None:
+        self.client = client
+
+    def _expect(self, function: WsFunction, body: Any, key: str | None, kind: type) -> Any:
+        value = body.get(key) if key is not None and isinstance(body, dict) else body
+        if not isinstance(value, kind):
+            raise MalformedResponse(function, f"expected {kind.__name__}{f' under {key!r}' if key else ''}")
+        return value
+
+    def site_info(self) -> SiteInfo:
+        body = self._expect(WsFunction.SITE_INFO, self.client.call(WsFunction.SITE_INFO), None, dict)
+        return SiteInfo(sitename=str(body.get("sitename", "")), siteurl=str(body.get("siteurl", "")),
+                        userid=int(body.get("userid", 0)), username=str(body.get("username", "")),
+                        release=str(body.get("release", "")), version=str(body.get("version", "")),
+                        functions=frozenset(f["name"] for f in body.get("functions", [])), raw=body)
+
+    def courses(self, course_filter: dict[str, Any] | None = None) -> list[MoodleCourse]:
+        """All courses the WS user can see, or those the connection's course filter names (one call)."""
+        course_filter = course_filter or {}
+        params: dict[str, Any] = {}
+        if course_filter.get("course_ids"):
+            params = {"field": "ids", "value": ",".join(str(int(i)) for i in course_filter["course_ids"])}
+        elif course_filter.get("category_id"):
+            params = {"field": "category", "value": int(course_filter["category_id"])}
+        body = self.client.call(WsFunction.COURSES_BY_FIELD, params)
+        rows = self._expect(WsFunction.COURSES_BY_FIELD, body, "courses", list)
+        courses = []
+        for c in rows:
+            if c.get("format") == "site" or int(c["id"]) == 1:  # the front page is not a course
+                continue
+            courses.append(MoodleCourse(
+                id=int(c["id"]), shortname=str(c.get("shortname", "")), fullname=str(c.get("fullname", "")),
+                idnumber=c.get("idnumber") or None, categoryid=_int(c.get("categoryid")),
+                visible=bool(c.get("visible", 1)), enablecompletion=bool(c.get("enablecompletion", 1)),
+                timemodified=_int(c.get("timemodified"))))
+        return courses
+
+    def course_modules(self, courseid: int) -> list[ModuleInfo]:
+        body = self.client.call(WsFunction.COURSE_CONTENTS, {
+            "courseid": courseid,
+            "options": [{"name": "excludecontents", "value": 1}, {"name": "includestealthmodules", "value": 1}]})
+        sections = self._expect(WsFunction.COURSE_CONTENTS, body, None, list)
+        return [ModuleInfo(cmid=int(m["id"]), modname=str(m["modname"]), instance=int(m.get("instance") or 0),
+                           name=str(m.get("name", "")), idnumber=m.get("idnumber") or None)
+                for section in sections for m in section.get("modules", [])]
+
+    def enrolled_users(self, courseid: int, *, onlyactive: bool = True) -> list[EnrolledUser]:
+        options = [{"name": "onlyactive", "value": 1 if onlyactive else 0},
+                   {"name": "userfields",
+                    "value": "id,username,firstname,lastname,fullname,email,idnumber,lastcourseaccess,roles"}]
+        body = self.client.call(WsFunction.ENROLLED_USERS, {"courseid": courseid, "options": options})
+        rows = self._expect(WsFunction.ENROLLED_USERS, body, None, list)
+        return [EnrolledUser(
+            id=int(u["id"]), username=u.get("username"), firstname=str(u.get("firstname", "")),
+            lastname=str(u.get("lastname", "")),
+            fullname=str(u.get("fullname") or f"{u.get('firstname', '')} {u.get('lastname', '')}".strip()),
+            email=u.get("email") or None, idnumber=u.get("idnumber") or None,
+            lastcourseaccess=_int(u.get("lastcourseaccess")) or None,
+            roles=tuple(r.get("shortname", "") for r in u.get("roles", []))) for u in rows]
+
+    def grade_items(self, courseid: int, userid: int = 0) -> list[UserGrades]:
+        """Every user's grade items in a course (userid=0: all users in one call)."""
+        body = self.client.call(WsFunction.GRADE_ITEMS, {"courseid": courseid, "userid": userid})
+        rows = self._expect(WsFunction.GRADE_ITEMS, body, "usergrades", list)
+        return [UserGrades(userid=int(u["userid"]), courseid=int(u.get("courseid", courseid)),
+                           courseidnumber=u.get("courseidnumber") or None,
+                           items=tuple(GradeResult(
+                               itemid=int(g["id"]), itemname=g.get("itemname"), itemtype=str(g.get("itemtype", "")),
+                               itemmodule=g.get("itemmodule"), iteminstance=_int(g.get("iteminstance")),
+                               cmid=_int(g.get("cmid")), idnumber=g.get("idnumber") or None,
+                               raw=to_decimal(g.get("graderaw")), grademin=to_decimal(g.get("grademin")),
+                               grademax=to_decimal(g.get("grademax")), dategraded=_int(g.get("gradedategraded")),
+                               overridden=bool(g.get("gradeisoverridden"))) for g in u.get("gradeitems", [])))
+                for u in rows]
+
+    def assign_grades(self, assignment_ids: Sequence[int], since: int = 0) -> list[AssignGradeRow]:
+        if not assignment_ids:
+            return []
+        body = self.client.call(WsFunction.ASSIGN_GRADES, {"assignmentids": list(assignment_ids), "since": since})
+        rows = self._expect(WsFunction.ASSIGN_GRADES, body, "assignments", list)
+        out = []
+        for a in rows:
+            for g in a.get("grades", []):
+                grade = to_decimal(g.get("grade"))
+                out.append(AssignGradeRow(assignmentid=int(a["assignmentid"]), userid=int(g["userid"]),
+                                          grade=None if grade is not None and grade < 0 else grade,
+                                          attemptnumber=int(g.get("attemptnumber") or 0),
+                                          timemodified=int(g.get("timemodified") or 0)))
+        return out
+
+    def quizzes(self, courseids: Iterable[int]) -> list[QuizInfo]:
+        ids = sorted(set(courseids))
+        if not ids:
+            return []
+        body = self.client.call(WsFunction.QUIZZES, {"courseids": ids})
+        return [_quiz(q) for q in self._expect(WsFunction.QUIZZES, body, "quizzes", list)]
+
+    def quiz_attempts(self, quizid: int, userid: int) -> list[QuizAttemptRow]:
+        body = self.client.call(WsFunction.QUIZ_ATTEMPTS,
+                                {"quizid": quizid, "userid": userid, "status": "all", "includepreviews": 0})
+        rows = self._expect(WsFunction.QUIZ_ATTEMPTS, body, "attempts", list)
+        return [QuizAttemptRow(id=int(a["id"]), quiz=int(a["quiz"]), userid=int(a["userid"]),
+                               attempt=int(a["attempt"]), state=str(a.get("state", "")),
+                               sumgrades=to_decimal(a.get("sumgrades")), timefinish=_int(a.get("timefinish")) or None,
+                               timemodified=_int(a.get("timemodified"))) for a in rows]
+
+    def course_completion(self, courseid: int, userid: int) -> CourseCompletionStatus:
+        body = self.client.call(WsFunction.COURSE_COMPLETION, {"courseid": courseid, "userid": userid})
+        status = self._expect(WsFunction.COURSE_COMPLETION, body, "completionstatus", dict)
+        done = bool(status.get("completed"))
+        times = [int(c["timecompleted"]) for c in status.get("completions", []) if c.get("timecompleted")]
+        return CourseCompletionStatus(completed=done, timecompleted=max(times) if done and times else None)
+
+    def activities_completion(self, courseid: int, userid: int) -> list[ActivityCompletionRow]:
+        body = self.client.call(WsFunction.ACTIVITIES_COMPLETION, {"courseid": courseid, "userid": userid})
+        rows = self._expect(WsFunction.ACTIVITIES_COMPLETION, body, "statuses", list)
+        return [ActivityCompletionRow(cmid=int(s["cmid"]), modname=str(s.get("modname", "")),
+                                      instance=_int(s.get("instance")), state=int(s.get("state") or 0),
+                                      timecompleted=_int(s.get("timecompleted")) or None,
+                                      overridden=s.get("overrideby") is not None)
+                for s in rows if s.get("hascompletion", True) and s.get("tracking", 1)]
+
+    def course_competencies(self, courseid: int) -> list[CompetencyInfo]:
+        body = self.client.call(WsFunction.COURSE_COMPETENCIES, {"id": courseid})
+        rows = self._expect(WsFunction.COURSE_COMPETENCIES, body, None, list)
+        return [CompetencyInfo(id=int(r["competency"]["id"]), idnumber=r["competency"].get("idnumber") or None,
+                               shortname=str(r["competency"].get("shortname", ""))) for r in rows]
+
+    def user_competencies(self, courseid: int, userid: int) -> list[UserCompetencyRow]:
+        """All of one learner's competency ratings in one course (one call, not one per competency)."""
+        body = self.client.call(WsFunction.COMPETENCY_REPORT, {"courseid": courseid, "userid": userid, "moduleid": 0})
+        rows = self._expect(WsFunction.COMPETENCY_REPORT, body, "usercompetencies", list)
+        out = []
+        for r in rows:
+            ucc = r.get("usercompetencycourse") or {}
+            comp = (r.get("competency") or {}).get("competency") or {}
+            out.append(UserCompetencyRow(
+                competencyid=int(ucc.get("competencyid") or comp.get("id")), idnumber=comp.get("idnumber") or None,
+                proficiency=None if ucc.get("proficiency") is None else bool(ucc.get("proficiency")),
+                grade=_int(ucc.get("grade")) or None, timemodified=_int(ucc.get("timemodified"))))
+        return out
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
