@@ -1,0 +1,321 @@
+"""Learner-specific Annex I values derived from the evidence that proved a unit.
+
+The unit's declared value is the default; evidence is the proof and refines it:
+- type of assessment from the activity that proved the outcome (quiz, assignment, competency
+  rating, external exam), as Europass assessment concepts;
+- form of participation per course (the admin's course declaration, else inferred from the
+  learner's activity in the course), combined over the courses that proved the unit;
+- supervision & identity verification from the quiz settings (Safe Exam Browser, proctoring,
+  IP restriction) or the external result's columns, with ID verification only when the school
+  declares that it checks identity documents at supervised exams.
+
+Every value carries :class:`Provenance`: which evidence, which rule, and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from credbridge.mappings import vocab
+from credbridge.mappings.evidence import EvidenceFact, EvidenceKind
+from credbridge.mappings.model import BLENDED, ONLINE, PRESENTIAL, WORKBASED, GradingScheme, School, Unit
+
+ASSESS_QUIZ = "http://data.europa.eu/snb/assessment/b1b68f6735"
+ASSESS_WRITTEN_EXAM = "http://data.europa.eu/snb/assessment/6e6cb2cc78"
+ASSESS_MARKED_ASSIGNMENT = "http://data.europa.eu/snb/assessment/2939dae15f"
+ASSESS_CONTINUOUS = "http://data.europa.eu/snb/assessment/3484bd7e51"
+ASSESS_ATTENDANCE = "http://data.europa.eu/snb/assessment/7331eb4762"
+#: declared types that say more about an assignment than "marked assignment"
+_ASSIGNMENT_REFINEMENTS = frozenset({
+    "http://data.europa.eu/snb/assessment/6a4db9f11d",  # practical assessment
+    "http://data.europa.eu/snb/assessment/795dac4096",  # project work
+    "http://data.europa.eu/snb/assessment/de4d165a6c",  # artefact assessment
+    "http://data.europa.eu/snb/assessment/4f03b91c0e",  # portfolio
+    ASSESS_MARKED_ASSIGNMENT,
+})
+
+ONLINE_MODULES = frozenset({"quiz", "assign", "lti", "page", "scorm", "h5pactivity", "forum", "lesson", "book",
+                            "url", "resource", "workshop", "choice", "feedback", "glossary", "wiki", "data"})
+ONSITE_MODULES = frozenset({"attendance", "facetoface"})
+#: quiz access rules that mean someone or something supervises the attempt
+_SUPERVISING_RULES = ("seb", "proctor", "securewindow")
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    evidence_ids: tuple[str, ...]
+    rule: str
+    reason: str
+
+
+class SupervisionLevel(Enum):
+    """The Annex I supervision & identity-verification levels.
+
+    ``uri`` is the Europass concept where the shipped (partial) list has one; levels without a
+    verified concept URI carry only their label.
+    """
+
+    UNSUPERVISED_NO_ID = ("unsupervised_no_id", "Unsupervised without ID verification", 0,
+                          "http://data.europa.eu/snb/supervision-verification/c598449d64")
+    UNSUPERVISED_ID = ("unsupervised_id", "Unsupervised with ID verification", 1, None)
+    SUPERVISED_NO_ID = ("supervised_no_id", "Supervised without ID verification", 1, None)
+    SUPERVISED_ONLINE_ID = ("supervised_online_id", "Supervised online with ID verification", 2,
+                            "http://data.europa.eu/snb/supervision-verification/70be69aaf9")
+    SUPERVISED_ONSITE_ID = ("supervised_onsite_id", "Supervised onsite with ID verification", 2,
+                            "http://data.europa.eu/snb/supervision-verification/70be69aaf9")
+
+    def __init__(self, key: str, label: str, rank: int, uri: str | None):
+        self.key = key
+        self.label = label
+        self.rank = rank
+        self.uri = uri
+
+    @classmethod
+    def from_uri(cls, uri: str) -> SupervisionLevel | None:
+        return next((lvl for lvl in cls if lvl.uri == uri), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A resolved Annex I value: ``value`` is a concept URI, a tuple of them, or a SupervisionLevel."""
+
+    value: Any
+    source: str  # "evidence" | "declared" | "course_declaration" | "none"
+    provenance: tuple[Provenance, ...] = ()
+
+    @property
+    def present(self) -> bool:
+        return self.value not in (None, ())
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    percent: Decimal
+    label: Mapping[str, str] | None
+    scheme_title: Mapping[str, str]
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class UnitDerivation:
+    assessment_types: Derived
+    mode: Derived
+    supervision: Derived
+    grade: Grade | None
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "y", "da", "ja", "x"}
+
+
+_MODE_SYNONYMS = {
+    "onsite": PRESENTIAL, "on-site": PRESENTIAL, "on site": PRESENTIAL, "in person": PRESENTIAL,
+    "face to face": PRESENTIAL, "presential": PRESENTIAL, "online": ONLINE, "remote": ONLINE,
+    "blended": BLENDED, "hybrid": BLENDED, "workbased": WORKBASED, "work-based": WORKBASED,
+    "work based": WORKBASED, "workplace": WORKBASED,
+}
+
+
+def mode_from_text(text: Any) -> str | None:
+    if text is None:
+        return None
+    t = str(text).strip().lower()
+    if t in _MODE_SYNONYMS:
+        return _MODE_SYNONYMS[t]
+    try:
+        return vocab.lookup("mode", t).uri
+    except vocab.VocabularyError:
+        return None
+
+
+def _quiz_supervision(fact: EvidenceFact, school: School) -> tuple[SupervisionLevel, str] | None:
+    s = fact.quiz_settings
+    if s is None:
+        return None
+    rules = [str(r).lower() for r in s.get("access_rules") or ()]
+    seb = bool(s.get("seb_required")) or any("seb" in r for r in rules)
+    proctored = bool(s.get("proctored")) or any(any(k in r for k in ("proctor", "securewindow")) for r in rules)
+    subnet = bool(s.get("subnet"))
+    if not (seb or proctored or subnet):
+        return SupervisionLevel.UNSUPERVISED_NO_ID, "quiz has no Safe Exam Browser, proctoring or IP restriction"
+    why = ", ".join(n for n, on in (("Safe Exam Browser", seb), ("proctoring", proctored),
+                                     ("IP/subnet restriction", subnet)) if on)
+    if school.checks_id_at_supervised_exams or _truthy(s.get("id_verification", "")):
+        level = SupervisionLevel.SUPERVISED_ONSITE_ID if subnet else SupervisionLevel.SUPERVISED_ONLINE_ID
+        return level, f"quiz supervised ({why}); the school checks ID at supervised exams"
+    return SupervisionLevel.SUPERVISED_NO_ID, f"quiz supervised ({why}); the school does not declare ID checks"
+
+
+def _external_supervision(fact: EvidenceFact) -> tuple[SupervisionLevel, str] | None:
+    ext = fact.external or {}
+    if "supervised" not in ext and "id_checked" not in ext:
+        return None
+    supervised = _truthy(ext.get("supervised", "yes" if "id_checked" in ext else "no"))
+    id_checked = _truthy(ext.get("id_checked", "no"))
+    online = mode_from_text(ext.get("mode")) == ONLINE
+    if supervised and id_checked:
+        level = SupervisionLevel.SUPERVISED_ONLINE_ID if online else SupervisionLevel.SUPERVISED_ONSITE_ID
+    elif supervised:
+        level = SupervisionLevel.SUPERVISED_NO_ID
+    else:
+        level = SupervisionLevel.UNSUPERVISED_ID if id_checked else SupervisionLevel.UNSUPERVISED_NO_ID
+    return level, (f"external result: supervised={ext.get('supervised', '(not given)')}, "
+                   f"id_checked={ext.get('id_checked', '(not given)')}")
+
+
+def derive_supervision(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], school: School) -> Derived:
+    found: list[tuple[SupervisionLevel, Provenance]] = []
+    for fact, rule in proofs:
+        got = (_quiz_supervision(fact, school) if fact.kind is EvidenceKind.QUIZ_ATTEMPT
+               else _external_supervision(fact) if fact.kind is EvidenceKind.EXTERNAL else None)
+        if got:
+            found.append((got[0], Provenance((fact.id,), rule, got[1])))
+    if found:
+        # a credential must not claim more supervision than its weakest assessment had
+        weakest = min(lvl.rank for lvl, _ in found)
+        chosen = sorted({lvl for lvl, _ in found if lvl.rank == weakest}, key=lambda lvl: lvl.key)[0]
+        provs = tuple(p for lvl, p in found if lvl is chosen)
+        return Derived(chosen, "evidence", provs)
+    if unit.supervision:
+        level = SupervisionLevel.from_uri(unit.supervision)
+        return Derived(level or unit.supervision, "declared",
+                       (Provenance((), "unit.supervision", "declared on the unit; no evidence tells"),))
+    return Derived(None, "none")
+
+
+def _assessment_of(fact: EvidenceFact, unit: Unit, supervised: bool) -> tuple[tuple[str, ...], str] | None:
+    kind = fact.kind
+    declared = tuple(t for t in unit.assessment_types if t in _ASSIGNMENT_REFINEMENTS)
+    if kind is EvidenceKind.QUIZ_ATTEMPT:
+        if supervised:
+            return (ASSESS_WRITTEN_EXAM,), "supervised quiz attempt = written examination"
+        return (ASSESS_QUIZ,), "quiz attempt"
+    if kind is EvidenceKind.ASSIGNMENT_GRADE or (kind is EvidenceKind.GRADE_ITEM and fact.modname == "assign"):
+        if declared:
+            return declared, "graded assignment; the unit declares what kind of work it is"
+        return (ASSESS_MARKED_ASSIGNMENT,), "graded assignment"
+    if kind is EvidenceKind.COMPETENCY:
+        return (ASSESS_CONTINUOUS,), "competency rated by the teacher (observation / continuous evaluation)"
+    if kind is EvidenceKind.ACTIVITY_COMPLETION and fact.modname in ONSITE_MODULES:
+        return (ASSESS_ATTENDANCE,), f"{fact.modname} completion"
+    if kind is EvidenceKind.EXTERNAL:
+        value = (fact.external or {}).get("assessment_type")
+        if value:
+            try:
+                return (vocab.lookup("assessment", value).uri,), "assessment_type column of the external result"
+            except vocab.VocabularyError as exc:
+                return None if not unit.assessment_types else (
+                    tuple(unit.assessment_types), f"declared (external value ignored: {exc})")
+    return None
+
+
+def derive_assessment(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], supervised_ids: set[str]) -> Derived:
+    types: dict[str, None] = {}
+    provs: list[Provenance] = []
+    for fact, rule in proofs:
+        got = _assessment_of(fact, unit, fact.id in supervised_ids)
+        if got:
+            for t in got[0]:
+                types.setdefault(t, None)
+            provs.append(Provenance((fact.id,), rule, got[1]))
+    if types:
+        return Derived(tuple(sorted(types)), "evidence", tuple(provs))
+    if unit.assessment_types:
+        return Derived(tuple(unit.assessment_types), "declared",
+                       (Provenance(tuple(sorted(f.id for f, _ in proofs)), "unit.assessment_types",
+                                   "declared on the unit; the proving evidence does not tell the type"),))
+    return Derived((), "none")
+
+
+def infer_course_mode(facts: Iterable[EvidenceFact]) -> tuple[str | None, str, tuple[str, ...]]:
+    """(mode URI, reason, evidence ids) from a learner's evidence in one course."""
+    online: list[str] = []
+    onsite: list[str] = []
+    workbased: list[str] = []
+    for f in facts:
+        if f.kind is EvidenceKind.EXTERNAL:
+            m = mode_from_text((f.external or {}).get("mode"))
+            {ONLINE: online, PRESENTIAL: onsite, WORKBASED: workbased}.get(m, []).append(f.id)
+        elif f.modname in ONSITE_MODULES or (f.quiz_settings and f.quiz_settings.get("subnet")):
+            onsite.append(f.id)
+        elif f.modname in ONLINE_MODULES or f.kind in (EvidenceKind.QUIZ_ATTEMPT, EvidenceKind.ASSIGNMENT_GRADE):
+            online.append(f.id)
+    if workbased:
+        return WORKBASED, "work-based evidence", tuple(sorted(workbased))
+    if online and onsite:
+        return BLENDED, "online activities and onsite evidence", tuple(sorted(online + onsite))
+    if onsite:
+        return PRESENTIAL, "attendance / onsite evidence only", tuple(sorted(onsite))
+    if online:
+        return ONLINE, "online activities only", tuple(sorted(online))
+    return None, "", ()
+
+
+def combine_modes(modes: Iterable[str]) -> str | None:
+    distinct = set(modes)
+    if not distinct:
+        return None
+    if len(distinct) == 1:
+        return distinct.pop()
+    if WORKBASED in distinct:
+        return WORKBASED
+    return BLENDED
+
+
+def derive_mode(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]],
+                course_mode: Mapping[int, tuple[str | None, str, Provenance]]) -> Derived:
+    """``course_mode``: course id -> (mode, source, provenance) for the courses of the proofs."""
+    if unit.mode == WORKBASED:
+        return Derived(WORKBASED, "declared", (Provenance((), "unit.mode", "work-based learning is declared"),))
+    modes: list[str] = []
+    provs: list[Provenance] = []
+    sources: set[str] = set()
+    for cid in sorted({f.course_id for f, _ in proofs if f.course_id is not None}):
+        mode, source, prov = course_mode.get(cid, (None, "", None))
+        if mode:
+            modes.append(mode)
+            provs.append(prov)  # type: ignore[arg-type]
+            sources.add(source)
+    combined = combine_modes(modes)
+    if combined:
+        source = "course_declaration" if sources == {"course_declaration"} else "evidence"
+        return Derived(combined, source, tuple(provs))
+    if unit.mode:
+        return Derived(unit.mode, "declared", (Provenance((), "unit.mode", "declared on the unit"),))
+    return Derived(None, "none")
+
+
+def derive_grade(scheme: GradingScheme | None, proofs: Sequence[tuple[EvidenceFact, str]]) -> Grade | None:
+    if scheme is None:
+        return None
+    graded = [(f, f.effective_percent) for f, _ in proofs]
+    graded = [(f, p) for f, p in graded if p is not None]
+    if not graded:
+        return None
+    values = [p for _, p in graded]
+    pct = {"mean": sum(values) / len(values), "min": min(values), "max": max(values)}[scheme.basis]
+    pct = pct.quantize(Decimal("0.01"))
+    label = next((b.label for b in scheme.bands if pct >= b.min_percent), None)
+    prov = Provenance(tuple(sorted(f.id for f, _ in graded)), "unit.grading",
+                      f"{scheme.basis} of {len(values)} graded result(s) = {pct}%")
+    return Grade(pct, label, scheme.title, prov)
+
+
+def derive_unit(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], school: School,
+                course_mode: Mapping[int, tuple[str | None, str, Provenance]]) -> UnitDerivation:
+    supervision = derive_supervision(unit, proofs, school)
+    supervised_ids = {
+        f.id for f, _ in proofs
+        if f.kind is EvidenceKind.QUIZ_ATTEMPT
+        and (lvl := _quiz_supervision(f, school)) and lvl[0] is not SupervisionLevel.UNSUPERVISED_NO_ID
+    }
+    return UnitDerivation(
+        assessment_types=derive_assessment(unit, proofs, supervised_ids),
+        mode=derive_mode(unit, proofs, course_mode),
+        supervision=supervision,
+        grade=derive_grade(unit.grading, proofs),
+    )

@@ -1,0 +1,539 @@
+"""Evidence rules: which Moodle evidence achieves a unit.
+
+A rule in a mapping file is a one-key mapping, the key naming the kind::
+
+    evidence:
+      all:
+        - quiz_passed: {course: CNC101, quiz: CNC fundamentals quiz, attempt: best, min_percent: 60}
+        - assignment_graded: {course: CNC101, assignment: Program a facing operation, min_percent: 50}
+        - at_least: {n: 1, of: [{course_completed: TD110}, {competency_proficient: ME-C1}]}
+
+The pydantic models below are the file format; :func:`compile_rule` resolves their Moodle
+references against a :class:`CourseStructure` and turns them into small node objects whose
+``check(index)`` runs in a few dictionary look-ups per leaf (the evaluator calls it for every
+learner x unit, so nothing here may allocate on the common "no evidence" path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from credbridge.mappings.evidence import EvidenceFact, EvidenceKind
+from credbridge.mappings.structure import Course, CourseStructure
+
+# --- file format ---------------------------------------------------------------------------
+
+
+class _R(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+Ref = Annotated[str, Field(min_length=1, max_length=255)]
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
+
+
+class _Threshold(_R):
+    min_percent: Percent | None = None
+    min_points: Annotated[Decimal, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.min_percent is None) == (self.min_points is None):
+            raise ValueError("give exactly one of min_percent or min_points")
+        return self
+
+    def passes(self, fact: EvidenceFact) -> bool:
+        if self.min_points is not None:
+            return fact.raw is not None and fact.raw >= self.min_points
+        pct = fact.effective_percent
+        return pct is not None and pct >= self.min_percent  # type: ignore[operator]
+
+    def threshold_text(self) -> str:
+        return f">= {self.min_percent}%" if self.min_percent is not None else f">= {self.min_points} points"
+
+
+class CourseCompletedSpec(_R):
+    course: Ref
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return {"course": v} if isinstance(v, str) else v
+
+
+class ActivityCompletedSpec(_R):
+    course: Ref
+    activity: Ref
+    #: require Moodle's "complete with pass" state (2), not just complete
+    passed: bool = False
+
+
+class GradeItemSpec(_Threshold):
+    course: Ref
+    item: Ref
+
+
+class QuizPassedSpec(_Threshold):
+    course: Ref
+    quiz: Ref
+    attempt: Literal["best", "last", "first"] = "best"
+
+
+class AssignmentGradedSpec(_Threshold):
+    course: Ref
+    assignment: Ref
+
+
+class CompetencySpec(_R):
+    competency: Ref
+    #: only ratings given in this course count (any course, or plan-level, when omitted)
+    course: Ref | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return {"competency": v} if isinstance(v, str) else v
+
+
+class ExternalSpec(_R):
+    #: the assessment's id in the CSV (EvidenceFact.activity_idnumber)
+    assessment: Ref
+    column: Ref = "result"
+    pass_values: list[str] | None = None
+    min: Decimal | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.pass_values is None) == (self.min is None):
+            raise ValueError("give exactly one of pass_values or min")
+        return self
+
+
+class CourseCompleted(_R):
+    course_completed: CourseCompletedSpec
+
+
+class ActivityCompleted(_R):
+    activity_completed: ActivityCompletedSpec
+
+
+class GradeAtLeast(_R):
+    grade_item: GradeItemSpec
+
+
+class QuizPassed(_R):
+    quiz_passed: QuizPassedSpec
+
+
+class AssignmentGraded(_R):
+    assignment_graded: AssignmentGradedSpec
+
+
+class CompetencyProficient(_R):
+    competency_proficient: CompetencySpec
+
+
+class ExternalResult(_R):
+    external_result: ExternalSpec
+
+
+class AllOf(_R):
+    all: Annotated[list[Rule], Field(min_length=1)]
+
+
+class AnyOf(_R):
+    any: Annotated[list[Rule], Field(min_length=1)]
+
+
+class AtLeastSpec(_R):
+    n: Annotated[int, Field(ge=1)]
+    of: Annotated[list[Rule], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _n_fits(self):
+        if self.n > len(self.of):
+            raise ValueError(f"n = {self.n} but only {len(self.of)} rules are listed")
+        return self
+
+
+class AtLeast(_R):
+    at_least: AtLeastSpec
+
+
+RULE_KINDS: dict[str, type[_R]] = {
+    "course_completed": CourseCompleted,
+    "activity_completed": ActivityCompleted,
+    "grade_item": GradeAtLeast,
+    "quiz_passed": QuizPassed,
+    "assignment_graded": AssignmentGraded,
+    "competency_proficient": CompetencyProficient,
+    "external_result": ExternalResult,
+    "all": AllOf,
+    "any": AnyOf,
+    "at_least": AtLeast,
+}
+_KIND_OF_CLASS = {cls: kind for kind, cls in RULE_KINDS.items()}
+
+
+def _rule_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next(iter(value)) if len(value) == 1 else None
+    return _KIND_OF_CLASS.get(type(value))
+
+
+Rule = Annotated[
+    Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in RULE_KINDS.items())],  # noqa: UP007
+    Discriminator(
+        _rule_tag,
+        custom_error_type="rule_kind",
+        custom_error_message="a rule is a mapping with exactly one key, one of: " + ", ".join(RULE_KINDS),
+    ),
+]
+
+for _cls in (AllOf, AnyOf, AtLeastSpec, AtLeast):
+    _cls.model_rebuild()
+
+
+class _Validated(_R):
+    rule: Rule
+
+
+def parse_rule(data: Any) -> Any:
+    """Validate a rule given as plain data (used by tests and the connector's previews)."""
+    return _Validated(rule=data).rule
+
+
+# --- compiled form -------------------------------------------------------------------------
+
+#: evidence index key -> facts (not withdrawn) ordered by (occurred_at, id)
+Index = dict[tuple[Any, ...], list[EvidenceFact]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    #: when the rule first became (and stayed) satisfied
+    at: datetime | None
+    #: (fact, description of the leaf rule it satisfied)
+    proofs: tuple[tuple[EvidenceFact, str], ...] = ()
+    #: what is still missing, human readable (empty when ok)
+    missing: tuple[str, ...] = ()
+
+
+class ResolutionError(Exception):
+    def __init__(self, path: tuple[Any, ...], message: str):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def index_key(fact: EvidenceFact) -> tuple[Any, ...] | None:
+    """Where a fact is filed in the per-learner index (see the leaves' ``keys``)."""
+    k = fact.kind
+    if k is EvidenceKind.COURSE_COMPLETION:
+        return ("course", fact.course_id)
+    if k is EvidenceKind.ACTIVITY_COMPLETION:
+        return ("cm", fact.cmid)
+    if k is EvidenceKind.QUIZ_ATTEMPT:
+        return ("quiz", fact.cmid)
+    if k is EvidenceKind.ASSIGNMENT_GRADE:
+        return ("assign", fact.cmid)
+    if k is EvidenceKind.GRADE_ITEM:
+        return ("gi", fact.grade_item_id)
+    if k is EvidenceKind.COMPETENCY:
+        return ("comp", fact.competency_idnumber)
+    if k is EvidenceKind.EXTERNAL:
+        return ("ext", fact.activity_idnumber)
+    return None
+
+
+class Node:
+    __slots__ = ("_missing", "description", "keys")
+
+    def __init__(self, description: str, keys: tuple[tuple[Any, ...], ...]):
+        self.description = description
+        self.keys = keys
+        # the "no evidence" outcome is shared: the common path allocates nothing
+        self._missing = Outcome(False, None, (), (description,))
+
+    def check(self, index: Index) -> Outcome:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def leaves(self) -> list[Node]:
+        return [self]
+
+
+def _final_run(facts: Sequence[EvidenceFact], ok: Callable[[EvidenceFact], bool]) -> list[EvidenceFact]:
+    """The trailing facts that all satisfy ``ok`` (empty if the latest does not)."""
+    run: list[EvidenceFact] = []
+    for f in reversed(facts):
+        if not ok(f):
+            break
+        run.append(f)
+    run.reverse()
+    return run
+
+
+class LatestStateLeaf(Node):
+    """Satisfied when the latest version of the evidence satisfies ``ok`` (grades, completions)."""
+
+    __slots__ = ("fail_text", "ok")
+
+    def __init__(self, description: str, keys: tuple[tuple[Any, ...], ...],
+                 ok: Callable[[EvidenceFact], bool], fail_text: Callable[[EvidenceFact], str]):
+        super().__init__(description, keys)
+        self.ok = ok
+        self.fail_text = fail_text
+
+    def check(self, index: Index) -> Outcome:
+        facts: list[EvidenceFact] | None = None
+        for key in self.keys:
+            found = index.get(key)
+            if found:
+                facts = found if facts is None else sorted(facts + found, key=_order)
+        if not facts:
+            return self._missing
+        run = _final_run(facts, self.ok)
+        if not run:
+            return Outcome(False, None, (), (f"{self.description} — {self.fail_text(facts[-1])}",))
+        return Outcome(True, run[0].occurred_at, tuple((f, self.description) for f in run))
+
+
+def _order(f: EvidenceFact) -> tuple[datetime, str]:
+    return (f.occurred_at, f.id)
+
+
+class QuizLeaf(Node):
+    __slots__ = ("spec",)
+
+    def __init__(self, description: str, cmid: int, spec: QuizPassedSpec):
+        super().__init__(description, (("quiz", cmid),))
+        self.spec = spec
+
+    def check(self, index: Index) -> Outcome:
+        facts = index.get(self.keys[0])
+        if not facts:
+            return self._missing
+        attempts: dict[int, EvidenceFact] = {}
+        for f in facts:  # latest version of each finished attempt (facts are time-ordered)
+            if f.attempt_state in (None, "finished"):
+                attempts[f.attempt if f.attempt is not None else -1] = f
+        if not attempts:
+            return Outcome(False, None, (), (f"{self.description} — no finished attempt",))
+        spec = self.spec
+        if spec.attempt == "best":
+            passing = [f for f in attempts.values() if spec.passes(f)]
+            if passing:
+                first = min(passing, key=_order)
+                return Outcome(True, first.occurred_at, ((first, self.description),))
+            shown = max(attempts.values(), key=lambda f: (f.effective_percent or 0, f.id))
+        else:
+            pick = max(attempts) if spec.attempt == "last" else min(attempts)
+            shown = attempts[pick]
+            if spec.passes(shown):
+                return Outcome(True, shown.occurred_at, ((shown, self.description),))
+        return Outcome(False, None, (), (f"{self.description} — {spec.attempt} attempt {_score(shown)}",))
+
+
+def _score(f: EvidenceFact) -> str:
+    pct = f.effective_percent
+    if pct is not None:
+        return f"{pct.quantize(Decimal('0.01')).normalize():f}%"
+    return "ungraded" if f.raw is None else f"{f.raw} points"
+
+
+class ExternalLeaf(Node):
+    __slots__ = ("_values", "spec")
+
+    def __init__(self, description: str, spec: ExternalSpec):
+        super().__init__(description, (("ext", spec.assessment),))
+        self.spec = spec
+        self._values = {v.strip().lower() for v in spec.pass_values or ()}
+
+    def passes(self, f: EvidenceFact) -> bool:
+        value = (f.external or {}).get(self.spec.column)
+        if value is None:
+            return False
+        if self.spec.min is not None:
+            try:
+                return Decimal(str(value).strip().replace(",", ".")) >= self.spec.min
+            except ArithmeticError:
+                return False
+        return str(value).strip().lower() in self._values
+
+    def check(self, index: Index) -> Outcome:
+        facts = index.get(self.keys[0])
+        if not facts:
+            return self._missing
+        run = _final_run(facts, self.passes)
+        if not run:
+            got = (facts[-1].external or {}).get(self.spec.column)
+            return Outcome(False, None, (), (f"{self.description} — {self.spec.column} is {got!r}",))
+        return Outcome(True, run[0].occurred_at, tuple((f, self.description) for f in run))
+
+
+class AllNode(Node):
+    __slots__ = ("children",)
+
+    def __init__(self, description: str, children: list[Node]):
+        super().__init__(description, tuple(k for c in children for k in c.keys))
+        self.children = tuple(children)
+
+    def leaves(self) -> list[Node]:
+        return [leaf for c in self.children for leaf in c.leaves()]
+
+    def check(self, index: Index) -> Outcome:
+        results = [c.check(index) for c in self.children]
+        if all(r.ok for r in results):
+            return Outcome(True, max(r.at for r in results), tuple(p for r in results for p in r.proofs))  # type: ignore[type-var]
+        return Outcome(False, None, (), tuple(m for r in results if not r.ok for m in r.missing))
+
+
+class AtLeastNode(Node):
+    """n of the children; ``any`` is n = 1."""
+
+    __slots__ = ("children", "n")
+
+    def __init__(self, description: str, n: int, children: list[Node]):
+        super().__init__(description, tuple(k for c in children for k in c.keys))
+        self.children = tuple(children)
+        self.n = n
+
+    def leaves(self) -> list[Node]:
+        return [leaf for c in self.children for leaf in c.leaves()]
+
+    def check(self, index: Index) -> Outcome:
+        results = [c.check(index) for c in self.children]
+        ok = [r for r in results if r.ok]
+        if len(ok) >= self.n:
+            # satisfied from the moment the n-th child was; prove with the n earliest children
+            ok.sort(key=lambda r: (r.at, tuple(p[0].id for p in r.proofs)))
+            chosen = ok[: self.n]
+            return Outcome(True, chosen[-1].at, tuple(p for r in chosen for p in r.proofs))
+        lacking = self.n - len(ok)
+        options = "; ".join(m for r in results if not r.ok for m in r.missing)
+        head = "one of" if self.n == 1 else f"{lacking} more of"
+        return Outcome(False, None, (), (f"{head}: {options}",))
+
+
+# --- compilation (reference resolution) ------------------------------------------------------
+
+
+class _Compiler:
+    def __init__(self, structure: CourseStructure):
+        self.structure = structure
+
+    def course(self, ref: str, path: tuple[Any, ...]) -> Course:
+        course = self.structure.course(ref)
+        if course is None:
+            known = ", ".join(sorted(c.shortname for c in self.structure.courses)) or "none"
+            raise ResolutionError((*path, "course"), f"course {ref!r} is not a shortname or idnumber "
+                                  f"of a course on the site (known: {known})")
+        return course
+
+    def activity(self, course: Course, ref: str, modname: str | None, path: tuple[Any, ...], field: str):
+        found = CourseStructure.activity(course, ref, modname)
+        kind = modname or "activity"
+        if not found:
+            names = ", ".join(repr(a.name) for a in course.activities if modname is None or a.modname == modname)
+            raise ResolutionError((*path, field), f"no {kind} with idnumber or name {ref!r} in course "
+                                  f"{course.shortname} (there: {names or 'none'})")
+        if len(found) > 1:
+            raise ResolutionError((*path, field), f"{len(found)} {kind} activities are named {ref!r} in "
+                                  f"{course.shortname}; give the activity an idnumber in Moodle and use it")
+        return found[0]
+
+    def compile(self, rule: Any, path: tuple[Any, ...]) -> Node:
+        kind = _KIND_OF_CLASS[type(rule)]
+        spec = getattr(rule, kind)
+        p = (*path, kind)
+        if kind == "all":
+            return AllNode("all of", [self.compile(r, (*p, i)) for i, r in enumerate(spec)])
+        if kind == "any":
+            return AtLeastNode("any of", 1, [self.compile(r, (*p, i)) for i, r in enumerate(spec)])
+        if kind == "at_least":
+            return AtLeastNode(f"at least {spec.n} of", spec.n,
+                               [self.compile(r, (*p, "of", i)) for i, r in enumerate(spec.of)])
+        if kind == "external_result":
+            cond = (f"{spec.column} in {spec.pass_values}" if spec.pass_values is not None
+                    else f"{spec.column} >= {spec.min}")
+            return ExternalLeaf(f"external assessment {spec.assessment!r}: {cond}", spec)
+        if kind == "competency_proficient":
+            comp = self.structure.competency(spec.competency)
+            if comp is None:
+                known = ", ".join(c.idnumber for c in self.structure.competencies) or "none"
+                raise ResolutionError((*p, "competency"), f"competency {spec.competency!r} is not on the site "
+                                      f"(known idnumbers: {known})")
+            course_id = self.course(spec.course, p).id if spec.course else None
+            where = f" in {spec.course}" if spec.course else ""
+
+            def proficient(f: EvidenceFact, course_id=course_id) -> bool:
+                return bool(f.proficient) and (course_id is None or f.course_id == course_id)
+
+            return LatestStateLeaf(f"competency {comp.idnumber} ({comp.shortname}) rated proficient{where}",
+                                   (("comp", comp.idnumber),), proficient, lambda f: "not yet proficient")
+        course = self.course(spec.course, p)
+        if kind == "course_completed":
+            return LatestStateLeaf(f"course {course.shortname} completed", (("course", course.id),),
+                                   lambda f: bool(f.completed), lambda f: "not completed")
+        if kind == "activity_completed":
+            act = self.activity(course, spec.activity, None, p, "activity")
+            need = "completed with a pass" if spec.passed else "completed"
+
+            def done(f: EvidenceFact, passed=spec.passed) -> bool:
+                return f.state == 2 if passed and f.state is not None else f.is_complete
+
+            return LatestStateLeaf(f"{act.modname} {act.name!r} ({course.shortname}) {need}",
+                                   (("cm", act.cmid),), done, lambda f: f"state {f.state}")
+        if kind == "grade_item":
+            items = CourseStructure.grade_item(course, spec.item)
+            if len(items) != 1:
+                names = ", ".join(repr(g.idnumber or g.itemname) for g in course.grade_items)
+                msg = (f"no grade item with idnumber or name {spec.item!r} in course {course.shortname} "
+                       f"(there: {names or 'none'})") if not items else (
+                       f"{len(items)} grade items match {spec.item!r} in {course.shortname}; use an idnumber")
+                raise ResolutionError((*p, "item"), msg)
+            gi = items[0]
+            return LatestStateLeaf(f"grade item {spec.item!r} ({course.shortname}) {spec.threshold_text()}",
+                                   (("gi", gi.id),), spec.passes, lambda f: f"grade {_score(f)}")
+        if kind == "quiz_passed":
+            act = self.activity(course, spec.quiz, "quiz", p, "quiz")
+            return QuizLeaf(f"quiz {act.name!r} ({course.shortname}) {spec.attempt} attempt "
+                            f"{spec.threshold_text()}", act.cmid, spec)
+        if kind == "assignment_graded":
+            act = self.activity(course, spec.assignment, "assign", p, "assignment")
+            keys: list[tuple[Any, ...]] = [("assign", act.cmid)]
+            # the assignment's grade may also arrive as its grade-item row
+            keys += [("gi", g.id) for g in course.grade_items if g.cmid == act.cmid]
+            return LatestStateLeaf(f"assignment {act.name!r} ({course.shortname}) graded "
+                                   f"{spec.threshold_text()}", tuple(keys), spec.passes,
+                                   lambda f: f"grade {_score(f)}")
+        raise AssertionError(kind)  # pragma: no cover - RULE_KINDS and this function agree
+
+
+def compile_rule(rule: Any, structure: CourseStructure, path: tuple[Any, ...] = ()) -> Node:
+    """Resolve a rule's references and return its checkable form (raises ResolutionError)."""
+    return _Compiler(structure).compile(rule, path)
+
+
+def rule_courses(rule: Any) -> set[str]:
+    """Course references (shortname/idnumber) a rule mentions."""
+    kind = _KIND_OF_CLASS[type(rule)]
+    spec = getattr(rule, kind)
+    if kind in ("all", "any"):
+        return set().union(*(rule_courses(r) for r in spec))
+    if kind == "at_least":
+        return set().union(*(rule_courses(r) for r in spec.of))
+    course = getattr(spec, "course", None)
+    return {course} if course else set()
+
+
+def rule_to_data(rule: Any) -> Any:
+    return rule.model_dump(mode="json", exclude_defaults=True)
+
