@@ -1,0 +1,1 @@
+"""Issuing: turning awards into signed credentials (formats, signing, status lists)."""

@@ -1,0 +1,206 @@
+"""Open Badges 3.0 ``AchievementCredential`` for an EU micro-credential (docs/credential-formats.md §A).
+
+Annex I elements OB 3.0 has no property for are carried as ``Alignment`` objects with ``ext:`` target
+types, which keeps the document inside the OB 3.0 context (no custom context to host or trust).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from credbridge.connector.issuing.formats.content import CredentialContent, iso_z
+from credbridge.connector.issuing.formats.jsonld_offline import OB_V3, VC_V2
+
+OB3_SCHEMA_ID = (
+    "https://purl.imsglobal.org/spec/ob/v3p0/schema/json-ld/ob_v3p0_achievementcredential_schema.json"
+)
+OB3_SCHEMA_TYPE = "1EdTechJsonSchemaValidator2019"
+EQF_FRAMEWORK = "European Qualifications Framework"
+# Namespace for pseudonymous learner ids (uuid5 of issuer DID + Moodle user id).
+SUBJECT_NAMESPACE = uuid.UUID("6b0a3c59-5d3c-4b8e-9d7e-3b8f0f6f2f11")
+
+
+def achievement_id(content: CredentialContent) -> str:
+    return content.achievement_url or (
+        f"urn:credbridge:achievement:{content.template_code}:{content.template_version}"
+    )
+
+
+def subject_id(content: CredentialContent) -> str:
+    learner = content.learner
+    if learner.subject_id:
+        return learner.subject_id
+    return "urn:uuid:" + str(uuid.uuid5(SUBJECT_NAMESPACE, f"{content.issuer.did}|{learner.moodle_id}"))
+
+
+def hashed_email(email: str, salt: str) -> str:
+    """OB 3.0 ``identityHash``: ``sha256$`` + hex SHA-256 of the identity followed by the salt."""
+    return "sha256$" + hashlib.sha256((email.strip().lower() + salt).encode("utf-8")).hexdigest()
+
+
+def issuer_profile(content: CredentialContent) -> dict[str, Any]:
+    issuer = content.issuer
+    profile: dict[str, Any] = {
+        "id": issuer.did,
+        "type": ["Profile"],
+        "name": content.text(issuer.legal_name),
+        "url": issuer.homepage,
+        "address": {"type": ["Address"], "addressCountryCode": issuer.country},
+    }
+    if issuer.email:
+        profile["email"] = issuer.email
+    if issuer.identifiers:
+        profile["otherIdentifier"] = [
+            {"type": "IdentifierEntry", "identifier": ident.value, "identifierType": _ext(ident.scheme)}
+            for ident in issuer.identifiers
+        ]
+    return profile
+
+
+def _ext(name: str) -> str:
+    return "ext:" + "".join(ch for ch in name if ch.isalnum() or ch in "._")
+
+
+def _alignment(target_type: str, name: str, url: str, **extra: str) -> dict[str, Any]:
+    return {"type": ["Alignment"], "targetType": target_type, "targetName": name, "targetUrl": url, **extra}
+
+
+def alignments(content: CredentialContent) -> list[dict[str, Any]]:
+    c = content
+    out = [_alignment("ext:EQFLevel", f"EQF level {c.eqf_level}", f"http://data.europa.eu/snb/eqf/{c.eqf_level}",
+                      targetCode=str(c.eqf_level), targetFramework=EQF_FRAMEWORK)]
+    if c.nqf_level:
+        out.append(_alignment("ext:NQFLevel", c.nqf_level.label, c.nqf_level.uri,
+                              targetFramework=f"National qualifications framework ({c.nqf_level.country})"))
+    for credit in c.credit_points:
+        out.append(_alignment("ext:CreditPoints", f"{_number(credit.points)} {credit.framework.label}",
+                              credit.framework.uri, targetCode=_number(credit.points),
+                              targetFramework=credit.framework.label))
+    out.append(_alignment("ext:ISCEDF", c.isced_f.label, c.isced_f.uri,
+                          targetCode=c.isced_f.uri.rsplit("/", 1)[-1], targetFramework="ISCED-F 2013"))
+    for assessment in c.assessment_types:
+        out.append(_alignment("ext:AssessmentType", assessment.label, assessment.uri,
+                              targetDescription=assessment.provenance))
+    out.append(_alignment("ext:ModeOfLearning", c.mode.label, c.mode.uri))
+    qa = c.quality_assurance
+    out.append(_alignment("ext:QualityAssurance", f"{qa.type.label}: {qa.accrediting_body}", qa.decision_url,
+                          targetCode=qa.type.uri, targetFramework=qa.type.label))
+    if c.supervision:
+        out.append(_alignment("ext:SupervisionVerification", c.supervision.label, c.supervision.uri))
+    for outcome in _all_outcomes(c):
+        if outcome.esco_uri:
+            out.append(_alignment("ceasn:Competency", outcome.esco_label or c.text(outcome.text),
+                                  outcome.esco_uri, targetFramework="ESCO"))
+    stack = c.stackability
+    if not stack.stand_alone:
+        out.append(_alignment("ceterms:Credential", c.text(stack.parent_title or {"en": stack.parent_code or ""}),
+                              _parent_id(content), targetCode=stack.parent_code or ""))
+    return out
+
+
+def _all_outcomes(c: CredentialContent) -> list[Any]:
+    seen: set[str | None] = set()
+    result = []
+    for outcome in [*c.learning_outcomes, *(o for u in c.units for o in u.outcomes)]:
+        if outcome.esco_uri not in seen:
+            seen.add(outcome.esco_uri)
+            result.append(outcome)
+    return result
+
+
+def _parent_id(c: CredentialContent) -> str:
+    return c.stackability.parent_url or f"urn:credbridge:achievement:{c.stackability.parent_code}"
+
+
+def _number(value: Any) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def criteria_narrative(c: CredentialContent) -> str:
+    lines = ["Learning outcomes:", ""]
+    lines += [f"- {c.text(o.text)}" for o in c.learning_outcomes]
+    if c.units:
+        lines += ["", "Units:", ""]
+        lines += [f"- {u.code}: {c.text(u.title)}" for u in c.units]
+    lines += ["", "Assessment:", ""]
+    lines += [f"- {a.label}: {a.provenance}" for a in c.assessment_types]
+    if c.prerequisites:
+        lines += ["", f"Prerequisites: {c.text(c.prerequisites)}"]
+    lines += ["", f"Notional workload: {_number(c.hours)} hours."]
+    if c.stackability.stand_alone:
+        lines += ["", "Stand-alone micro-credential."]
+    else:
+        parent = c.text(c.stackability.parent_title) if c.stackability.parent_title else c.stackability.parent_code
+        lines += ["", f"Part of: {parent} ({c.stackability.parent_code})."]
+    return "\n".join(lines)
+
+
+def build_ob3(content: CredentialContent) -> dict[str, Any]:
+    """The unsigned OB 3.0 AchievementCredential (a JSON-compatible dict)."""
+    c = content
+    ach_id = achievement_id(c)
+    achievement: dict[str, Any] = {
+        "id": ach_id,
+        "type": ["Achievement"],
+        "achievementType": "MicroCredential",
+        "name": c.text(c.title),
+        "description": c.text(c.description),
+        "criteria": {"narrative": criteria_narrative(c)},
+        "alignment": alignments(c),
+        "fieldOfStudy": c.isced_f.label,
+        "humanCode": c.template_code,
+        "version": c.template_version,
+        "inLanguage": c.languages[0],
+    }
+    if c.credit_points:
+        achievement["creditsAvailable"] = float(c.credit_points[0].points)
+    if c.further_info_url:
+        achievement["criteria"]["id"] = c.further_info_url
+    if not c.stackability.stand_alone:
+        achievement["related"] = [{"id": _parent_id(c), "type": ["Related"], "inLanguage": c.languages[0]}]
+    subject: dict[str, Any] = {
+        "id": subject_id(c),
+        "type": ["AchievementSubject"],
+        "identifier": [{
+            "type": "IdentityObject",
+            "identityType": "emailAddress",
+            "hashed": True,
+            "identityHash": hashed_email(c.learner.email, c.identity_salt),
+            "salt": c.identity_salt,
+        }],
+        "achievement": achievement,
+    }
+    if c.credit_points:
+        subject["creditsEarned"] = float(c.credit_points[0].points)
+    if c.grade:
+        rd_id = f"{ach_id}#grade"
+        achievement["resultDescription"] = [{
+            "id": rd_id, "type": ["ResultDescription"], "name": c.grade.scheme_label,
+            "resultType": c.grade.result_type,
+        }]
+        subject["result"] = [{"type": ["Result"], "resultDescription": rd_id, "value": c.grade.value}]
+    credential: dict[str, Any] = {
+        "@context": [VC_V2, OB_V3],
+        "id": c.credential_id,
+        "type": ["VerifiableCredential", "AchievementCredential"],
+        "issuer": issuer_profile(c),
+        "validFrom": iso_z(c.issued_at),
+        "name": c.text(c.title),
+        "description": c.text(c.description),
+        "credentialSubject": subject,
+        "awardedDate": iso_z(c.issued_at),
+        "credentialStatus": {
+            "id": f"{c.status.list_url}#{c.status.index}",
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": "revocation",
+            "statusListIndex": str(c.status.index),
+            "statusListCredential": c.status.list_url,
+        },
+        "credentialSchema": [{"id": OB3_SCHEMA_ID, "type": OB3_SCHEMA_TYPE}],
+    }
+    if c.valid_until:
+        credential["validUntil"] = iso_z(c.valid_until)
+    return credential
