@@ -294,8 +294,11 @@ def _template_annex(resolved: ResolvedMappings, tpl: Template, achieved: dict[st
     else:
         supervision = next((d.supervision for d in derived if d.supervision.present), Derived(None, "none"))
     body = ms.awarding_body(tpl)
-    qa = tuple(dict.fromkeys(q for q in [tpl.quality_assurance, body.quality_assurance,
-                                         *(u.quality_assurance for u in units)] if q))
+    qa_list: list[QualityAssurance] = []
+    for q in [tpl.quality_assurance, body.quality_assurance, *(u.quality_assurance for u in units)]:
+        if q and q not in qa_list:  # models hold dicts, so not hashable: dedupe by equality
+            qa_list.append(q)
+    qa = tuple(qa_list)
     country_code = ms.template_country(tpl)
     return TemplateAnnex(
         code=tpl.code, version=tpl.version, title=tpl.title, description=tpl.description,
@@ -303,11 +306,9 @@ def _template_annex(resolved: ResolvedMappings, tpl: Template, achieved: dict[st
         learning_outcomes=tuple(lo for u in units for lo in u.learning_outcomes),
         credits=credits, hours=hours, eqf_level=eqf, nqf=tpl.nqf or next((u.nqf for u in units if u.nqf), None),
         isced_f=tuple(dict.fromkeys(x for x in [tpl.isced_f, *(u.isced_f for u in units)] if x)),
-        assessment_types=Derived(assessment, "evidence" if any(
-            d.assessment_types.source == "evidence" for d in derived) else "declared",
-            tuple(p for d in derived for p in d.assessment_types.provenance)),
-        mode=Derived(combine_modes(modes), "evidence" if any(d.mode.source == "evidence" for d in derived)
-                     else "declared", tuple(p for d in derived for p in d.mode.provenance)),
+        assessment_types=Derived(assessment, _source(d.assessment_types for d in derived),
+                                 _provs(d.assessment_types for d in derived)),
+        mode=Derived(combine_modes(modes), _source(d.mode for d in derived), _provs(d.mode for d in derived)),
         supervision=supervision,
         quality_assurance=qa,
         prerequisites=tuple(u.prerequisites for u in units if u.prerequisites),
@@ -318,6 +319,15 @@ def _template_annex(resolved: ResolvedMappings, tpl: Template, achieved: dict[st
         outputs=tuple(tpl.outputs), issue_policy=tpl.issue_policy.value,
         further_information=tpl.further_information, units=codes,
     )
+
+
+def _source(values: Iterable[Derived]) -> str:
+    sources = {v.source for v in values if v.present}
+    return sources.pop() if len(sources) == 1 else ("evidence" if "evidence" in sources else "declared")
+
+
+def _provs(values: Iterable[Derived]) -> tuple[Provenance, ...]:
+    return tuple(dict.fromkeys(p for v in values for p in v.provenance))
 
 
 def _runtime_missing(tpl: Template, annex: TemplateAnnex) -> list[MissingElement]:

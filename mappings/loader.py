@@ -119,7 +119,9 @@ def _walk(data: Any, loc: tuple[Any, ...]) -> Path_:
     """
     node, path = data, ()
     for seg in loc:
-        if (isinstance(node, dict) and isinstance(seg, str) and seg in node) or (isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node)):
+        in_map = isinstance(node, dict) and isinstance(seg, str) and seg in node
+        in_list = isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node)
+        if in_map or in_list:
             node, path = node[seg], (*path, seg)
     return path
 
