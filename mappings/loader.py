@@ -140,6 +140,16 @@ def _describe(err: dict[str, Any], path: Path_) -> tuple[str, str]:
     exc = (err.get("ctx") or {}).get("error")
     if isinstance(exc, VocabularyError):
         return str(exc), "vocabulary"
+    if kind == "rule_kind":
+        given = err.get("input")
+        if isinstance(given, dict) and len(given) == 1:
+            from credbridge.mappings.rules import RULE_KINDS
+
+            key = str(next(iter(given)))
+            hint = difflib.get_close_matches(key, list(RULE_KINDS), n=1)
+            return f"unknown rule kind {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "") + \
+                f" ({msg})", "rule_kind"
+        return msg, "rule_kind"
     if kind == "missing":
         return f"missing required field {last!r}", "missing_field"
     if kind == "extra_forbidden":

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -50,7 +51,13 @@ def _vocab_field(name: str):
     def convert(value: Any) -> str:
         return vocab.lookup(name, value).uri
 
-    return BeforeValidator(convert)
+    voc = vocab.get(name)
+    schema = {
+        "type": ["string", "integer"] if voc.notation_alias else "string",
+        "description": f"a concept of {voc.scheme}: its URI or label (any case)",
+        "examples": [c.label() for c in voc.concepts][:50],
+    }
+    return BeforeValidator(convert, json_schema_input_type=Any), WithJsonSchema(schema)
 
 
 def _country_code(value: Any) -> str:
@@ -69,16 +76,18 @@ def _duration(value: str) -> str:
     return value
 
 
-EQFLevel = Annotated[str, _vocab_field("eqf")]
-ISCEDField = Annotated[str, _vocab_field("isced-f")]
-AssessmentType = Annotated[str, _vocab_field("assessment")]
-Mode = Annotated[str, _vocab_field("mode")]
-AccreditationType = Annotated[str, _vocab_field("accreditation")]
-LearningSetting = Annotated[str, _vocab_field("learning-setting")]
-LearningOpportunityType = Annotated[str, _vocab_field("learning-opportunity")]
-CredentialType = Annotated[str, _vocab_field("credential")]
-SupervisionConcept = Annotated[str, _vocab_field("supervision-verification")]
-CountryCode = Annotated[str, BeforeValidator(_country_code)]
+EQFLevel = Annotated[str, *_vocab_field("eqf")]
+ISCEDField = Annotated[str, *_vocab_field("isced-f")]
+AssessmentType = Annotated[str, *_vocab_field("assessment")]
+Mode = Annotated[str, *_vocab_field("mode")]
+AccreditationType = Annotated[str, *_vocab_field("accreditation")]
+LearningSetting = Annotated[str, *_vocab_field("learning-setting")]
+LearningOpportunityType = Annotated[str, *_vocab_field("learning-opportunity")]
+CredentialType = Annotated[str, *_vocab_field("credential")]
+SupervisionConcept = Annotated[str, *_vocab_field("supervision-verification")]
+CountryCode = Annotated[str, BeforeValidator(_country_code), WithJsonSchema(
+    {"type": "string", "description": "ISO 3166-1 alpha-2 code (HR, SI, ME…)",
+     "examples": sorted(vocab.COUNTRIES)})]
 Code = Annotated[str, AfterValidator(_code)]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
 

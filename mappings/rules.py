@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from credbridge.mappings.evidence import EvidenceFact, EvidenceKind
 from credbridge.mappings.structure import Course, CourseStructure
@@ -61,11 +61,6 @@ class _Threshold(_R):
 class CourseCompletedSpec(_R):
     course: Ref
 
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, v: Any) -> Any:
-        return {"course": v} if isinstance(v, str) else v
-
 
 class ActivityCompletedSpec(_R):
     course: Ref
@@ -95,11 +90,6 @@ class CompetencySpec(_R):
     #: only ratings given in this course count (any course, or plan-level, when omitted)
     course: Ref | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, v: Any) -> Any:
-        return {"competency": v} if isinstance(v, str) else v
-
 
 class ExternalSpec(_R):
     #: the assessment's id in the CSV (EvidenceFact.activity_idnumber)
@@ -115,8 +105,14 @@ class ExternalSpec(_R):
         return self
 
 
+def _shorthand(field_name: str, spec: type) -> BeforeValidator:
+    """``course_completed: CNC101`` means ``course_completed: {course: CNC101}``."""
+    return BeforeValidator(lambda v: {field_name: v} if isinstance(v, str) else v,
+                           json_schema_input_type=Union[spec, Ref])  # noqa: UP007
+
+
 class CourseCompleted(_R):
-    course_completed: CourseCompletedSpec
+    course_completed: Annotated[CourseCompletedSpec, _shorthand("course", CourseCompletedSpec)]
 
 
 class ActivityCompleted(_R):
@@ -136,7 +132,7 @@ class AssignmentGraded(_R):
 
 
 class CompetencyProficient(_R):
-    competency_proficient: CompetencySpec
+    competency_proficient: Annotated[CompetencySpec, _shorthand("competency", CompetencySpec)]
 
 
 class ExternalResult(_R):
