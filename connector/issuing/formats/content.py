@@ -198,7 +198,7 @@ def _problems(c: CredentialContent) -> list[str]:
     if c.valid_until is not None:
         if c.valid_until.tzinfo is None:
             out.append("valid_until has no time zone")
-        elif c.valid_until <= c.issued_at:
+        elif c.issued_at.tzinfo is not None and c.valid_until <= c.issued_at:
             out.append("valid_until is not after issued_at")
     if not 1 <= c.eqf_level <= 8:
         out.append(f"eqf_level {c.eqf_level} is not between 1 and 8")

@@ -12,6 +12,7 @@ from typing import Any
 
 from credbridge.connector.issuing.formats.content import CredentialContent, iso_z
 from credbridge.connector.issuing.formats.jsonld_offline import OB_V3, VC_V2
+from credbridge.connector.issuing.formats.status_list import status_entry
 
 OB3_SCHEMA_ID = (
     "https://purl.imsglobal.org/spec/ob/v3p0/schema/json-ld/ob_v3p0_achievementcredential_schema.json"
@@ -192,13 +193,7 @@ def build_ob3(content: CredentialContent) -> dict[str, Any]:
         "description": c.text(c.description),
         "credentialSubject": subject,
         "awardedDate": iso_z(c.issued_at),
-        "credentialStatus": {
-            "id": f"{c.status.list_url}#{c.status.index}",
-            "type": "BitstringStatusListEntry",
-            "statusPurpose": "revocation",
-            "statusListIndex": str(c.status.index),
-            "statusListCredential": c.status.list_url,
-        },
+        "credentialStatus": status_entry(c.status.list_url, c.status.index),
         "credentialSchema": [{"id": OB3_SCHEMA_ID, "type": OB3_SCHEMA_TYPE}],
     }
     if c.valid_until:
