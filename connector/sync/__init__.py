@@ -1,0 +1,1 @@
+"""Sync: read Moodle (and other sources) into versioned evidence, incrementally and crash-safely."""

@@ -1,0 +1,237 @@
+"""Normalised evidence and its idempotent, versioned upsert.
+
+An :class:`Observation` is one fact as a source shows it now. :class:`EvidenceWriter` compares it
+with the current version by content hash (sha256 of the canonical JSON of the payload): unchanged
+-> nothing written; changed -> a new version and the previous one stops being current; a fact that
+a complete re-read no longer shows -> a new version with ``withdrawn=True``. Everything a writer
+does happens in the caller's transaction, next to the cursor that covers it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from credbridge.connector.moodle.functions import (
+    ActivityCompletionRow,
+    AssignGradeRow,
+    CourseCompletionStatus,
+    GradeResult,
+    QuizAttemptRow,
+    QuizInfo,
+    UserCompetencyRow,
+    canonical_json,
+)
+from credbridge.connector.store.models import Evidence
+
+PERCENT_PLACES = Decimal("0.00001")
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def from_epoch(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value else None
+
+
+def dec(value: Decimal | None) -> str | None:
+    """Decimals travel in JSON as normalised strings so that 81 and 81.00000 hash the same."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def percent(raw: Decimal | None, low: Decimal | None, high: Decimal | None) -> Decimal | None:
+    if raw is None or high is None:
+        return None
+    low = low or Decimal(0)
+    if high <= low:
+        return None
+    return ((raw - low) * 100 / (high - low)).quantize(PERCENT_PLACES)
+
+
+@dataclass(frozen=True)
+class Observation:
+    kind: str
+    source_key: str
+    learner_id: int
+    course_id: int | None
+    payload: dict[str, Any]
+    occurred_at: datetime | None
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.learner_id, self.kind, self.source_key)
+
+
+# --- normalisers: Moodle records -> observations --------------------------------------------------
+
+def course_completion(learner_id: int, course_id: int, moodle_course: int,
+                      status: CourseCompletionStatus) -> Observation:
+    return Observation("course_completion", f"course:{moodle_course}", learner_id, course_id,
+                       {"completed": status.completed, "timecompleted": status.timecompleted},
+                       from_epoch(status.timecompleted))
+
+
+def activity_completion(learner_id: int, course_id: int, row: ActivityCompletionRow) -> Observation:
+    return Observation("activity_completion", f"cm:{row.cmid}", learner_id, course_id,
+                       {"cmid": row.cmid, "modname": row.modname, "state": row.state,
+                        "timecompleted": row.timecompleted, "overridden": row.overridden},
+                       from_epoch(row.timecompleted))
+
+
+def grade_item(learner_id: int, course_id: int, item: GradeResult) -> Observation:
+    return Observation("grade_item", f"gi:{item.itemid}", learner_id, course_id,
+                       {"itemid": item.itemid, "itemtype": item.itemtype, "itemmodule": item.itemmodule,
+                        "cmid": item.cmid, "idnumber": item.idnumber, "raw": dec(item.raw),
+                        "min": dec(item.grademin), "max": dec(item.grademax),
+                        "percent": dec(percent(item.raw, item.grademin, item.grademax)),
+                        "dategraded": item.dategraded, "overridden": item.overridden},
+                       from_epoch(item.dategraded))
+
+
+def assignment_grade(learner_id: int, course_id: int, cmid: int | None, grademax: Decimal | None,
+                     row: AssignGradeRow) -> Observation:
+    return Observation("assignment_grade", f"assign:{row.assignmentid}", learner_id, course_id,
+                       {"assignmentid": row.assignmentid, "cmid": cmid, "raw": dec(row.grade),
+                        "max": dec(grademax), "percent": dec(percent(row.grade, Decimal(0), grademax)),
+                        "attemptnumber": row.attemptnumber, "timemodified": row.timemodified},
+                       from_epoch(row.timemodified))
+
+
+def quiz_attempt(learner_id: int, course_id: int, quiz: QuizInfo, row: QuizAttemptRow) -> Observation:
+    """Raw marks (attempt sumgrades, out of quiz.sumgrades) are rescaled to the quiz grade
+    (out of quiz.grade), which is what the gradebook and pass marks use."""
+    scaled = None
+    if row.sumgrades is not None and quiz.sumgrades and quiz.grade is not None:
+        scaled = (row.sumgrades * quiz.grade / quiz.sumgrades).quantize(PERCENT_PLACES)
+    return Observation("quiz_attempt", f"attempt:{row.id}", learner_id, course_id,
+                       {"quizid": quiz.id, "cmid": quiz.cmid, "attempt": row.attempt, "state": row.state,
+                        "sumgrades": dec(row.sumgrades), "maxmarks": dec(quiz.sumgrades), "raw": dec(scaled),
+                        "max": dec(quiz.grade), "percent": dec(percent(scaled, Decimal(0), quiz.grade)),
+                        "timefinish": row.timefinish},
+                       from_epoch(row.timefinish or row.timemodified))
+
+
+def competency(learner_id: int, course_id: int, row: UserCompetencyRow) -> Observation:
+    return Observation("competency", f"competency:{row.competencyid}", learner_id, course_id,
+                       {"competencyid": row.competencyid, "idnumber": row.idnumber,
+                        "proficiency": row.proficiency, "grade": row.grade},
+                       from_epoch(row.timemodified))
+
+
+# --- the versioned upsert --------------------------------------------------------------------------
+
+@dataclass
+class WriteCounts:
+    new: int = 0
+    changed: int = 0
+    withdrawn: int = 0
+    learners: set[int] = field(default_factory=set)
+
+    def add(self, other: WriteCounts) -> None:
+        self.new += other.new
+        self.changed += other.changed
+        self.withdrawn += other.withdrawn
+        self.learners |= other.learners
+
+
+class EvidenceWriter:
+    """Upserts observations for one connection in the caller's session.
+
+    ``load`` reads the current versions for a scope once (a course, or some learners), so a course
+    with thousands of facts costs one query, not one per fact.
+    """
+
+    def __init__(self, session: Session, connection_id: int | None, *, source: str = "moodle_ws") -> None:
+        self.session = session
+        self.connection_id = connection_id
+        self.source = source
+        self.current: dict[tuple[int, str, str], Evidence] = {}
+        self.seen: set[tuple[int, str, str]] = set()
+        self.counts = WriteCounts()
+
+    def load(self, *, course_id: int | None = None, learner_ids: Iterable[int] | None = None) -> None:
+        query = select(Evidence).where(Evidence.connection_id.is_(self.connection_id) if self.connection_id is None
+                                       else Evidence.connection_id == self.connection_id,
+                                       Evidence.is_current.is_(True))
+        if course_id is not None:
+            query = query.where(Evidence.course_id == course_id)
+        if learner_ids is not None:
+            query = query.where(Evidence.learner_id.in_(list(learner_ids)))
+        for row in self.session.scalars(query):
+            self.current[(row.learner_id, row.kind, row.source_key)] = row
+
+    def would_change(self, obs: Observation) -> bool:
+        row = self.current.get(obs.key)
+        return row is None or row.withdrawn or row.content_hash != content_hash(obs.payload)
+
+    def upsert(self, obs: Observation) -> str | None:
+        """Write ``obs`` if it is new or different; returns "new", "changed" or None."""
+        self.seen.add(obs.key)
+        digest = content_hash(obs.payload)
+        row = self.current.get(obs.key)
+        if row is not None and not row.withdrawn and row.content_hash == digest:
+            return None
+        outcome = "new" if row is None else "changed"
+        self._new_version(obs.key, obs.course_id, obs.payload, digest, obs.occurred_at, row, withdrawn=False)
+        if outcome == "new":
+            self.counts.new += 1
+        else:
+            self.counts.changed += 1
+        return outcome
+
+    def withdraw_unseen(self, *, learner_id: int | None = None, kinds: Iterable[str] | None = None,
+                        course_id: int | None = None, source_keys: Iterable[str] | None = None) -> int:
+        """After a complete re-read of a scope: withdraw its current facts the read did not show."""
+        kinds = set(kinds) if kinds is not None else None
+        keys = set(source_keys) if source_keys is not None else None
+        count = 0
+        for key, row in list(self.current.items()):
+            if row.withdrawn or key in self.seen:
+                continue
+            if learner_id is not None and row.learner_id != learner_id:
+                continue
+            if kinds is not None and row.kind not in kinds:
+                continue
+            if course_id is not None and row.course_id != course_id:
+                continue
+            if keys is not None and row.source_key not in keys:
+                continue
+            self.withdraw(key)
+            count += 1
+        return count
+
+    def withdraw(self, key: tuple[int, str, str]) -> bool:
+        row = self.current.get(key)
+        if row is None or row.withdrawn:
+            return False
+        payload = dict(row.payload)
+        self._new_version(key, row.course_id, payload, content_hash({"withdrawn": True, **payload}),
+                          row.occurred_at, row, withdrawn=True)
+        self.counts.withdrawn += 1
+        return True
+
+    def _new_version(self, key: tuple[int, str, str], course_id: int | None, payload: dict[str, Any], digest: str,
+                     occurred_at: datetime | None, previous: Evidence | None, *, withdrawn: bool) -> None:
+        learner_id, kind, source_key = key
+        if previous is not None:
+            previous.is_current = False
+            # flush the old row first: the partial "one current version" rule must never see two
+            self.session.flush([previous])
+        row = Evidence(connection_id=self.connection_id, learner_id=learner_id, course_id=course_id, kind=kind,
+                       source_key=source_key, version=(previous.version + 1) if previous else 1, is_current=True,
+                       withdrawn=withdrawn, payload=payload, content_hash=digest, occurred_at=occurred_at,
+                       source=self.source)
+        self.session.add(row)
+        self.current[key] = row
+        self.counts.learners.add(learner_id)
