@@ -69,7 +69,7 @@ def test_grade_changes_latest_counts_and_time_is_start_of_passing_run(check):
              Facts.grade_item(11, CNC, 15, grademax=20, t=3), Facts.grade_item(11, CNC, 19, grademax=20, t=4)]
     o = check(rule, facts)
     assert o.ok and o.at == Facts.at(3)
-    assert not check(rule, facts + [Facts.grade_item(11, CNC, 1, grademax=20, t=5)]).ok
+    assert not check(rule, [*facts, Facts.grade_item(11, CNC, 1, grademax=20, t=5)]).ok
 
 
 def test_quiz_best_last_first(check):
@@ -90,7 +90,7 @@ def test_quiz_best_last_first(check):
     o = check(rule("best"), [Facts.quiz(3, CNC, 100, state="inprogress")])
     assert not o.ok and "no finished attempt" in o.missing[0]
     # a regraded attempt (new version of attempt 2) replaces the old version
-    regraded = attempts + [Facts.quiz(3, CNC, 55, t=9, attempt=2, fid="a2-v2")]
+    regraded = [*attempts, Facts.quiz(3, CNC, 55, t=9, attempt=2, fid="a2-v2")]
     assert not check(rule("best"), regraded).ok
 
 

@@ -67,7 +67,7 @@ def test_unknown_value_rejected_with_suggestion(name, value, suggestion):
 
 
 def test_unrelated_value_has_no_suggestion_and_non_strings_rejected():
-    with pytest.raises(vocab.VocabularyError, match="is not a concept of the mode vocabulary$"):
+    with pytest.raises(vocab.VocabularyError, match=r"is not a concept of the mode vocabulary$"):
         vocab.lookup("mode", "zzzzzzzzzzzz")
     with pytest.raises(vocab.VocabularyError):
         vocab.lookup("eqf", True)
