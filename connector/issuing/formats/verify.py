@@ -134,7 +134,8 @@ def verify_jwt(
 ) -> VerificationResult:
     """Verify a VC-JWT (OB 3.0 §8.2): header, issuer key, signature, claims, dates, status."""
     result = VerificationResult("vc-jwt")
-    parts = token.strip().split(".") if isinstance(token, str) else []
+    token = token.strip() if isinstance(token, str) else ""  # files and HTTP bodies end with a newline
+    parts = token.split(".")
     try:
         if len(parts) != 3:
             raise ValueError("a compact JWS has three dot-separated parts")
