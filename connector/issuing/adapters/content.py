@@ -1,0 +1,138 @@
+"""Award snapshot + school + learner -> :class:`CredentialContent` (what the document builders take)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from credbridge.connector.issuing.formats import content as fc
+from credbridge.connector.issuing.formats.content import CredentialContent
+from credbridge.mappings import vocab
+
+# ECVET and ECTS have Europass concepts; national systems (e.g. CSVET) stay in the snapshot and in
+# the criteria text but cannot be a creditPoint framework
+_CREDIT_FRAMEWORKS = {"ECTS": (fc.ECTS, "European Credit Transfer and Accumulation System"),
+                      "ECVET": (fc.ECVET, "European Credit system for Vocational Education and Training")}
+_HOURS_PER_CREDIT = Decimal(25)  # ECTS users' guide: 25-30 hours per credit; the lower bound is used
+_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
+_CREDENTIAL_NS = uuid.UUID("0b6f1a52-3c1e-5a8e-8f55-4c0c3f7d9a21")
+
+
+class SnapshotError(ValueError):
+    """The award snapshot lacks something the credential needs; names the field."""
+
+
+def credential_uuid(idempotency_key: str, fmt: str) -> str:
+    """Deterministic per (award target key, format): a retried issuance makes the same document id."""
+    return str(uuid.uuid5(_CREDENTIAL_NS, f"{idempotency_key}:{fmt}"))
+
+
+def _concept(name: str, uri: str | None) -> fc.Concept | None:
+    if not uri:
+        return None
+    try:
+        found = vocab.lookup(name, uri)
+        return fc.Concept(found.uri, found.label("en"))
+    except ValueError:
+        return fc.Concept(uri, uri.rsplit("/", 1)[-1])
+
+
+def add_duration(start: datetime, duration: str) -> datetime:
+    match = _DURATION.match(duration)
+    if not match:
+        raise SnapshotError(f"validity {duration!r} is not a P…Y…M…W…D duration")
+    years, months, weeks, days = (int(g or 0) for g in match.groups())
+    month_index = start.month - 1 + months + 12 * years
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, 28) if month == 2 else min(start.day, 30 if month in (4, 6, 9, 11) else 31)
+    return start.replace(year=year, month=month, day=day) + timedelta(weeks=weeks, days=days)
+
+
+def _langmap(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not value:
+        raise SnapshotError(f"award snapshot: {field} is missing")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: str, school_homepage: str,
+                  learner: fc.Learner, issued_at: datetime, status: fc.StatusEntry,
+                  achievement_url: str | None = None) -> CredentialContent:
+    s = snapshot
+    title = _langmap(s.get("title"), "title")
+    body = s.get("awarding_body") or {}
+    issuer = fc.Issuer(
+        legal_name=_langmap(body.get("legal_name"), "awarding_body.legal_name"),
+        country=str(body.get("country") or s.get("country") or ""),
+        homepage=str(body.get("homepage") or school_homepage),
+        did=issuer_did,
+        identifiers=tuple(fc.OrgIdentifier(i["scheme"], i["value"]) for i in body.get("identifiers", [])),
+    )
+    credits = tuple(
+        fc.CreditPoints(fc.Concept(*_CREDIT_FRAMEWORKS[system]), Decimal(points))
+        for system, points in (s.get("credits") or {}).items() if system in _CREDIT_FRAMEWORKS
+    )
+    hours = Decimal(s["hours"]) if s.get("hours") else sum(
+        (Decimal(p) * _HOURS_PER_CREDIT for p in (s.get("credits") or {}).values()), Decimal(0))
+    eqf_uri = s.get("eqf_level")
+    if not eqf_uri:
+        raise SnapshotError("award snapshot: eqf_level is missing")
+    isced = _concept("isced-f", (s.get("isced_f") or [None])[0])
+    if isced is None:
+        raise SnapshotError("award snapshot: isced_f is missing")
+    assessment = s.get("assessment_types") or {}
+    reasons = "; ".join(p["reason"] for p in assessment.get("provenance", [])) or "declared in the mapping"
+    assessment_types = tuple(
+        fc.AssessmentType(c.uri, c.label, reasons)
+        for c in (_concept("assessment", uri) for uri in assessment.get("value") or []) if c is not None
+    )
+    mode = _concept("mode", (s.get("mode") or {}).get("value"))
+    if mode is None:
+        raise SnapshotError("award snapshot: mode (form of participation) is missing")
+    qa_list = s.get("quality_assurance") or []
+    if not qa_list:
+        raise SnapshotError("award snapshot: quality_assurance is missing")
+    qa = qa_list[0]
+    qa_type = _concept("accreditation", qa.get("type"))
+    assert qa_type is not None
+    accrediting = qa.get("accrediting_body") or {}
+    quality = fc.QualityAssurance(qa_type, next(iter(accrediting.values()), ""),
+                                  qa.get("decision_url") or issuer.homepage)
+    supervision_value = (s.get("supervision") or {}).get("value")
+    supervision = None
+    if isinstance(supervision_value, dict) and supervision_value.get("uri"):
+        supervision = fc.Concept(supervision_value["uri"], supervision_value.get("label") or "")
+    elif isinstance(supervision_value, str):
+        supervision = _concept("supervision-verification", supervision_value)
+    nqf = s.get("nqf")
+    grades = list((s.get("grades") or {}).values())
+    grade = None
+    if len(grades) == 1:
+        g = grades[0]
+        label = (g.get("label") or {})
+        value = next(iter(label.values())) if label else f"{Decimal(g['percent']):.0f} %"
+        grade = fc.Grade(value=value, scheme_label=next(iter(g["scheme_title"].values())))
+    parents = s.get("part_of") or []
+    stack = fc.Stackability(parents[0]["code"], parents[0]["title"]) if parents else fc.Stackability()
+    prerequisites = (s.get("prerequisites") or [None])[0]
+    valid_until = add_duration(issued_at, s["validity"]) if s.get("validity") else None
+    return CredentialContent(
+        credential_id=f"urn:uuid:{credential_id}",
+        template_code=s["template"]["code"], template_version=str(s["template"]["version"]),
+        title=title, description=s.get("description") or title,
+        learner=learner, issuer=issuer, issued_at=issued_at,
+        learning_outcomes=tuple(fc.LearningOutcome(lo["statement"], lo.get("esco_skill"))
+                                for lo in s.get("learning_outcomes") or []),
+        credit_points=credits, hours=hours, eqf_level=int(str(eqf_uri).rsplit("/", 1)[-1]),
+        isced_f=isced, assessment_types=assessment_types, mode=mode, quality_assurance=quality,
+        languages=tuple(s.get("languages") or ("en",)), status=status, valid_until=valid_until,
+        nqf_level=fc.NqfLevel(f"urn:nqf:{nqf['country']}:{nqf['level']}", f"NQF {nqf['level']}", nqf["country"])
+        if nqf else None,
+        supervision=supervision, prerequisites=prerequisites, grade=grade, stackability=stack,
+        units=tuple(fc.Unit(u["code"], u["title"], tuple(fc.LearningOutcome(o["statement"], o.get("esco_skill"))
+                                                        for o in u.get("outcomes", [])))
+                    for u in s.get("units") or []),
+        further_info_url=None, identity_salt=s.get("identity_salt") or "", achievement_url=achievement_url,
+    )
