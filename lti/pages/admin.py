@@ -1,0 +1,386 @@
+"""The school administrator's console. Every query is scoped to the asking session's school."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import format_date, gettext
+from sqlalchemy import func, select
+
+from credbridge.connector.awards.audit import audit
+from credbridge.connector.issuing.keys import ensure_school_key, rotate_school_key
+from credbridge.connector.moodle.client import MoodleClient
+from credbridge.connector.store.models import (
+    AdminUser,
+    Award,
+    LaunchSession,
+    LmsConnection,
+    LtiRegistration,
+    MappingFile,
+    OutboxItem,
+    School,
+    SigningKey,
+    SyncRun,
+    TemplateDefinition,
+    UnitDefinition,
+)
+from credbridge.connector.store.secrets import Secret
+from credbridge.lti.auth import current_session, require_role, require_session
+from credbridge.lti.pages import charts
+from credbridge.lti.pages.award_actions import ActionRefused, retry_outbox_item
+from credbridge.lti.pages.common import who
+from credbridge.lti.pages.mapping_editor import MappingCheck, check_mapping, save_mapping
+from credbridge.lti.pages.passwords import is_locked, verify_password
+from credbridge.lti.pages.queries import audit_page, weekly_issuance
+from credbridge.lti.pages.runtime import base_url, unit_of_work
+from credbridge.lti.pages.security import check_csrf
+from credbridge.lti.sessions import SESSION_COOKIE, cookie_kwargs, expiry, new_session_id, set_session_cookie
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.before_request(check_csrf)
+REQUIRED_CAPABILITIES = (
+    "core_webservice_get_site_info", "core_course_get_courses_by_field", "core_enrol_get_enrolled_users",
+    "core_completion_get_activities_completion_status", "gradereport_user_get_grade_items",
+    "mod_quiz_get_user_attempts", "core_competency_list_course_competencies",
+)
+
+
+def _school_id() -> int:
+    return require_session().school_id
+
+
+@bp.get("/login")
+def login_form() -> Any:
+    return render_template("pages/admin_login.html")
+
+
+@bp.post("/login")
+def login() -> Any:
+    email = request.form.get("email", "").strip().casefold()[:320]
+    password = request.form.get("password", "")
+    with unit_of_work() as session:
+        if is_locked(session, email):
+            audit(session, school_id=None, actor=f"anonymous:{request.remote_addr}", action="admin.login_locked",
+                  subject_type="admin_user", subject_id=email)
+            flash(gettext("Too many failed logins. Try again in 15 minutes."), "error")
+            return render_template("pages/admin_login.html", email=email), 429
+        user = session.scalars(select(AdminUser).where(AdminUser.email == email)).first()
+        if user is None or not verify_password(user.password_hash, password):
+            audit(session, school_id=user.school_id if user else None, actor=f"anonymous:{request.remote_addr}",
+                  action="admin.login_failed", subject_type="admin_user", subject_id=email)
+            failed = True
+        else:
+            failed = False
+            user.last_login_at = datetime.now(UTC)
+            session_id = new_session_id()
+            session.add(LaunchSession(id=session_id, school_id=user.school_id, subject=f"admin:{user.id}",
+                                      admin_user_id=user.id, roles=["administrator"], name=user.display_name,
+                                      email=user.email, expires_at=expiry()))
+            audit(session, school_id=user.school_id, actor=user.email, action="admin.login",
+                  subject_type="admin_user", subject_id=user.id)
+    if failed:
+        flash(gettext("Wrong email or password."), "error")
+        return render_template("pages/admin_login.html", email=email), 401
+    response = make_response(redirect(url_for(".home")))
+    set_session_cookie(response, session_id)
+    return response
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    launch = current_session()
+    if launch is not None:
+        with unit_of_work() as session:
+            row = session.get(LaunchSession, launch.id)
+            if row is not None:
+                row.expires_at = datetime.now(UTC)
+    response = make_response(redirect(url_for(".login_form")))
+    kwargs = cookie_kwargs(current_app)
+    response.delete_cookie(SESSION_COOKIE, path=kwargs["path"], secure=kwargs["secure"], samesite=kwargs["samesite"])
+    return response
+
+
+@bp.get("/")
+@require_role("administrator")
+def home() -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        school = session.get(School, school_id)
+        weeks = weekly_issuance(session, school_id)
+        counts = {status: n for status, n in session.execute(
+            select(Award.status, func.count()).where(Award.school_id == school_id)
+            .group_by(Award.status)).all()}
+        session.expunge_all()
+    labels = {start: format_date(start, "d MMM") for start, _n in weeks}
+    chart = charts.weekly_bars(weeks, labels, title=gettext("Credentials issued per week"),
+                               description=gettext("Number of credentials issued in each of the last 12 weeks."))
+    return render_template("pages/admin_home.html", school=school, weeks=weeks, week_labels=labels, chart=chart,
+                           counts=counts)
+
+
+@bp.post("/school")
+@require_role("administrator")
+def school_update() -> Any:
+    school_id = _school_id()
+    legal_name = request.form.get("legal_name", "").strip()
+    country = request.form.get("country", "").strip().upper()
+    if not legal_name or len(country) != 2 or not country.isalpha():
+        flash(gettext("The awarding body needs a name and a two-letter country code; nothing was changed."), "error")
+        return redirect(url_for(".home"))
+    with unit_of_work() as session:
+        school = session.get(School, school_id)
+        school.legal_name = legal_name[:300]
+        school.country = country
+        school.homepage = request.form.get("homepage", "").strip()[:500] or None
+        school.qa_status = {**(school.qa_status or {}), "type": request.form.get("qa_type", "").strip()[:300],
+                            "body": request.form.get("qa_body", "").strip()[:300]}
+        audit(session, school_id=school_id, actor=who(require_session()), action="school.updated",
+              subject_type="school", subject_id=school_id)
+    flash(gettext("School profile saved."), "success")
+    return redirect(url_for(".home"))
+
+
+@bp.get("/connections")
+@require_role("administrator")
+def connections() -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        rows = list(session.scalars(select(LmsConnection).where(LmsConnection.school_id == school_id)
+                                    .order_by(LmsConnection.name)))
+        runs = {c.id: session.scalars(select(SyncRun).where(SyncRun.connection_id == c.id)
+                                      .order_by(SyncRun.id.desc()).limit(1)).first() for c in rows}
+        session.expunge_all()
+    return render_template("pages/admin_connections.html", connections=rows, runs=runs,
+                           required=REQUIRED_CAPABILITIES)
+
+
+@bp.post("/connections")
+@require_role("administrator")
+def connection_add() -> Any:
+    school_id = _school_id()
+    name = request.form.get("name", "").strip()[:100]
+    url = request.form.get("base_url", "").strip()[:500]
+    token = request.form.get("token", "").strip()
+    if not name or not url.startswith(("http://", "https://")) or not token:
+        flash(gettext("A connection needs a name, the Moodle address (http or https) and a token."), "error")
+        return redirect(url_for(".connections"))
+    with unit_of_work() as session:
+        exists = session.scalars(select(LmsConnection).where(LmsConnection.school_id == school_id,
+                                                             LmsConnection.name == name)).first()
+        if exists is not None:
+            flash(gettext("A connection with this name exists already."), "error")
+            return redirect(url_for(".connections"))
+        row = LmsConnection(school_id=school_id, name=name, base_url=url.rstrip("/"), ws_token=Secret(token.encode()))
+        session.add(row)
+        session.flush()
+        audit(session, school_id=school_id, actor=who(require_session()), action="connection.created",
+              subject_type="lms_connection", subject_id=row.id, base_url=row.base_url)
+    flash(gettext("Connection saved. The token is stored encrypted and will not be shown again."), "success")
+    return redirect(url_for(".connections"))
+
+
+def _own(session: Any, model: Any, row_id: int, school_id: int) -> Any:
+    row = session.get(model, row_id)
+    if row is None or row.school_id != school_id:
+        abort(404)
+    return row
+
+
+@bp.post("/connections/<int:connection_id>/check")
+@require_role("administrator")
+def connection_check(connection_id: int) -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        row = _own(session, LmsConnection, connection_id, school_id)
+        client = MoodleClient(row.base_url, row.ws_token.reveal().decode(), retries=0, timeout=10)
+        try:
+            info = client.call("core_webservice_get_site_info")
+        except Exception as error:  # shown to the admin who can fix the URL or the token
+            row.last_error = f"core_webservice_get_site_info: {error}"[:2000]
+            flash(gettext("Moodle did not answer: %(error)s", error=str(error)[:300]), "error")
+            return redirect(url_for(".connections"))
+        finally:
+            client.close()
+        functions = sorted(f.get("name", "") for f in info.get("functions") or [])
+        row.site_info = {"release": info.get("release"), "version": info.get("version"),
+                         "sitename": info.get("sitename"), "functions": functions}
+        row.last_error = None
+        missing = [f for f in REQUIRED_CAPABILITIES if f not in functions]
+    if missing:
+        flash(gettext("Connected, but the token cannot call: %(functions)s", functions=", ".join(missing)), "warning")
+    else:
+        flash(gettext("Connected; every function credbridge needs is allowed."), "success")
+    return redirect(url_for(".connections"))
+
+
+@bp.get("/registrations")
+@require_role("administrator")
+def registrations() -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        rows = list(session.scalars(select(LtiRegistration).where(LtiRegistration.school_id == school_id)
+                                    .order_by(LtiRegistration.id)))
+        school = session.get(School, school_id)
+        session.expunge_all()
+    return render_template("pages/admin_registrations.html", registrations=rows, school=school,
+                           dynamic_url=f"{base_url()}/lti/register?school={school.slug}", base=base_url())
+
+
+@bp.post("/registrations")
+@require_role("administrator")
+def registration_add() -> Any:
+    school_id = _school_id()
+    fields = {k: request.form.get(k, "").strip()[:500] for k in
+              ("name", "issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url")}
+    missing = [k for k in ("issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url") if not fields[k]]
+    bad = [k for k in ("issuer", "auth_login_url", "auth_token_url", "key_set_url")
+           if fields[k] and not fields[k].startswith(("https://", "http://"))]
+    if missing or bad:
+        flash(gettext("Fill in every field with an http(s) address: %(fields)s", fields=", ".join(missing + bad)),
+              "error")
+        return redirect(url_for(".registrations"))
+    with unit_of_work() as session:
+        taken = session.scalars(select(LtiRegistration).where(LtiRegistration.issuer == fields["issuer"],
+                                                              LtiRegistration.client_id == fields["client_id"])).first()
+        if taken is not None:
+            flash(gettext("This platform and client ID are registered already."), "error")
+            return redirect(url_for(".registrations"))
+        row = LtiRegistration(school_id=school_id, registered_by="manual", **fields)
+        session.add(row)
+        session.flush()
+        audit(session, school_id=school_id, actor=who(require_session()), action="registration.created",
+              subject_type="lti_registration", subject_id=row.id, issuer=row.issuer)
+    flash(gettext("Registration saved."), "success")
+    return redirect(url_for(".registrations"))
+
+
+@bp.get("/mappings")
+@require_role("administrator")
+def mappings() -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        files = list(session.scalars(select(MappingFile).where(MappingFile.school_id == school_id)
+                                     .order_by(MappingFile.uploaded_at.desc(), MappingFile.id.desc())))
+        session.expunge_all()
+    return render_template("pages/admin_mappings.html", files=files)
+
+
+@bp.route("/mappings/edit", methods=["GET", "POST"])
+@require_role("administrator")
+def mapping_edit() -> Any:
+    school_id = _school_id()
+    filename = (request.values.get("filename") or "mapping.yaml").strip()[:300]
+    text = request.form.get("content")
+    upload = request.files.get("upload")
+    if upload is not None and upload.filename:
+        filename = upload.filename[:300]
+        text = upload.read(2_000_000).decode("utf-8", errors="replace")
+    with unit_of_work() as session:
+        current = session.scalars(select(MappingFile).where(
+            MappingFile.school_id == school_id, MappingFile.filename == filename, MappingFile.active.is_(True))
+            .order_by(MappingFile.id.desc())).first()
+        if text is None:
+            text = current.content if current is not None else ""
+        result: MappingCheck | None = None
+        if request.method == "POST":
+            result = check_mapping(text, filename, current.content if current is not None else None)
+            if request.form.get("action") == "save" and result.ok:
+                if current is not None and hashlib.sha256(text.encode()).hexdigest() == current.sha256:
+                    flash(gettext("Nothing changed."), "info")
+                else:
+                    save_mapping(session, school_id, filename, text, actor=who(require_session()))
+                    flash(gettext("Mapping file saved."), "success")
+                    return redirect(url_for(".mappings"))
+            elif request.form.get("action") == "save":
+                flash(gettext("The file has errors; nothing was saved."), "error")
+    lines = text.splitlines() or [""]
+    return render_template("pages/admin_mapping_edit.html", filename=filename, text=text, lines=lines,
+                           result=result), (422 if result is not None and not result.ok else 200)
+
+
+@bp.get("/templates")
+@require_role("administrator")
+def templates() -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        tpls = list(session.scalars(select(TemplateDefinition).where(TemplateDefinition.school_id == school_id,
+                                                                     TemplateDefinition.is_current.is_(True))
+                                    .order_by(TemplateDefinition.code)))
+        units = list(session.scalars(select(UnitDefinition).where(UnitDefinition.school_id == school_id,
+                                                                  UnitDefinition.is_current.is_(True))
+                                     .order_by(UnitDefinition.code)))
+        session.expunge_all()
+    return render_template("pages/admin_templates.html", templates=tpls, units=units)
+
+
+@bp.get("/outbox")
+@require_role("administrator")
+def outbox() -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        rows = list(session.scalars(select(OutboxItem).join(Award, OutboxItem.award_id == Award.id)
+                                    .where(Award.school_id == school_id,
+                                           OutboxItem.status.in_(("failed", "dead", "pending", "sending")))
+                                    .order_by(OutboxItem.status, OutboxItem.id)))
+        for row in rows:
+            _ = row.award  # load before the session closes
+        session.expunge_all()
+    return render_template("pages/admin_outbox.html", items=rows)
+
+
+@bp.post("/outbox/<int:item_id>/retry")
+@require_role("administrator")
+def outbox_retry(item_id: int) -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        item = session.get(OutboxItem, item_id)
+        if item is None or item.award.school_id != school_id:
+            abort(404)
+        try:
+            retry_outbox_item(session, item, actor=who(require_session()))
+        except ActionRefused as error:
+            flash(error.message, "error")
+            return redirect(url_for(".outbox"))
+    flash(gettext("The item will be sent again."), "success")
+    return redirect(url_for(".outbox"))
+
+
+@bp.get("/audit")
+@require_role("administrator")
+def audit_log() -> Any:
+    school_id = _school_id()
+    page = max(1, request.args.get("page", 1, type=int))
+    with unit_of_work() as session:
+        rows, total = audit_page(session, school_id, page)
+        session.expunge_all()
+    pages = max(1, (total + 49) // 50)
+    return render_template("pages/admin_audit.html", rows=rows, page=page, pages=pages, total=total)
+
+
+@bp.get("/keys")
+@require_role("administrator")
+def keys() -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        school = session.get(School, school_id)
+        ensure_school_key(session, school)
+        rows = list(session.scalars(select(SigningKey).where(SigningKey.school_id == school_id)
+                                    .order_by(SigningKey.id.desc())))
+        session.expunge_all()
+    return render_template("pages/admin_keys.html", keys=rows, school=school,
+                           did_url=url_for("verify.did_document", slug=school.slug))
+
+
+@bp.post("/keys/rotate")
+@require_role("administrator")
+def keys_rotate() -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        school = session.get(School, school_id)
+        rotate_school_key(session, school, actor=who(require_session()))
+    flash(gettext("A new signing key is in use. The old key stays published so earlier credentials still verify."),
+          "success")
+    return redirect(url_for(".keys"))

@@ -1,0 +1,322 @@
+"""Read-only queries behind the pages.
+
+The awards service does not (yet) publish per-learner progress, so the course matrix is assembled
+here from the store: awards and credentials give the decided states, current evidence tells
+"in progress" from "not started". When ``credbridge.connector.awards.progress.course_progress`` exists
+(signature ``(session, course_id) -> {(learner_id, code): {"state", "missing", "achieved_at"}}``) its
+answer takes precedence for cells without an award.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from credbridge.connector.store.models import (
+    AuditEntry,
+    Award,
+    Course,
+    Credential,
+    Enrolment,
+    Evidence,
+    Learner,
+    LmsConnection,
+    ResourceLinkTemplate,
+    TemplateDefinition,
+    UnitDefinition,
+)
+
+#: cell states, in the order the legend and the charts show them
+STATES = ("not_started", "in_progress", "achieved", "pending_approval", "approved", "held", "issued",
+          "failed", "flagged", "revoked")
+_AWARD_STATE = {"pending_approval": "pending_approval", "approved": "approved", "issuing": "approved",
+                "held": "held", "issued": "issued", "failed": "failed", "dead": "failed",
+                "revoked": "revoked", "flagged": "flagged"}
+ACTIONS_BY_STATUS = {
+    "pending_approval": ("approve", "hold", "issue_now"),
+    "held": ("approve", "issue_now"),
+    "flagged": ("approve", "hold", "revoke"),
+    "approved": ("hold", "issue_now"),
+    "failed": ("issue_now",),
+    "dead": ("issue_now",),
+    "issued": ("revoke",),
+}
+
+
+@dataclass
+class Column:
+    kind: str  # template | unit
+    code: str
+    version: int
+    title: str
+
+
+@dataclass
+class Cell:
+    state: str
+    date: datetime | None = None
+    missing: list[str] = field(default_factory=list)
+    award: Award | None = None
+    credentials: list[Credential] = field(default_factory=list)
+    annex: list[AnnexRow] = field(default_factory=list)
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return ACTIONS_BY_STATUS.get(self.award.status, ()) if self.award is not None else ()
+
+
+@dataclass
+class AnnexRow:
+    element: str
+    value: str
+    provenance: str | None
+
+
+@dataclass
+class Matrix:
+    course: Course
+    columns: list[Column]
+    learners: list[Learner]
+    cells: dict[tuple[int, str], Cell]
+
+    def cell(self, learner_id: int, code: str) -> Cell:
+        return self.cells.get((learner_id, code)) or Cell("not_started")
+
+
+def title_text(title: Any, locale: str = "en") -> str:
+    """A language map (``{"en": …, "hr": …}``) in the reader's language, else English, else any."""
+    if isinstance(title, dict):
+        language = locale.split("_")[0]
+        for key in (language, "en"):
+            if title.get(key):
+                return str(title[key])
+        return str(next(iter(title.values()), ""))
+    return "" if title is None else str(title)
+
+
+def find_course(session: Session, school_id: int, context_id: str | None,
+                connection_id: int | None = None) -> Course | None:
+    """The school's course whose Moodle id is the LTI context id (on the registration's connection)."""
+    try:
+        moodle_id = int(str(context_id))
+    except ValueError:
+        return None
+    query = (select(Course).join(LmsConnection, Course.connection_id == LmsConnection.id)
+             .where(LmsConnection.school_id == school_id, Course.moodle_id == moodle_id))
+    if connection_id is not None:
+        query = query.where(Course.connection_id == connection_id)
+    return session.scalars(query.order_by(Course.id)).first()
+
+
+def _mentions_course(node: Any, keys: set[str]) -> bool:
+    if isinstance(node, dict):
+        course = node.get("course")
+        if course is not None and str(course) in keys:
+            return True
+        return any(_mentions_course(v, keys) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions_course(v, keys) for v in node)
+    return False
+
+
+def _course_keys(course: Course) -> set[str]:
+    return {k for k in (course.shortname, course.idnumber, str(course.moodle_id)) if k}
+
+
+def _current(session: Session, model: Any, school_id: int) -> list[Any]:
+    return list(session.scalars(select(model).where(model.school_id == school_id, model.is_current.is_(True))
+                                .order_by(model.code)))
+
+
+def course_columns(session: Session, school_id: int, course: Course, context_id: str | None) -> list[Column]:
+    """Units whose evidence rules name the course, templates made of them or attached to its links."""
+    keys = _course_keys(course)
+    units = [u for u in _current(session, UnitDefinition, school_id) if _mentions_course(u.definition, keys)]
+    unit_codes = {u.code for u in units}
+    attached = set(session.scalars(select(ResourceLinkTemplate.template_code)
+                                   .where(ResourceLinkTemplate.context_id == str(context_id))))
+    templates = []
+    for tpl in _current(session, TemplateDefinition, school_id):
+        parts = set(map(str, (tpl.definition or {}).get("units") or []))
+        if tpl.code in attached or parts & unit_codes or _mentions_course(tpl.definition, keys):
+            templates.append(tpl)
+    return ([Column("template", t.code, t.version, t.title) for t in templates]
+            + [Column("unit", u.code, u.version, u.title) for u in units])
+
+
+def course_learners(session: Session, course: Course, search: str = "") -> list[Learner]:
+    query = (select(Learner).join(Enrolment, Enrolment.learner_id == Learner.id)
+             .where(Enrolment.course_id == course.id, Enrolment.active.is_(True)).order_by(Learner.full_name))
+    learners = list(session.scalars(query))
+    needle = search.strip().casefold()
+    return [lr for lr in learners if needle in lr.full_name.casefold()] if needle else learners
+
+
+def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en") -> list[AnnexRow]:
+    """The Annex I values an award will carry, with where each came from.
+
+    Snapshots keep each element either as a plain value or as ``{"value": …, "provenance": …}``
+    (``source`` is accepted as a synonym); elements may sit under ``annex`` or at the top level.
+    """
+    snapshot = snapshot or {}
+    elements = snapshot.get("annex") if isinstance(snapshot.get("annex"), dict) else snapshot
+    provenance_map = snapshot.get("provenance") if isinstance(snapshot.get("provenance"), dict) else {}
+    rows = []
+    for name, raw in elements.items():
+        if name in ("provenance", "evidence_ids", "units_detail"):
+            continue
+        provenance = provenance_map.get(name)
+        value = raw
+        if isinstance(raw, dict) and "value" in raw:
+            value = raw["value"]
+            provenance = raw.get("provenance") or raw.get("source") or provenance
+        rows.append(AnnexRow(name, _plain(value, locale), _plain(provenance, locale) if provenance else None))
+    return rows
+
+
+def _plain(value: Any, locale: str) -> str:
+    if isinstance(value, dict) and value and all(isinstance(k, str) and len(k) <= 7 for k in value) \
+            and all(isinstance(v, str) for v in value.values()) and ("en" in value or locale in value):
+        return title_text(value, locale)
+    if isinstance(value, list | tuple):
+        return "; ".join(_plain(v, locale) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_plain(v, locale)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def _snapshot_units(snapshot: dict[str, Any] | None) -> dict[str, datetime | None]:
+    found: dict[str, datetime | None] = {}
+    for unit in (snapshot or {}).get("units") or []:
+        if isinstance(unit, dict) and unit.get("code"):
+            found[str(unit["code"])] = _parse_date(unit.get("achieved_at"))
+        elif isinstance(unit, str):
+            found[unit] = None
+    return found
+
+
+def _parse_date(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _progress_hook(session: Session, course_id: int) -> dict[tuple[int, str], dict[str, Any]]:
+    try:
+        module = importlib.import_module("credbridge.connector.awards.progress")
+    except ImportError:
+        return {}
+    hook = getattr(module, "course_progress", None)
+    return dict(hook(session, course_id)) if callable(hook) else {}
+
+
+def latest_awards(session: Session, learner_ids: Iterable[int]) -> dict[tuple[int, str], Award]:
+    found: dict[tuple[int, str], Award] = {}
+    ids = list(learner_ids)
+    if not ids:
+        return found
+    for award in session.scalars(select(Award).where(Award.learner_id.in_(ids))
+                                 .order_by(Award.template_version, Award.id)):
+        found[(award.learner_id, award.template_code)] = award  # the newest version wins
+    return found
+
+
+def credentials_of(session: Session, award_ids: Iterable[int]) -> dict[int, list[Credential]]:
+    found: dict[int, list[Credential]] = defaultdict(list)
+    ids = list(award_ids)
+    if ids:
+        for credential in session.scalars(select(Credential).where(Credential.award_id.in_(ids))
+                                          .order_by(Credential.format)):
+            found[credential.award_id].append(credential)
+    return found
+
+
+def course_matrix(session: Session, school_id: int, course: Course, context_id: str | None, *,
+                  search: str = "", locale: str = "en") -> Matrix:
+    columns = course_columns(session, school_id, course, context_id)
+    learners = course_learners(session, course, search)
+    learner_ids = [lr.id for lr in learners]
+    awards = latest_awards(session, learner_ids)
+    credentials = credentials_of(session, [a.id for a in awards.values()])
+    active = set(session.scalars(select(Evidence.learner_id).where(
+        Evidence.course_id == course.id, Evidence.is_current.is_(True), Evidence.withdrawn.is_(False))
+        .distinct())) if learner_ids else set()
+    hook = _progress_hook(session, course.id)
+    cells: dict[tuple[int, str], Cell] = {}
+    for learner in learners:
+        units_done: dict[str, datetime | None] = {}
+        for (lid, _code), award in awards.items():
+            if lid == learner.id and award.status not in ("revoked",):
+                units_done.update(_snapshot_units(award.snapshot))
+        for column in columns:
+            key = (learner.id, column.code)
+            award = awards.get(key) if column.kind == "template" else None
+            if award is not None:
+                cells[key] = Cell(_AWARD_STATE.get(award.status, "in_progress"),
+                                  award.achieved_at or award.decided_at, award=award,
+                                  credentials=credentials.get(award.id, []),
+                                  annex=annex_rows(award.snapshot, locale),
+                                  missing=[str(m) for m in (award.snapshot or {}).get("missing") or []])
+            elif key in hook:
+                info = hook[key]
+                cells[key] = Cell(str(info.get("state", "in_progress")), _parse_date(info.get("achieved_at")),
+                                  missing=[str(m) for m in info.get("missing") or []])
+            elif column.kind == "unit" and column.code in units_done:
+                cells[key] = Cell("achieved", units_done[column.code])
+            elif learner.id in active:
+                cells[key] = Cell("in_progress")
+            else:
+                cells[key] = Cell("not_started")
+    return Matrix(course, columns, learners, cells)
+
+
+def state_counts(matrix: Matrix) -> list[tuple[Column, Counter[str]]]:
+    """Per column, how many learners are in each state (for the stacked bars)."""
+    return [(c, Counter(matrix.cell(lr.id, c.code).state for lr in matrix.learners)) for c in matrix.columns]
+
+
+def weekly_issuance(session: Session, school_id: int, weeks: int = 12,
+                    now: datetime | None = None) -> list[tuple[datetime, int]]:
+    """Credentials issued per ISO week (one per award, whatever the number of formats)."""
+    now = now or datetime.now(UTC)
+    start_of_week = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = start_of_week - timedelta(weeks=weeks - 1)
+    rows = session.execute(select(Credential.award_id, func.min(Credential.issued_at))
+                           .where(Credential.school_id == school_id, Credential.issued_at >= first)
+                           .group_by(Credential.award_id)).all()
+    buckets = Counter()
+    for _award_id, issued_at in rows:
+        issued_at = issued_at if issued_at.tzinfo else issued_at.replace(tzinfo=UTC)
+        buckets[(issued_at - first).days // 7] += 1
+    return [(first + timedelta(weeks=i), buckets.get(i, 0)) for i in range(weeks)]
+
+
+def learner_awards(session: Session, learner_id: int) -> list[tuple[Award, list[Credential]]]:
+    awards = list(session.scalars(select(Award).where(Award.learner_id == learner_id)
+                                  .order_by(Award.decided_at.desc(), Award.id.desc())))
+    credentials = credentials_of(session, [a.id for a in awards])
+    return [(a, credentials.get(a.id, [])) for a in awards]
+
+
+def learner_courses(session: Session, learner_id: int) -> list[Course]:
+    return list(session.scalars(select(Course).join(Enrolment, Enrolment.course_id == Course.id)
+                                .where(Enrolment.learner_id == learner_id, Enrolment.active.is_(True))
+                                .order_by(Course.fullname)))
+
+
+def audit_page(session: Session, school_id: int, page: int, per_page: int = 50) -> tuple[list[AuditEntry], int]:
+    total = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.school_id == school_id))
+    rows = list(session.scalars(select(AuditEntry).where(AuditEntry.school_id == school_id)
+                                .order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)))
+    return rows, int(total or 0)

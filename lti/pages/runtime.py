@@ -1,0 +1,26 @@
+"""The one thing every page needs from the application: its database and public base URL.
+
+``create_app`` keeps a :class:`credbridge.connector.runtime.Runtime` in ``app.extensions["credbridge"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+
+def _runtime():  # noqa: ANN202 - the Runtime type lives in connector; imported lazily to keep start-up light
+    return current_app.extensions["credbridge"]
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    with _runtime().db.unit_of_work() as session:
+        yield session
+
+
+def base_url() -> str:
+    return str(_runtime().settings.base_url).rstrip("/")

@@ -1,0 +1,147 @@
+"""Public verification (no login): ``/credentials/<uuid>`` for people and machines, the schools'
+did:web documents and their signed status lists."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from credbridge.connector.issuing.formats.status_list import StatusList as Bitstring
+from credbridge.connector.issuing.formats.status_list import build_status_list_credential
+from credbridge.connector.issuing.formats.vc_jwt import sign_vc_jwt
+from credbridge.connector.issuing.formats.verify import VerificationResult, verify_data_integrity, verify_jwt
+from credbridge.connector.issuing.keys import current_school_key, school_did, school_did_document
+from credbridge.connector.issuing.status import status_list_url
+from credbridge.connector.store.models import Award, Credential, Learner, School, StatusList
+from credbridge.lti.pages.common import wants_json
+from credbridge.lti.pages.queries import annex_rows
+from credbridge.lti.pages.runtime import base_url, unit_of_work
+
+bp = Blueprint("verify", __name__)
+DOWNLOAD = {"jwt": ("ob3-jwt", "application/vc+jwt", "jwt"), "json": ("ob3-di", "application/vc+ld+json", "json"),
+            "elm.json": ("elm", "application/ld+json", "elm.json")}
+
+
+def _school_by_did(session: Session, did: str) -> School:
+    """Our own schools' did:web documents, read from the store (no network for our own DIDs)."""
+    for school in session.scalars(select(School)):
+        if school_did(base_url(), school) == did:
+            return school
+    raise LookupError(f"{did} is not a DID of this service")
+
+
+def _status_credential(session: Session, school: School, row: StatusList) -> str:
+    url = status_list_url(base_url(), school, row.id)
+    key = current_school_key(session, school, base_url())
+    unsigned = build_status_list_credential(url, school_did(base_url(), school), Bitstring(row.size_bits, row.bits),
+                                            valid_from=row.updated_at or datetime.now(UTC))
+    return sign_vc_jwt(unsigned, key.private_key, key.verification_method)
+
+
+def _verify(session: Session, credential: Credential) -> VerificationResult | None:
+    def did_provider(did: str) -> dict[str, Any]:
+        return school_did_document(session, _school_by_did(session, did), base_url())
+
+    def status_provider(url: str) -> str:
+        path = urlsplit(url).path.rstrip("/").split("/")
+        if len(path) < 5 or path[-2] != "status" or not path[-1].isdigit():
+            raise LookupError(f"{url} is not a status list of this service")
+        school = session.scalars(select(School).where(School.slug == path[-3])).first()
+        row = session.get(StatusList, int(path[-1]))
+        if school is None or row is None or row.school_id != school.id:
+            raise LookupError(f"status list {url} does not exist")
+        return _status_credential(session, school, row)
+
+    if credential.format == "ob3-jwt":
+        return verify_jwt(credential.document, did_provider, status_provider)
+    if credential.format == "ob3-di":
+        return verify_data_integrity(json.loads(credential.document), did_provider, status_provider)
+    return None
+
+
+def _find(session: Session, uuid: str) -> Credential:
+    credential = session.scalars(select(Credential).where(Credential.uuid == uuid)).first()
+    if credential is None:
+        abort(404)
+    return credential
+
+
+def _vc_json(credential: Credential) -> dict[str, Any]:
+    if credential.format == "ob3-jwt":
+        result = verify_jwt(credential.document, None)  # only to decode: the checks are not used here
+        return result.credential or {}
+    return json.loads(credential.document)
+
+
+@bp.get("/credentials/<uuid>")
+def credential(uuid: str) -> Any:
+    with unit_of_work() as session:
+        found = _find(session, uuid)
+        if wants_json():
+            return jsonify(_vc_json(found))
+        award = session.get(Award, found.award_id)
+        learner = session.get(Learner, award.learner_id) if award else None
+        school = session.get(School, found.school_id)
+        siblings = list(session.scalars(select(Credential).where(Credential.award_id == found.award_id)
+                                        .order_by(Credential.format)))
+        checked = found if found.format in ("ob3-jwt", "ob3-di") else next(
+            (s for s in siblings if s.format in ("ob3-jwt", "ob3-di")), None)
+        result = _verify(session, checked) if checked is not None else None
+        annex = annex_rows(award.snapshot if award else {})
+        session.expunge_all()
+    revoked = found.revoked_at is not None or any(s.revoked_at for s in siblings)
+    reason = found.revocation_reason or next((s.revocation_reason for s in siblings if s.revocation_reason), None)
+    return render_template("pages/verify.html", credential=found, award=award, learner=learner, school=school,
+                           siblings=siblings, result=result, annex=annex, revoked=revoked, reason=reason,
+                           learner_language=(learner.locale if learner else None))
+
+
+@bp.get("/credentials/<uuid>.<any(jwt, json, 'elm.json'):ext>")
+def download(uuid: str, ext: str) -> Response:
+    fmt, mimetype, suffix = DOWNLOAD[ext]
+    with unit_of_work() as session:
+        found = _find(session, uuid)
+        target = found if found.format == fmt else session.scalars(
+            select(Credential).where(Credential.award_id == found.award_id, Credential.format == fmt)).first()
+        if target is None:
+            abort(404)
+        body = target.document
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="credential-{uuid}.{suffix}"'
+    return response
+
+
+@bp.get("/schools/<slug>/did.json")
+def did_document(slug: str) -> Any:
+    with unit_of_work() as session:
+        school = session.scalars(select(School).where(School.slug == slug)).first()
+        if school is None:
+            abort(404)
+        document = school_did_document(session, school, base_url())
+    return Response(json.dumps(document), mimetype="application/did+json",
+                    headers={"Access-Control-Allow-Origin": "*"})
+
+
+@bp.get("/schools/<slug>/status/<int:list_id>")
+def status_list(slug: str, list_id: int) -> Any:
+    with unit_of_work() as session:
+        school = session.scalars(select(School).where(School.slug == slug)).first()
+        row = session.get(StatusList, list_id)
+        if school is None or row is None or row.school_id != school.id:
+            abort(404)
+        token = _status_credential(session, school, row)
+    return Response(token, mimetype="application/vc+jwt",
+                    headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "max-age=60"})
+
+
+@bp.after_request
+def _no_store_for_people(response: Response) -> Response:
+    if request.endpoint == "verify.credential":
+        response.headers["Vary"] = "Accept"
+    return response

@@ -1,0 +1,192 @@
+"""The LTI endpoints: OIDC login, launch, the tool JWKS, deep linking and Dynamic Registration."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from credbridge.connector.keys import published_jwks
+from credbridge.connector.runtime import Runtime
+from credbridge.connector.store.models import (
+    LaunchSession,
+    LtiRegistration,
+    LtiUsedNonce,
+    ResourceLinkTemplate,
+)
+from credbridge.lti import sessions
+from credbridge.lti.launch import claims as c
+from credbridge.lti.launch import state as login_state
+from credbridge.lti.launch.errors import LaunchError
+from credbridge.lti.launch.identity import display_name, link_learner
+from credbridge.lti.launch.roles import ADMINISTRATOR, INSTRUCTOR, LEARNER, tool_roles
+from credbridge.lti.launch.validation import ExpectedPlatform, validate_id_token
+from credbridge.lti.registrations import find_registration
+
+log = logging.getLogger("credbridge.lti")
+bp = Blueprint("lti", __name__)
+TEMPLATES_CUSTOM = "credential_templates"
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["credbridge"]
+
+
+def base_url() -> str:
+    return runtime().settings.base_url
+
+
+def launch_url() -> str:
+    return base_url() + "/lti/launch"
+
+
+def _allowed_target(uri: str) -> bool:
+    base = urlsplit(base_url())
+    target = urlsplit(uri)
+    return ((target.scheme, target.netloc) == (base.scheme, base.netloc)
+            and (target.path == (base.path or "/") or target.path.startswith(base.path.rstrip("/") + "/")))
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+def login() -> Response:
+    params = request.values
+    for name in ("iss", "login_hint", "target_link_uri"):
+        if not params.get(name):
+            raise LaunchError("login", f"the login initiation has no {name}")
+    issuer, target = params["iss"], params["target_link_uri"]
+    if not _allowed_target(target):
+        raise LaunchError("target_link_uri", f"{target!r} is not a URL of this tool ({base_url()})")
+    kept = {k: params[k] for k in ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id",
+                                    "lti_deployment_id") if params.get(k)}
+    with runtime().db.unit_of_work() as db:
+        registration = find_registration(db, issuer, params.get("client_id"))
+        st = login_state.begin(db, secret=current_app.secret_key, registration_id=registration.id,  # type: ignore[arg-type]
+                               target_link_uri=target, login_params=kept)
+        auth_url, client_id = registration.auth_login_url, registration.client_id
+    query = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post", "prompt": "none",
+             "client_id": client_id, "redirect_uri": launch_url(), "login_hint": params["login_hint"],
+             "state": st.state, "nonce": st.nonce}
+    if params.get("lti_message_hint"):
+        query["lti_message_hint"] = params["lti_message_hint"]
+    response = redirect(auth_url + ("&" if "?" in auth_url else "?") + urlencode(query), code=302)
+    response.set_cookie(st.cookie_name, st.key, max_age=int(login_state.STATE_LIFETIME.total_seconds()),
+                        **sessions.cookie_kwargs(current_app))
+    return response
+
+
+def _record_nonce(registration_id: int, nonce: str, exp: int) -> bool:
+    expires = datetime.fromtimestamp(exp, UTC) + timedelta(seconds=runtime().settings.lti_leeway_seconds + 60)
+    try:
+        with runtime().db.unit_of_work() as db:
+            db.add(LtiUsedNonce(registration_id=registration_id, nonce=nonce, expires_at=expires))
+    except IntegrityError:
+        return False
+    return True
+
+
+@bp.post("/lti/launch")
+def launch() -> Any:
+    form = request.form
+    state_value = form.get("state", "")
+    if form.get("error"):
+        raise LaunchError("platform_error", f"the platform refused the login: {form['error']}"
+                          + (f" ({form['error_description']})" if form.get("error_description") else ""), status=401)
+    cookie = request.cookies.get(login_state.cookie_name_for(state_value)) if state_value else None
+    try:
+        with runtime().db.unit_of_work() as db:
+            row = login_state.consume(db, state_value, cookie_value=cookie)
+            registration = db.get(LtiRegistration, row.registration_id)
+            assert registration is not None
+            expected = ExpectedPlatform(issuer=registration.issuer, client_id=registration.client_id,
+                                        deployment_ids=frozenset(d.deployment_id for d in registration.deployments))
+            key_set_url, registration_id, nonce = registration.key_set_url, registration.id, row.nonce
+    except LaunchError as error:
+        if error.check != "state_cookie":
+            raise
+        log.warning("LTI launch refused: check=state_cookie reason=%s", error.message)
+        params = login_state.login_params(state_value, current_app.secret_key) or {}  # type: ignore[arg-type]
+        return render_template("cookie_blocked.html", params=params), 401
+    id_token = form.get("id_token")
+    if not id_token:
+        raise LaunchError("id_token", "the launch has no id_token")
+    keys = current_app.extensions["credbridge.platform_keys"].for_url(key_set_url)
+    claims = validate_id_token(id_token, platform=expected, keys=keys, expected_nonce=nonce, now=time.time(),
+                               leeway=runtime().settings.lti_leeway_seconds,
+                               use_nonce=lambda n, exp: _record_nonce(registration_id, n, exp))
+    session_id, destination = _open_session(registration_id, claims)
+    response = redirect(destination, code=303)
+    sessions.set_session_cookie(response, session_id)
+    response.delete_cookie(login_state.cookie_name_for(state_value), path="/")
+    return response
+
+
+def _open_session(registration_id: int, claims: dict[str, Any]) -> tuple[str, str]:
+    roles = tool_roles(claims.get(c.ROLES) or [])
+    context = claims.get(c.CONTEXT) or {}
+    link = claims.get(c.RESOURCE_LINK) or {}
+    custom = claims.get(c.CUSTOM) if isinstance(claims.get(c.CUSTOM), dict) else {}
+    message_type = claims[c.MESSAGE_TYPE]
+    with runtime().db.unit_of_work() as db:
+        registration = db.get(LtiRegistration, registration_id)
+        assert registration is not None
+        learner = link_learner(db, registration, claims) if LEARNER in roles or not roles else None
+        if message_type == c.RESOURCE_LINK_REQUEST and context.get("id") and (custom or {}).get(TEMPLATES_CUSTOM):
+            _record_templates(db, registration_id, str(context["id"]), str(link["id"]),
+                              str(custom[TEMPLATES_CUSTOM]), (claims.get(c.AGS_ENDPOINT) or {}).get("lineitem"))
+        row = LaunchSession(
+            id=sessions.new_session_id(), school_id=registration.school_id, registration_id=registration_id,
+            deployment_id=claims.get(c.DEPLOYMENT_ID), context_id=str(context["id"]) if context.get("id") else None,
+            context_title=context.get("title") or context.get("label"), resource_link_id=link.get("id"),
+            subject=claims.get("sub") or "anonymous", learner_id=learner.id if learner else None, roles=roles,
+            name=display_name(claims), email=claims.get("email"),
+            locale=(claims.get(c.LAUNCH_PRESENTATION) or {}).get("locale"),
+            claims={k: claims[k] for k in (c.MESSAGE_TYPE, c.AGS_ENDPOINT, c.NRPS, c.CUSTOM, c.DL_SETTINGS,
+                                           c.LAUNCH_PRESENTATION, c.TARGET_LINK_URI) if k in claims},
+            expires_at=sessions.expiry(),
+        )
+        db.add(row)
+        session_id, context_id, learner_id = row.id, row.context_id, row.learner_id
+    log.info("LTI launch: %s roles=%s context=%s", message_type, roles, context_id)
+    if message_type == c.DEEP_LINKING_REQUEST:
+        return session_id, url_for("lti.deep_link_form")
+    if roles and set(roles) & {INSTRUCTOR, ADMINISTRATOR} and context_id:
+        return session_id, url_for("pages.course", context_id=context_id)
+    if learner_id is not None:
+        return session_id, url_for("pages.learner", learner_id=learner_id)
+    return session_id, url_for("pages.home")
+
+
+def _record_templates(db: Any, registration_id: int, context_id: str, resource_link_id: str, codes: str,
+                      lineitem_url: str | None) -> None:
+    wanted = [code.strip() for code in codes.split(",") if code.strip()]
+    have = set(db.scalars(select(ResourceLinkTemplate.template_code).where(
+        ResourceLinkTemplate.registration_id == registration_id,
+        ResourceLinkTemplate.resource_link_id == resource_link_id)))
+    for code in wanted:
+        if code not in have:
+            db.add(ResourceLinkTemplate(registration_id=registration_id, context_id=context_id,
+                                        resource_link_id=resource_link_id, template_code=code,
+                                        lineitem_url=lineitem_url))
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    with runtime().db.unit_of_work() as db:
+        keyset = published_jwks(db)
+    response = jsonify(keyset)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def abort_page(status: int, message: str) -> None:
+    abort(status, description=message)
+
+
+from credbridge.lti.views import deep_linking as _deep_linking  # noqa: E402,F401  (routes on bp)
+from credbridge.lti.views import registration as _registration  # noqa: E402,F401  (routes on bp)

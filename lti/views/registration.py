@@ -1,0 +1,88 @@
+"""Dynamic Registration pages: Moodle opens GET /lti/register in an iframe (twice, each time with a
+fresh token), the admin confirms, the POST registers and tells Moodle to close the dialog."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, render_template, request
+from sqlalchemy import select
+
+from credbridge.connector.keys import school_from_registration_token
+from credbridge.connector.store.models import School
+from credbridge.lti.dynamic_registration import (
+    RegistrationError,
+    fetch_platform_config,
+    post_registration,
+    store_registration,
+    tool_registration,
+)
+from credbridge.lti.errors import render_error
+from credbridge.lti.views.lti import base_url, bp, runtime
+
+log = logging.getLogger("credbridge.lti")
+
+
+def _school(token: str | None) -> School | None:
+    with runtime().db.unit_of_work() as db:
+        if token:
+            school_id = school_from_registration_token(current_app.secret_key, token)  # type: ignore[arg-type]
+            school = db.get(School, school_id) if school_id is not None else None
+        else:
+            schools = db.scalars(select(School).limit(2)).all()
+            school = schools[0] if len(schools) == 1 else None
+        if school is not None:
+            db.expunge(school)
+        return school
+
+
+def _failure(error: RegistrationError) -> tuple[str, int]:
+    log.warning("dynamic registration failed: %s", error)
+    hints = {
+        "missing_registration_token": "Moodle did not send a registration token: start again from "
+                                      "Site administration › Manage tools.",
+        "token_already_used": "This registration token was already used: close this dialog and start the "
+                              "registration again in Moodle (each attempt gets a fresh token).",
+        "domain_targetlinkuri_mismatch": "Moodle requires the tool domain to equal the launch URL's host "
+                                         "including the port: check CREDBRIDGE_BASE_URL.",
+    }
+    return render_error(error.status if error.status in (400, 401, 403) else 502, str(error), check=error.code,
+                        hint=hints.get(error.code or ""), title="The registration failed")
+
+
+@bp.get("/lti/register")
+def register_form() -> tuple[str, int] | str:
+    config_url = request.args.get("openid_configuration", "")
+    school_token = request.args.get("school", "")
+    if not config_url:
+        return render_error(400, "the registration link has no openid_configuration parameter",
+                            check="openid_configuration")
+    school = _school(school_token)
+    if school is None:
+        return render_error(403, "this registration link does not name a school: use the link from "
+                                 "`credbridge lti registration-url --school …`", check="school")
+    try:
+        config = fetch_platform_config(config_url)
+    except RegistrationError as error:
+        return _failure(error)
+    family = (config.get("https://purl.imsglobal.org/spec/lti-platform-configuration") or {})
+    return render_template("register.html", platform_name=family.get("product_family_code", "the platform"),
+                           issuer=config["issuer"], school_name=school.legal_name, openid_configuration=config_url,
+                           registration_token=request.args.get("registration_token", ""), school_token=school_token)
+
+
+@bp.post("/lti/register")
+def register_submit() -> tuple[str, int] | str:
+    school = _school(request.form.get("school", ""))
+    if school is None:
+        return render_error(403, "the registration does not name a school", check="school")
+    try:
+        config = fetch_platform_config(request.form.get("openid_configuration", ""))
+        answer = post_registration(config, request.form.get("registration_token", ""),
+                                   tool_registration(base_url()))
+    except RegistrationError as error:
+        return _failure(error)
+    with runtime().db.unit_of_work() as db:
+        done = store_registration(db, school_id=school.id, config=config, answer=answer)
+    log.info("dynamic registration: school=%s issuer=%s client_id=%s", school.slug, config["issuer"], done.client_id)
+    return render_template("register_done.html", client_id=done.client_id, deployment_id=done.deployment_id)
