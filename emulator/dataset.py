@@ -287,6 +287,7 @@ class CourseCompletion:
     timeenrolled: int
     timestarted: int = 0
     timecompleted: int | None = None
+    aggregated_at: int | None = None  # when cron wrote timecompleted (competency evidence is stamped then)
 
 
 @dataclass(slots=True)
@@ -800,6 +801,7 @@ class Site:
                 cc = self.course_completions.get(key)
                 if cc is not None and cc.timecompleted is None:
                     cc.timecompleted = met_at
+                    cc.aggregated_at = now
                     done.append(key)
                 del self._pending[key]
             return done
@@ -905,7 +907,11 @@ class Site:
             else:
                 gstate = COMPLETION_COMPLETE
             if m.completionusegrade:
-                rules.append(("completionusegrade", gstate))
+                # With a pass-grade rule a failing grade still meets "receive a grade"; otherwise the
+                # rule carries the pass/fail outcome itself (cm_completion_details).
+                usegrade = COMPLETION_COMPLETE if (m.completionpassgrade and gstate == COMPLETION_COMPLETE_FAIL) \
+                    else gstate
+                rules.append(("completionusegrade", usegrade))
             if m.completionpassgrade:
                 rules.append(("completionpassgrade", gstate))
         return rules

@@ -67,6 +67,7 @@ GRADE_ITEM_IDS = {"CNC101": {"course": 1, "assign": 2, "quiz": 3, "lti": 10, "bo
 LTI_CONTEXTID = 58
 BONUS = {"CNC101": {"userid": 5, "grade": 18.0, "time": T0 + 18}}
 LTI_GRADE_TIME = T0 + 17
+CRON_RUN = T0 + 12  # the recorded completion cron run (competency evidence 'course completed')
 ASSIGN_FEEDBACK = "Well done – meets the criteria."
 LTI_FEEDBACK = "Facing operation completed in the simulator."
 
@@ -288,7 +289,9 @@ def _results(site: Site, c: dict[str, Any], course: Course, modules: dict[str, A
                     t = min(t, r.get("course_timecompleted") or t)
                 site.crit_completions[(crit.id, uid)] = t
         if r.get("course_completed"):
-            site.course_completions[(course.id, uid)].timecompleted = int(r["course_timecompleted"])
+            cc = site.course_completions[(course.id, uid)]
+            cc.timecompleted = int(r["course_timecompleted"])
+            cc.aggregated_at = CRON_RUN
 
 
 def _ac(cmid: int, uid: int, when: int):

@@ -172,7 +172,8 @@ def userdate(ts: int) -> str:
 def evidence(site: Site, ucc: UserCompetencyCourse, course: Course) -> list[dict[str, Any]]:
     fw = site.frameworks[site.competencies[ucc.competencyid].frameworkid]
     rows = []
-    done = site.course_completed_at(course.id, ucc.userid)
+    cc = site.course_completions.get((course.id, ucc.userid))
+    done = (cc.aggregated_at or cc.timecompleted) if cc is not None else None
     if done:
         rows.append({"usercompetencyid": ucc.id, "contextid": course.contextid, "action": 0, "actionuserid": None,
                      "descidentifier": "evidence_coursecompleted", "desccomponent": "core_competency",

@@ -77,8 +77,8 @@ def get_course_completion_status(call: Call) -> dict[str, Any]:
 
 
 def is_overall_complete(rules: list[tuple[str, int]]) -> bool:
-    for name, status in rules:
-        if status == 0 or (name == "completionpassgrade" and status == 3):
+    for _name, status in rules:
+        if status in (0, 3):
             return False
     return bool(rules)
 

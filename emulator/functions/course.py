@@ -202,8 +202,8 @@ def module_row(call: Call, m: Module, include_contents: bool) -> dict[str, Any]:
             {"label": "Due:", "timestamp": m.settings.get("duedate", 0), "dataid": "duedate"}],
         "groupmode": 0,
     }
-    if m.modname == "page" and include_contents:
-        row["contents"] = [{"type": "file", "filename": "index.html", "filepath": "/", "filesize": 0,
+    if m.modname == "page":
+        row["contents"] = [] if not include_contents else [{"type": "file", "filename": "index.html", "filepath": "/", "filesize": 0,
                             "fileurl": f"{www}/webservice/pluginfile.php/{m.contextid}/mod_page/content/index.html"
                                        "?forcedownload=1",
                             "timecreated": None, "timemodified": m.timemodified, "sortorder": 1, "userid": None,

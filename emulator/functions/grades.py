@@ -49,6 +49,9 @@ def user_items(site: Site, courseid: int, userid: int) -> list[dict[str, Any]]:
     for gi in items:
         g = site.grades.get((gi.id, userid))
         raw = g.rawgrade if g is not None else None
+        if gi.itemtype == "course" and aggregated:
+            # Natural aggregation: the course total's range only counts items that have a grade.
+            gi = GradeItem(**{**{f: getattr(gi, f) for f in gi.__dataclass_fields__}, "grademax": graded_max})
         row: dict[str, Any] = {"id": gi.id, "itemname": gi.itemname, "itemtype": gi.itemtype,
                                "itemmodule": gi.itemmodule, "iteminstance": gi.iteminstance,
                                "itemnumber": gi.itemnumber, "idnumber": gi.idnumber,
