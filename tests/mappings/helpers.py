@@ -122,3 +122,43 @@ def cnc_operator_learner(t: int = 0) -> list[EvidenceFact]:
         Facts.comp("ME-C1", course_id=CNC, t=t + 5, fid="c-me1"),
         Facts.course(CNC, t=t + 40, fid="course-cnc"),
     ]
+
+
+OPEN_QUIZ_SETTINGS = {"timelimit": 0, "seb_required": False, "access_rules": [], "has_password": False,
+                      "subnet": None}
+
+
+def recorded_evidence() -> dict[int, list[EvidenceFact]]:
+    """Evidence of the recorded site's 30 students (testdata.json), as the connector would build it."""
+    testdata = json.loads((FIXTURES / "testdata.json").read_text("utf-8"))
+    comp_idnumber = {v["id"]: k for k, v in testdata["competencies"]["competencies"].items()}
+    out: dict[int, list[EvidenceFact]] = {}
+    for short, c in testdata["courses"].items():
+        cms = c["cms"]
+        for r in c["results"]:
+            facts = out.setdefault(r["student"], [])
+            when = datetime.fromtimestamp(r["course_timecompleted"] or 1795316000, UTC)
+            uid = r["userid"]
+            if r.get("quiz_grade") is not None:
+                facts.append(EvidenceFact(f"quiz:{cms['quiz']}:{uid}:1", EvidenceKind.QUIZ_ATTEMPT, when,
+                                          course_id=c["id"], course_shortname=short, cmid=cms["quiz"],
+                                          modname="quiz", raw=Decimal(str(r["quiz_grade"])), max=Decimal(10),
+                                          attempt=1, attempt_state="finished", quiz_settings=OPEN_QUIZ_SETTINGS))
+            if r.get("assign_grade") is not None:
+                facts.append(EvidenceFact(f"assign:{cms['assign']}:{uid}", EvidenceKind.ASSIGNMENT_GRADE, when,
+                                          course_id=c["id"], cmid=cms["assign"], modname="assign",
+                                          raw=Decimal(r["assign_grade"]), max=Decimal(100)))
+            for mod, state in r["activity_completion"].items():
+                if state != "none":
+                    code = {"complete": 1, "complete_pass": 2, "complete_fail": 3}[state]
+                    facts.append(EvidenceFact(f"cm:{cms[mod]}:{uid}", EvidenceKind.ACTIVITY_COMPLETION, when,
+                                              course_id=c["id"], cmid=cms[mod], modname=mod, state=code))
+            if r["course_completed"]:
+                facts.append(EvidenceFact(f"course:{c['id']}:{uid}", EvidenceKind.COURSE_COMPLETION, when,
+                                          course_id=c["id"], completed=True))
+    for row in testdata["competencies"]["user_competency_course"]:
+        out.setdefault(row["student"], []).append(EvidenceFact(
+            f"comp:{row['courseid']}:{row['competencyid']}:{row['userid']}", EvidenceKind.COMPETENCY,
+            datetime.fromtimestamp(1795316300, UTC), course_id=row["courseid"],
+            competency_idnumber=comp_idnumber[row["competencyid"]], proficient=bool(row["proficiency"])))
+    return out
