@@ -128,8 +128,9 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
         credit_points=credits, hours=hours, eqf_level=int(str(eqf_uri).rsplit("/", 1)[-1]),
         isced_f=isced, assessment_types=assessment_types, mode=mode, quality_assurance=quality,
         languages=tuple(s.get("languages") or ("en",)), status=status, valid_until=valid_until,
-        nqf_level=fc.NqfLevel(f"urn:nqf:{nqf['country']}:{nqf['level']}", f"NQF {nqf['level']}", nqf["country"])
-        if nqf else None,
+        # only with a Europass qdr concept: the mapping gives a level name, and an invented URI would
+        # not validate against the ELM shapes (the level stays in the award snapshot)
+        nqf_level=fc.NqfLevel(nqf["uri"], f"NQF {nqf['level']}", nqf["country"]) if nqf and nqf.get("uri") else None,
         supervision=supervision, prerequisites=prerequisites, grade=grade, stackability=stack,
         units=tuple(fc.Unit(u["code"], u["title"], tuple(fc.LearningOutcome(o["statement"], o.get("esco_skill"))
                                                         for o in u.get("outcomes", [])))

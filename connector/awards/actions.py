@@ -1,0 +1,124 @@
+"""Teacher and admin actions on awards, as service functions (the web pages and the command line
+call these). Each checks the award belongs to the caller's school, refuses a transition that makes
+no sense with :class:`ActionRefused`, and writes an audit entry naming the actor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from credbridge.connector.awards.audit import audit
+from credbridge.connector.issuing.status import revoke_credential
+from credbridge.connector.store.base import utcnow
+from credbridge.connector.store.models import Award, Credential, OutboxItem, WorkItem
+
+REVOKE_EXTERNAL = "revoke_external"
+
+
+class ActionRefused(Exception):
+    """The award is not in a state that allows the action; ``code`` is stable for the UI."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _award(session: Session, school_id: int, award_id: int) -> Award:
+    award = session.get(Award, award_id)
+    if award is None or award.school_id != school_id:
+        # the same answer whether it does not exist or belongs to another school
+        raise ActionRefused("not_found", f"award {award_id} not found")
+    return award
+
+
+def _transition(session: Session, award: Award, new: str, actor: str, action: str, **details: object) -> None:
+    previous = award.status
+    award.status = new
+    award.decided_by = actor if action in ("award.approved", "award.held") else award.decided_by
+    audit(session, school_id=award.school_id, actor=actor, action=action, subject_type="award",
+          subject_id=award.id, previous=previous, **details)
+
+
+def _require(award: Award, allowed: tuple[str, ...], action: str) -> None:
+    if award.status not in allowed:
+        raise ActionRefused("wrong_state", f"award {award.id} is {award.status}; {action} needs one of "
+                                           f"{', '.join(allowed)}")
+
+
+def approve(session: Session, school_id: int, award_id: int, *, actor: str) -> Award:
+    award = _award(session, school_id, award_id)
+    _require(award, ("pending_approval", "held"), "approve")
+    _transition(session, award, "approved", actor, "award.approved")
+    return award
+
+
+def hold(session: Session, school_id: int, award_id: int, *, actor: str, reason: str = "") -> Award:
+    award = _award(session, school_id, award_id)
+    _require(award, ("pending_approval", "approved", "failed", "dead"), "hold")
+    _transition(session, award, "held", actor, "award.held", reason=reason)
+    return award
+
+
+def _due_now(session: Session, award: Award, now: datetime, *, revive_dead: bool) -> int:
+    states = ("pending", "failed", "dead") if revive_dead else ("pending", "failed")
+    count = 0
+    for item in session.scalars(select(OutboxItem).where(OutboxItem.award_id == award.id,
+                                                         OutboxItem.status.in_(states))):
+        if item.status == "dead":
+            item.status = "failed" if item.attempts else "pending"
+            item.attempts = 0
+            audit(session, school_id=award.school_id, actor="system:outbox", action="outbox.revived",
+                  subject_type="outbox_item", subject_id=item.id, target=item.target)
+        item.next_attempt_at = now
+        count += 1
+    return count
+
+
+def issue_now(session: Session, school_id: int, award_id: int, *, actor: str, now: datetime | None = None) -> Award:
+    """Approve if needed and make its outbox rows due immediately (skipping any backoff)."""
+    award = _award(session, school_id, award_id)
+    _require(award, ("pending_approval", "held", "approved", "failed", "issuing"), "issue now")
+    if award.status != "issuing":
+        _transition(session, award, "approved", actor, "award.issue_now")
+    _due_now(session, award, now or utcnow(), revive_dead=False)
+    return award
+
+
+def retry_dead(session: Session, school_id: int, award_id: int, *, actor: str, now: datetime | None = None) -> Award:
+    """Give dead outbox rows a fresh set of attempts (after the admin fixed the target or the data).
+
+    Rows that had attempts keep ``failed`` so the worker reconciles with the target before sending."""
+    award = _award(session, school_id, award_id)
+    _require(award, ("dead",), "retry")
+    revived = _due_now(session, award, now or utcnow(), revive_dead=True)
+    _transition(session, award, "approved", actor, "award.retried", outbox_items=revived)
+    return award
+
+
+def revoke(session: Session, school_id: int, award_id: int, *, reason: str, actor: str,
+           now: datetime | None = None) -> Award:
+    """Revoke every credential of the award: status bit + Credential stamp for embedded ones, and a
+    durable request to each external target that issued it."""
+    if not reason or not reason.strip():
+        raise ActionRefused("reason_required", "a revocation needs a reason the learner can be shown")
+    award = _award(session, school_id, award_id)
+    if award.status == "revoked":
+        raise ActionRefused("wrong_state", f"award {award.id} is already revoked")
+    now = now or utcnow()
+    for credential in session.scalars(select(Credential).where(Credential.award_id == award.id,
+                                                               Credential.revoked_at.is_(None))):
+        revoke_credential(session, credential, reason=reason, actor=actor, now=now)
+    for item in session.scalars(select(OutboxItem).where(OutboxItem.award_id == award.id)):
+        if item.status == "sent" and item.target != "embedded" and item.external_id:
+            key = f"outbox:{item.id}"
+            if session.scalar(select(WorkItem.id).where(WorkItem.kind == REVOKE_EXTERNAL, WorkItem.key == key)) is None:
+                session.add(WorkItem(school_id=award.school_id, kind=REVOKE_EXTERNAL, key=key,
+                                     payload={"outbox_item_id": item.id, "reason": reason}))
+        elif item.status in ("pending", "failed", "dead"):
+            item.status = "dead"
+            item.last_error = f"award revoked before sending: {reason}"
+    _transition(session, award, "revoked", actor, "award.revoked", reason=reason)
+    return award

@@ -1,0 +1,173 @@
+"""Mapping files into the store, versioned, and back out as the school's current MappingSet.
+
+A template whose definition changed gets version + 1 (awards keep pointing at the version they were
+earned under); an unchanged one keeps its version, so re-uploading the same file changes nothing.
+Units are versioned the same way. :func:`preview_import` shows the diff before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from credbridge.connector.awards.audit import audit
+from credbridge.connector.store.models import MappingFile, School, TemplateDefinition, UnitDefinition
+from credbridge.mappings import MappingSet, completeness, diff, load_mapping_text, national_check
+
+
+@dataclass
+class ImportResult:
+    mapping_file_id: int | None
+    changes: list[str] = field(default_factory=list)
+    template_versions: dict[str, int] = field(default_factory=dict)
+    new_versions: list[str] = field(default_factory=list)  # "CODE v2"
+    incomplete: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _read(path_or_text: str | Path) -> tuple[str, str]:
+    if isinstance(path_or_text, Path) or (len(str(path_or_text)) < 4096 and "\n" not in str(path_or_text)
+                                          and Path(str(path_or_text)).is_file()):
+        path = Path(path_or_text)
+        return path.read_text("utf-8"), path.name
+    return str(path_or_text), "<upload>"
+
+
+def _template_definition(ms: MappingSet, code: str) -> dict[str, Any]:
+    data = ms.template(code).model_dump(mode="json")
+    data.pop("version", None)  # the store assigns versions; the file's number is a starting point
+    return data
+
+
+def _current_templates(session: Session, school_id: int) -> dict[str, TemplateDefinition]:
+    rows = session.scalars(select(TemplateDefinition).where(TemplateDefinition.school_id == school_id,
+                                                            TemplateDefinition.is_current.is_(True)))
+    return {r.code: r for r in rows}
+
+
+def _current_units(session: Session, school_id: int) -> dict[str, UnitDefinition]:
+    rows = session.scalars(select(UnitDefinition).where(UnitDefinition.school_id == school_id,
+                                                        UnitDefinition.is_current.is_(True)))
+    return {r.code: r for r in rows}
+
+
+def _max_version(session: Session, model: Any, school_id: int, code: str) -> int:
+    versions = session.scalars(select(model.version).where(model.school_id == school_id, model.code == code))
+    return max(versions, default=0)
+
+
+def active_mapping_file(session: Session, school_id: int) -> MappingFile | None:
+    return session.scalars(select(MappingFile).where(MappingFile.school_id == school_id,
+                                                     MappingFile.active.is_(True))
+                           .order_by(MappingFile.id.desc()).limit(1)).first()
+
+
+def current_mapping_set(session: Session, school: School) -> MappingSet | None:
+    """The school's mapping set as last imported, with the store's template versions."""
+    active = active_mapping_file(session, school.id)
+    if active is None:
+        return None
+    ms = load_mapping_text(active.content, active.filename, check_completeness=False)
+    versions = {code: row.version for code, row in _current_templates(session, school.id).items()}
+    templates = [t.model_copy(update={"version": versions.get(t.code, t.version)}) for t in ms.templates]
+    updated = ms.model_copy(update={"templates": templates})
+    updated._locations = ms._locations
+    updated._filename = ms._filename
+    return updated
+
+
+def preview_import(session: Session, school: School, path_or_text: str | Path) -> ImportResult:
+    """What an import would change, without writing anything (MappingError if the file is bad)."""
+    text, filename = _read(path_or_text)
+    new = load_mapping_text(text, filename, check_completeness=False)
+    old = current_mapping_set(session, school)
+    result = ImportResult(mapping_file_id=None)
+    if old is not None:
+        result.changes = diff(old.model_copy(update={"templates": [t.model_copy(update={"version": 1})
+                                                                   for t in old.templates]}),
+                              new.model_copy(update={"templates": [t.model_copy(update={"version": 1})
+                                                                   for t in new.templates]}))
+    else:
+        result.changes = [f"template {t.code}: added" for t in new.templates] + [
+            f"unit {u.code}: added" for u in new.units]
+    current = _current_templates(session, school.id)
+    for tpl in new.templates:
+        row = current.get(tpl.code)
+        if row is None:
+            result.template_versions[tpl.code] = max(tpl.version, _max_version(session, TemplateDefinition,
+                                                                               school.id, tpl.code) + 1)
+            result.new_versions.append(f"{tpl.code} v{result.template_versions[tpl.code]}")
+        elif row.definition != _template_definition(new, tpl.code):
+            result.template_versions[tpl.code] = max(row.version + 1, tpl.version)
+            result.new_versions.append(f"{tpl.code} v{result.template_versions[tpl.code]}")
+        else:
+            result.template_versions[tpl.code] = row.version
+    return result
+
+
+def import_mapping_file(session: Session, school: School, path_or_text: str | Path, uploaded_by: str) -> ImportResult:
+    """Store the file and its units and templates (new versions only where something changed).
+
+    Raises :class:`credbridge.mappings.MappingError` (file, line, problem) and writes nothing when the
+    file is bad. Templates missing mandatory Annex I elements are stored with ``complete=False`` and
+    the list of what is missing: they will not issue.
+    """
+    text, filename = _read(path_or_text)
+    ms = load_mapping_text(text, filename, check_completeness=False)
+    result = preview_import(session, school, text)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    for old in session.scalars(select(MappingFile).where(MappingFile.school_id == school.id,
+                                                         MappingFile.active.is_(True))):
+        old.active = False
+    file_row = MappingFile(school_id=school.id, filename=filename, content=text, sha256=digest, active=True,
+                           uploaded_by=uploaded_by)
+    session.add(file_row)
+    session.flush()
+    result.mapping_file_id = file_row.id
+
+    units = _current_units(session, school.id)
+    for unit in ms.units:
+        definition = unit.model_dump(mode="json")
+        row = units.pop(unit.code, None)
+        if row is not None and row.definition == definition:
+            row.mapping_file_id = file_row.id
+            continue
+        if row is not None:
+            row.is_current = False
+        version = _max_version(session, UnitDefinition, school.id, unit.code) + 1
+        session.add(UnitDefinition(school_id=school.id, code=unit.code, version=version,
+                                   title=next(iter(unit.title.values())), definition=definition,
+                                   mapping_file_id=file_row.id, is_current=True))
+    for gone in units.values():
+        gone.is_current = False
+
+    templates = _current_templates(session, school.id)
+    for tpl in ms.templates:
+        definition = _template_definition(ms, tpl.code)
+        missing = [str(m) for m in completeness(tpl, ms)]
+        missing += [str(f) for f in national_check(tpl, ms) if f.severity == "error"]
+        if missing:
+            result.incomplete[tpl.code] = missing
+        row = templates.pop(tpl.code, None)
+        version = result.template_versions[tpl.code]
+        if row is not None and row.version == version:
+            row.mapping_file_id = file_row.id
+            row.complete, row.missing = not missing, missing
+            continue
+        if row is not None:
+            row.is_current = False
+        session.add(TemplateDefinition(school_id=school.id, code=tpl.code, version=version,
+                                       title=next(iter(tpl.title.values())), definition=definition,
+                                       complete=not missing, missing=missing, mapping_file_id=file_row.id,
+                                       is_current=True))
+    for gone in templates.values():
+        gone.is_current = False
+    session.flush()
+    audit(session, school_id=school.id, actor=uploaded_by, action="mapping_file.imported",
+          subject_type="mapping_file", subject_id=file_row.id, filename=filename, sha256=digest,
+          new_versions=result.new_versions, changes=result.changes[:200])
+    return result

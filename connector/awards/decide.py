@@ -1,0 +1,152 @@
+"""Evaluation -> award decisions, for one learner, in the caller's transaction.
+
+For every earned template that passes the completeness gate and the national rules and has no
+award yet, an Award (approved, or pending_approval when the template asks for a teacher) and its
+outbox rows are inserted together. The unique (learner, template, version) constraint is the
+guarantee against concurrent evaluators: each insert runs in a savepoint, and losing the race just
+means the other evaluator's award stands.
+
+A regression (an awarded template whose evidence no longer holds) flags the award — a flagged award
+is never sent — and, when the school's policy says ``revoke_on_regression: auto``, revokes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from credbridge.connector.awards import actions
+from credbridge.connector.awards.audit import SYSTEM_EVALUATION, audit
+from credbridge.connector.awards.catalogue import current_mapping_set
+from credbridge.connector.awards.snapshot import build_snapshot
+from credbridge.connector.issuing.pipeline.outbox import enqueue, targets_of
+from credbridge.connector.store.models import Award, Learner, School
+from credbridge.mappings import (
+    CourseStructure,
+    EarnedTemplate,
+    EvidenceFact,
+    LearnerEvaluation,
+    ResolvedMappings,
+    evaluate,
+    resolve,
+)
+
+log = logging.getLogger("credbridge.awards")
+
+#: awards whose evidence is still watched for regressions
+WATCHED = ("pending_approval", "approved", "held", "issuing", "issued", "failed", "dead", "flagged")
+
+
+@dataclass(frozen=True)
+class EvaluationSources:
+    """Where evaluation reads a learner's evidence and the school's course structure (the sync layer)."""
+
+    evidence_facts: Callable[[Session, int], Sequence[EvidenceFact]]
+    course_structure: Callable[[Session, School], CourseStructure]
+
+
+@dataclass
+class EvaluationOutcome:
+    learner_id: int
+    created: list[int] = field(default_factory=list)
+    blocked: dict[str, list[str]] = field(default_factory=dict)  # template -> what stops it issuing
+    flagged: list[int] = field(default_factory=list)
+    revoked: list[int] = field(default_factory=list)
+    unflagged: list[int] = field(default_factory=list)
+    lost_races: int = 0
+
+
+def resolved_mappings(session: Session, school: School, sources: EvaluationSources) -> ResolvedMappings | None:
+    mapping_set = current_mapping_set(session, school)
+    if mapping_set is None:
+        return None
+    return resolve(mapping_set, sources.course_structure(session, school))
+
+
+def evaluate_learner(session: Session, school: School, learner_id: int, now: datetime, *,
+                     sources: EvaluationSources, resolved: ResolvedMappings | None = None) -> EvaluationOutcome:
+    """Decide the learner's awards; the caller's unit of work commits everything at once."""
+    outcome = EvaluationOutcome(learner_id)
+    learner = session.get(Learner, learner_id)
+    if learner is None or learner.school_id != school.id:
+        raise LookupError(f"learner {learner_id} is not a learner of school {school.slug}")
+    resolved = resolved or resolved_mappings(session, school, sources)
+    if resolved is None:
+        return outcome
+    awards = {(a.template_code, a.template_version): a
+              for a in session.scalars(select(Award).where(Award.learner_id == learner_id))}
+    watched = {k for k, a in awards.items() if a.status in WATCHED}
+    evaluation: LearnerEvaluation = evaluate(resolved, sources.evidence_facts(session, learner_id), watched)
+    targets = targets_of(school)
+
+    for code, earned in sorted(evaluation.earned_templates.items()):
+        existing = awards.get((code, earned.version))
+        if existing is not None:
+            if existing.status == "flagged":
+                _unflag(session, existing, earned)
+                outcome.unflagged.append(existing.id)
+            continue
+        if not earned.can_issue:
+            outcome.blocked[code] = [str(m) for m in earned.missing] + [
+                str(f) for f in earned.national if f.severity == "error"]
+            continue
+        award_id = _create(session, school, learner_id, earned, resolved, targets, now)
+        if award_id is None:
+            outcome.lost_races += 1
+        else:
+            outcome.created.append(award_id)
+
+    policy = (school.policy or {}).get("revoke_on_regression", "ask")
+    for regression in evaluation.regressions:
+        award = awards.get((regression.code, regression.version))
+        if award is None or award.status in ("flagged", "revoked"):
+            continue
+        details = {"reasons": list(regression.reasons),
+                   "withdrawn_evidence_ids": list(regression.withdrawn_evidence_ids),
+                   "previous_status": award.status, "detected_at": now.isoformat()}
+        award.regression = details
+        audit(session, school_id=school.id, actor=SYSTEM_EVALUATION, action="award.flagged", subject_type="award",
+              subject_id=award.id, previous=award.status, **details)
+        had_credentials = award.status == "issued"
+        award.status = "flagged"
+        outcome.flagged.append(award.id)
+        if policy == "auto" and had_credentials:
+            reason = "the evidence no longer holds: " + ("; ".join(regression.reasons) or "evidence withdrawn")
+            actions.revoke(session, school.id, award.id, reason=reason[:1000], actor=SYSTEM_EVALUATION, now=now)
+            outcome.revoked.append(award.id)
+    return outcome
+
+
+def _create(session: Session, school: School, learner_id: int, earned: EarnedTemplate, resolved: ResolvedMappings,
+            targets: list[str], now: datetime) -> int | None:
+    status = "pending_approval" if earned.annex.issue_policy == "teacher_approval" else "approved"
+    try:
+        with session.begin_nested():
+            award = Award(school_id=school.id, learner_id=learner_id, template_code=earned.code,
+                          template_version=earned.version, status=status, decided_at=now,
+                          achieved_at=earned.achieved_at, snapshot=build_snapshot(earned, resolved.mapping_set),
+                          decided_by="evaluation")
+            session.add(award)
+            session.flush()
+            enqueue(session, award, school, targets)
+            audit(session, school_id=school.id, actor=SYSTEM_EVALUATION, action="award.decided",
+                  subject_type="award", subject_id=award.id, status=status, template=earned.code,
+                  version=earned.version, learner_id=learner_id, evidence_ids=list(earned.evidence_ids))
+            return award.id
+    except IntegrityError:
+        # another evaluator inserted the same (learner, template, version) first
+        log.info("award %s v%s for learner %s already decided elsewhere", earned.code, earned.version, learner_id)
+        return None
+
+
+def _unflag(session: Session, award: Award, earned: EarnedTemplate) -> None:
+    previous = (award.regression or {}).get("previous_status", "approved")
+    award.status = previous
+    audit(session, school_id=award.school_id, actor=SYSTEM_EVALUATION, action="award.unflagged",
+          subject_type="award", subject_id=award.id, restored=previous, evidence_ids=list(earned.evidence_ids))
