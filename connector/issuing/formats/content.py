@@ -25,6 +25,7 @@ ECVET = "http://data.europa.eu/snb/education-credit/60b314e826"
 
 _URN_UUID = re.compile(r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _ALPHA2 = re.compile(r"^[A-Z]{2}$")
+_LANG = re.compile(r"^[a-z]{2}$")
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,9 @@ def _problems(c: CredentialContent) -> list[str]:
         out.append("learning_outcomes is empty")
     if not c.languages:
         out.append("languages is empty")
+    bad_languages = [lang for lang in c.languages if not _LANG.match(lang)]
+    if bad_languages:
+        out.append(f"languages {bad_languages} are not ISO 639-1 codes (two lower-case letters)")
     if c.hours <= 0:
         out.append("hours must be positive")
     if any(cp.points < 0 for cp in c.credit_points):

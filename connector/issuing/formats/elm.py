@@ -24,6 +24,7 @@ from credbridge.connector.issuing.formats.content import (
     LearningOutcome,
     iso_z,
 )
+from credbridge.connector.issuing.formats.errors import ContentError
 from credbridge.connector.issuing.formats.jsonld_offline import EDC_AP, VC_V1
 from credbridge.connector.issuing.formats.ob3 import subject_id
 
@@ -299,6 +300,9 @@ def _display(c: CredentialContent, ids: _Ids) -> dict[str, Any]:
 def build_elm(content: CredentialContent) -> dict[str, Any]:
     """The unsigned ELM v3 EuropeanDigitalCredential (JSON-LD dict)."""
     c = content
+    if not c.issuer.identifiers:
+        raise ContentError("issuer.identifiers is empty: ELM needs a registry identifier (e.g. OIB) as the "
+                           "issuer's eIDAS legal identifier")
     ids = _Ids(c.credential_id)
     org = _organisation(c, ids)
     learner = c.learner

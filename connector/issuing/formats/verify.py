@@ -54,6 +54,14 @@ class VerificationResult:
         return any(c.passed for c in self.checks) and not any(c.outcome == "failed" for c in self.checks)
 
     @property
+    def summary(self) -> str:
+        """One line for the top of the verification page."""
+        if self.ok:
+            return "Valid credential"
+        failures = self.failures
+        return "Not valid: " + (failures[0].message if failures else "nothing could be checked")
+
+    @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.outcome == "failed"]
 

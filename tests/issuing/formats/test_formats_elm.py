@@ -12,7 +12,7 @@ import rdflib
 from pyshacl import validate
 
 from credbridge.connector.issuing.formats import build_elm
-from credbridge.connector.issuing.formats.content import CredentialContent, Issuer, Stackability
+from credbridge.connector.issuing.formats.content import CredentialContent, Issuer, OrgIdentifier, Stackability
 from credbridge.connector.issuing.formats.elm import duration
 from credbridge.connector.issuing.formats.errors import ContentError
 from credbridge.connector.issuing.formats.jsonld_offline import to_nquads
@@ -121,6 +121,13 @@ def test_durations_are_xsd_durations(hours: Decimal, expected: str) -> None:
 
 
 def test_an_unknown_country_is_named(content: CredentialContent) -> None:
-    issuer = Issuer(legal_name={"en": "X"}, country="ZZ", homepage="https://x.test", did="did:web:x.test")
+    issuer = Issuer(legal_name={"en": "X"}, country="ZZ", homepage="https://x.test", did="did:web:x.test",
+                    identifiers=(OrgIdentifier("OIB", "1"),))
     with pytest.raises(ContentError, match="'ZZ'"):
+        build_elm(make_content(issuer=issuer))
+
+
+def test_an_issuer_without_registry_identifier_is_refused_for_elm() -> None:
+    issuer = Issuer(legal_name={"en": "X"}, country="HR", homepage="https://x.test", did="did:web:x.test")
+    with pytest.raises(ContentError, match="eIDAS"):
         build_elm(make_content(issuer=issuer))

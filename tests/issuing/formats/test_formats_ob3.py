@@ -119,6 +119,7 @@ def test_grade_becomes_result_and_result_description(content: CredentialContent)
     ({"valid_until": datetime(2020, 1, 1, tzinfo=UTC)}, "valid_until is not after issued_at"),
     ({"learning_outcomes": ()}, "learning_outcomes"),
     ({"identity_salt": ""}, "identity_salt"),
+    ({"languages": ("HR", "english")}, "ISO 639-1"),
 ])
 def test_bad_content_is_refused_with_the_field_named(overrides: dict, message: str) -> None:
     with pytest.raises(ContentError, match=message):
