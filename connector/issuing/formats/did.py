@@ -139,6 +139,8 @@ def did_key_document(did: str) -> dict[str, Any]:
 def controller_of(verification_method: str) -> str:
     """The DID (or URL) part of a verification method id, i.e. what must equal the issuer id."""
     controller, sep, fragment = verification_method.partition("#")
+    if not sep and controller.startswith("did:key:"):
+        return controller  # a bare did:key names its only key (1EdTech vectors use this form)
     if not sep or not fragment:
         raise KeyResolutionError(f"verification method {verification_method!r} has no '#fragment'")
     return controller
@@ -156,6 +158,8 @@ def resolve_public_key(
     controller = controller_of(verification_method)
     if controller.startswith("did:key:"):
         document = did_key_document(controller)
+        if verification_method == controller:
+            verification_method = document["verificationMethod"][0]["id"]
     else:
         if provider is None:
             raise KeyResolutionError(f"no DID document provider to resolve {controller!r}")

@@ -30,6 +30,7 @@ CONTEXT_FILES: dict[str, str] = {
     OB_V3: "context-3.0.3.json",
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.2.json": "context-3.0.2.json",
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.1.json": "context-3.0.1.json",
+    "https://purl.imsglobal.org/spec/ob/v3p0/extensions.json": "ob-v3p0-extensions.json",
     EDC_AP: "edc-ap-context.jsonld",
 }
 

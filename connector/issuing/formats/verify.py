@@ -282,7 +282,8 @@ def _check_one_status(
     now: datetime,
 ) -> None:
     if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
-        result.add("status", False, "credentialStatus is not a BitstringStatusListEntry")
+        kind = entry.get("type") if isinstance(entry, dict) else type(entry).__name__
+        result.add("status", False, f"status type {kind!r} is not supported (only BitstringStatusListEntry)")
         return
     purpose, url = entry.get("statusPurpose"), entry.get("statusListCredential")
     try:

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credbridge.connector.issuing.formats import build_ob3, sign_data_integrity, verify_data_integrity
 from credbridge.connector.issuing.formats.content import CredentialContent
-from credbridge.connector.issuing.formats.did import did_key, did_key_verification_method
+from credbridge.connector.issuing.formats.data_integrity import check_proof, split_proof
+from credbridge.connector.issuing.formats.did import did_key, did_key_verification_method, resolve_public_key
 from credbridge.connector.issuing.formats.errors import SigningError, UnknownContextError
 from credbridge.connector.issuing.formats.jsonld_offline import canonize
 from credbridge.connector.issuing.formats.keys import generate_ed25519
@@ -47,6 +48,35 @@ def test_the_1edtech_eddsa_vector_verifies() -> None:
     result = verify_data_integrity(vector, _vector_provider(method), now=NOW)
     assert result.ok, result.failures
     assert next(c for c in result.checks if c.code == "signature").passed
+
+
+def test_the_1edtech_eddsa_rdfc_2022_vector_verifies() -> None:
+    vector = _vector("1edtech-simple.json")
+    assert vector["proof"][0]["cryptosuite"] == "eddsa-rdfc-2022"
+    method = vector["proof"][0]["verificationMethod"]
+    result = verify_data_integrity(vector, _vector_provider(method), now=NOW)
+    assert result.ok, result.failures
+
+
+def test_the_1edtech_complete_vector_signature_verifies() -> None:
+    # Every OB 3.0 feature plus the extensions context; its status uses 1EdTech's older revocation
+    # list, which credbridge does not read, so that check fails with a clear reason.
+    vector = _vector("1edtech-complete.json")
+    method = vector["proof"][0]["verificationMethod"]
+    result = verify_data_integrity(vector, _vector_provider(method), now=NOW)
+    assert next(c for c in result.checks if c.code == "signature").passed
+    assert [c.code for c in result.failures] == ["status"]
+    assert "not supported" in result.failures[0].message
+
+
+def test_the_1edtech_did_key_vector_signs_correctly_but_the_issuer_does_not_control_the_key() -> None:
+    vector = _vector("1edtech-simple-did-key-method.json")
+    document, proofs = split_proof(vector)
+    method = proofs[0]["verificationMethod"]
+    check_proof(document, proofs[0], resolve_public_key(method, None))  # the signature itself is right
+    result = verify_data_integrity(vector, None, now=NOW)
+    assert [c.code for c in result.failures] == ["key"]
+    assert "does not belong to the issuer" in result.failures[0].message
 
 
 def test_the_1edtech_wrong_proof_value_vector_fails() -> None:
