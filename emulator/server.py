@@ -304,6 +304,7 @@ def serve_in_thread(site: Site, host: str = "127.0.0.1", port: int = 0, **app_kw
     app = create_app(site, **app_kwargs)
     server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
     site.config.wwwroot = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="moodle-emulator", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="moodle-emulator",
+                              daemon=True)
     thread.start()
     return RunningEmulator(server, thread, app)
