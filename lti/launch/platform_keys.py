@@ -40,12 +40,13 @@ class PlatformKeySet:
             response = self.http.get(self.url, timeout=TIMEOUT, headers={"Accept": "application/json"})
             response.raise_for_status()
             data: Any = response.json()
-            keyset = jwt.PyJWKSet.from_dict(data)
-        except (requests.RequestException, ValueError, jwt.PyJWTError) as exc:
+            # PyJWKSet refuses an empty set; a platform between keys is not an error of ours
+            keys = jwt.PyJWKSet.from_dict(data).keys if data.get("keys") else []
+        except (requests.RequestException, ValueError, AttributeError, jwt.PyJWTError) as exc:
             raise LaunchError("platform_jwks", f"cannot load the platform keys from {self.url}: {exc}",
                               status=401) from exc
         self.fetches += 1
-        self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+        self._keys = {k.key_id: k for k in keys if k.key_id}
         self._fetched_at = self.clock()
 
     def key_for(self, kid: str) -> Any:

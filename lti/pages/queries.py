@@ -39,14 +39,16 @@ STATES = ("not_started", "in_progress", "achieved", "pending_approval", "approve
 _AWARD_STATE = {"pending_approval": "pending_approval", "approved": "approved", "issuing": "approved",
                 "held": "held", "issued": "issued", "failed": "failed", "dead": "failed",
                 "revoked": "revoked", "flagged": "flagged"}
+#: what the awards service allows from each award status (connector/awards/actions.py)
 ACTIONS_BY_STATUS = {
-    "pending_approval": ("approve", "hold", "issue_now"),
-    "held": ("approve", "issue_now"),
-    "flagged": ("approve", "hold", "revoke"),
-    "approved": ("hold", "issue_now"),
-    "failed": ("issue_now",),
-    "dead": ("issue_now",),
+    "pending_approval": ("approve", "hold", "issue_now", "revoke"),
+    "held": ("approve", "issue_now", "revoke"),
+    "approved": ("hold", "issue_now", "revoke"),
+    "failed": ("hold", "issue_now", "revoke"),
+    "dead": ("hold", "revoke"),
+    "issuing": ("issue_now", "revoke"),
     "issued": ("revoke",),
+    "flagged": ("revoke",),
 }
 
 
@@ -159,36 +161,54 @@ def course_learners(session: Session, course: Course, search: str = "") -> list[
     return [lr for lr in learners if needle in lr.full_name.casefold()] if needle else learners
 
 
+#: Annex I elements in the order of the Recommendation, as keys of the award snapshot
+ANNEX_KEYS = ("title", "awarding_body", "country", "learning_outcomes", "credits", "hours", "eqf_level", "nqf",
+              "assessment_types", "mode", "quality_assurance", "prerequisites", "supervision", "grades",
+              "part_of", "further_information", "units")
+
+
 def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en") -> list[AnnexRow]:
     """The Annex I values an award will carry, with where each came from.
 
-    Snapshots keep each element either as a plain value or as ``{"value": …, "provenance": …}``
-    (``source`` is accepted as a synonym); elements may sit under ``annex`` or at the top level.
+    Values derived from evidence are kept as ``{"value", "source", "provenance": [{rule, reason,
+    evidence_ids}]}``; every other value was written in the mapping file.
     """
     snapshot = snapshot or {}
-    elements = snapshot.get("annex") if isinstance(snapshot.get("annex"), dict) else snapshot
-    provenance_map = snapshot.get("provenance") if isinstance(snapshot.get("provenance"), dict) else {}
     rows = []
-    for name, raw in elements.items():
-        if name in ("provenance", "evidence_ids", "units_detail"):
+    for name in ANNEX_KEYS:
+        raw = snapshot.get(name)
+        if raw in (None, "", [], {}):
             continue
-        provenance = provenance_map.get(name)
+        provenance = "mapping file"
         value = raw
-        if isinstance(raw, dict) and "value" in raw:
+        if isinstance(raw, dict) and "value" in raw and ("source" in raw or "provenance" in raw):
             value = raw["value"]
-            provenance = raw.get("provenance") or raw.get("source") or provenance
-        rows.append(AnnexRow(name, _plain(value, locale), _plain(provenance, locale) if provenance else None))
+            reasons = [str(p.get("reason") or p.get("rule") or "") for p in raw.get("provenance") or []
+                       if isinstance(p, dict)]
+            evidence = sorted({str(e) for p in raw.get("provenance") or [] if isinstance(p, dict)
+                               for e in p.get("evidence_ids") or []})
+            provenance = "; ".join(x for x in [str(raw.get("source") or ""), *reasons] if x)
+            if evidence:
+                provenance += f" (evidence {', '.join(evidence)})"
+        rows.append(AnnexRow(name, _plain(value, locale), provenance or None))
     return rows
 
 
 def _plain(value: Any, locale: str) -> str:
     if isinstance(value, dict) and value and all(isinstance(k, str) and len(k) <= 7 for k in value) \
-            and all(isinstance(v, str) for v in value.values()) and ("en" in value or locale in value):
+            and all(isinstance(v, str) for v in value.values()) and ("en" in value or locale.split("_")[0] in value):
         return title_text(value, locale)
+    if isinstance(value, dict) and "statement" in value:
+        return _plain(value["statement"], locale)
+    if isinstance(value, dict) and "title" in value and ("code" in value or "outcomes" in value):
+        return f"{value.get('code', '')} {_plain(value['title'], locale)}".strip()
+    if isinstance(value, dict) and "label" in value and isinstance(value["label"], str):
+        return value["label"]
     if isinstance(value, list | tuple):
         return "; ".join(_plain(v, locale) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_plain(v, locale)}" for k, v in value.items())
+        return ", ".join(f"{k}: {_plain(v, locale)}" for k, v in value.items() if v not in (None, "", [], {})
+                         and k not in ("evidence_ids", "uri"))
     return "" if value is None else str(value)
 
 

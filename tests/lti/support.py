@@ -46,7 +46,7 @@ class _Placeholder:
 def serve(app: Any) -> Iterator[str]:
     """Serve a WSGI app on 127.0.0.1 (free port) in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -57,7 +57,7 @@ def serve(app: Any) -> Iterator[str]:
 
 def start(server: BaseWSGIServer, app: Any) -> threading.Thread:
     server.app = app
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     return thread
 
