@@ -12,8 +12,9 @@ import pytest
 from credbridge.connector.issuing.formats import build_ob3
 from credbridge.connector.issuing.formats.content import CredentialContent, Stackability
 from credbridge.connector.issuing.formats.errors import ContentError
-from credbridge.connector.issuing.formats.jsonld_offline import canonize
-from tests.issuing.formats.conftest import DID, LIST_URL, make_content
+from credbridge.connector.issuing.formats.jsonld_offline import DATA, canonize
+from credbridge.connector.issuing.formats.ob3_schema import schema_errors
+from tests.issuing.formats.conftest import DID, LIST_URL, STANDARDS, make_content
 
 VARIANTS = {
     "full": {},
@@ -124,3 +125,22 @@ def test_grade_becomes_result_and_result_description(content: CredentialContent)
 def test_bad_content_is_refused_with_the_field_named(overrides: dict, message: str) -> None:
     with pytest.raises(ContentError, match=message):
         make_content(**overrides)
+
+
+def test_bundled_schema_and_contexts_are_the_upstream_files() -> None:
+    pairs = [
+        ("schema/ob_v3p0_achievementcredential_schema.json", "ob3/schema/ob_v3p0_achievementcredential_schema.json"),
+        ("contexts/context-3.0.3.json", "ob3/contexts/context-3.0.3.json"),
+        ("contexts/credentials-v2.jsonld", "ob3/contexts/credentials-v2.jsonld"),
+        ("contexts/ob-v3p0-extensions.json", "ob3/contexts/extensions.json"),
+        ("contexts/edc-ap-context.jsonld", "elm/context/edc-ap-context.jsonld"),
+    ]
+    for bundled, upstream in pairs:
+        assert (DATA / bundled).read_bytes() == (STANDARDS / upstream).read_bytes(), bundled
+
+
+def test_the_bundled_schema_helper_reports_errors(content: CredentialContent) -> None:
+    credential = build_ob3(content)
+    assert schema_errors(credential) == []
+    del credential["issuer"]
+    assert any("issuer" in error for error in schema_errors(credential))

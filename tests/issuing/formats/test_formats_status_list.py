@@ -24,7 +24,7 @@ from credbridge.connector.issuing.formats import (
 from credbridge.connector.issuing.formats.content import CredentialContent
 from credbridge.connector.issuing.formats.errors import StatusListError
 from credbridge.connector.issuing.formats.keys import generate_ed25519
-from credbridge.connector.issuing.formats.status_list import MIN_BITS
+from credbridge.connector.issuing.formats.status_list import MAX_BITS, MIN_BITS
 from tests.issuing.formats.conftest import DID, KID, LIST_URL
 
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
@@ -73,6 +73,12 @@ def test_lists_below_16_kib_or_in_partial_bytes_are_refused(size: int) -> None:
 def test_undecodable_lists_are_refused(encoded: str) -> None:
     with pytest.raises(StatusListError):
         StatusList.decode(encoded)
+
+
+def test_a_gzip_bomb_is_refused() -> None:
+    huge = gzip.compress(bytes(MAX_BITS // 8 + 8), mtime=0)
+    with pytest.raises(StatusListError, match="larger than"):
+        StatusList.decode("u" + base64.urlsafe_b64encode(huge).rstrip(b"=").decode())
 
 
 def test_list_credential_shape() -> None:
