@@ -20,6 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.store.models import AuditEntry, SigningKey
+from credbridge.connector.store.secrets import Secret
 
 PURPOSE = "lti"
 ALG = "RS256"
@@ -54,7 +55,8 @@ def _new_key_row() -> SigningKey:
     kid = f"lti-{_now():%Y%m%d}-{pysecrets.token_hex(6)}"
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
     jwk.update({"kid": kid, "alg": ALG, "use": "sig"})
-    return SigningKey(school_id=None, purpose=PURPOSE, kid=kid, alg=ALG, private_key=pem, public_jwk=jwk)
+    return SigningKey(school_id=None, purpose=PURPOSE, kid=kid, alg=ALG, private_key=Secret(pem),
+                      public_jwk=jwk)
 
 
 def _current_row(session: Session) -> SigningKey | None:
