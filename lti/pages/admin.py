@@ -110,9 +110,9 @@ def home() -> Any:
     with unit_of_work() as session:
         school = session.get(School, school_id)
         weeks = weekly_issuance(session, school_id)
-        counts = {status: n for status, n in session.execute(
+        counts = dict(session.execute(
             select(Award.status, func.count()).where(Award.school_id == school_id)
-            .group_by(Award.status)).all()}
+            .group_by(Award.status)).all())
         session.expunge_all()
     labels = {start: format_date(start, "d MMM") for start, _n in weeks}
     chart = charts.weekly_bars(weeks, labels, title=gettext("Credentials issued per week"),

@@ -1,27 +1,32 @@
-"""The exact credential a teacher approves: built from the award's snapshot before anything is signed.
-
-The issuing pipeline owns the snapshot → :class:`CredentialContent` step. When it exposes
-``credbridge.connector.issuing.preview.preview_document(session, award) -> dict`` the preview is
-the unsigned Open Badges 3.0 document its builder makes; until then the page shows the snapshot
-the builder will receive (same values, same provenance), and says which of the two it is.
-"""
+"""The exact credential a teacher approves, built before anything is signed: the award snapshot goes
+through the same ``build_content`` → ``build_ob3`` steps the embedded signer uses, with a placeholder
+id and status entry (the signer assigns both when it issues)."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from credbridge.connector.issuing.adapters.content import SnapshotError, build_content
+from credbridge.connector.issuing.formats import build_ob3
+from credbridge.connector.issuing.formats import content as fc
+from credbridge.connector.issuing.formats.errors import FormatError
+from credbridge.connector.issuing.keys import school_did
+from credbridge.connector.issuing.pipeline.payload import build_payload
+from credbridge.connector.issuing.status import status_list_url
 from credbridge.connector.store.models import Award, Learner, School
 from credbridge.lti.pages.queries import AnnexRow, annex_rows
+from credbridge.lti.pages.runtime import base_url
+
+PREVIEW_ID = "urn:uuid:00000000-0000-4000-8000-000000000000"
 
 
 @dataclass
 class Preview:
     document: dict[str, Any]
-    built_by: str  # "ob3" when the formats' builder made it, "snapshot" otherwise
     annex: list[AnnexRow]
     learner_name: str
     school_name: str
@@ -31,18 +36,21 @@ class Preview:
 def credential_preview(session: Session, award: Award, locale: str) -> Preview:
     learner = session.get(Learner, award.learner_id)
     school = session.get(School, award.school_id)
+    if learner is None or school is None:
+        raise LookupError(f"award {award.id}: learner or school is gone")
     annex = annex_rows(award.snapshot, locale)
-    names = (learner.full_name if learner else "", school.legal_name if school else "")
+    payload = build_payload(session, award)
+    subject = fc.Learner(moodle_id=learner.id, full_name=learner.full_name, given_name=payload.learner_given_name,
+                         family_name=payload.learner_family_name, email=learner.email or "",
+                         idnumber=learner.idnumber or "")
     try:
-        module = importlib.import_module("credbridge.connector.issuing.preview")
-        builder = getattr(module, "preview_document", None)
-    except ImportError:
-        builder = None
-    if callable(builder):
-        try:
-            return Preview(dict(builder(session, award)), "ob3", annex, *names)
-        except Exception as error:  # a missing element must be shown to the teacher, not crash the page
-            return Preview({"snapshot": award.snapshot}, "snapshot", annex, *names, error=str(error))
-    document = {"template": award.template_code, "version": award.template_version,
-                "learner": names[0], "awarding_body": names[1], "snapshot": award.snapshot or {}}
-    return Preview(document, "snapshot", annex, *names)
+        content = build_content(
+            snapshot=dict(award.snapshot or {}), credential_id=PREVIEW_ID, issuer_did=school_did(base_url(), school),
+            school_homepage=school.homepage or base_url(), learner=subject,
+            issued_at=datetime.now(UTC).replace(microsecond=0),
+            status=fc.StatusEntry(status_list_url(base_url(), school, 0), 0))
+        document = build_ob3(content)
+    except (SnapshotError, FormatError, ValueError) as error:
+        # what blocks issuing is exactly what the teacher must see
+        return Preview({"snapshot": award.snapshot}, annex, learner.full_name, school.legal_name, error=str(error))
+    return Preview(document, annex, learner.full_name, school.legal_name)

@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 
-def _runtime():  # noqa: ANN202 - the Runtime type lives in connector; imported lazily to keep start-up light
+def _runtime():
     return current_app.extensions["credbridge"]
 
 

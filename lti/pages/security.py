@@ -2,9 +2,10 @@
 
 The tool runs inside Moodle's iframe, so instead of ``X-Frame-Options: DENY`` the pages send
 ``Content-Security-Policy: frame-ancestors`` listing the origins of the school platforms that are
-registered (and nothing else). CSRF tokens come from Flask-WTF (checked per blueprint rather than by an app-wide CSRFProtect, which
-would also refuse the platform's cross-site launch POSTs); its session cookie has to travel in a
-cross-site iframe, hence SameSite=None + Secure + Partitioned (CHIPS) when cookies are secure.
+registered (and nothing else). CSRF tokens come from Flask-WTF, checked by every page blueprint
+itself (the app may also run CSRFProtect; exempting the platform's cross-site launch POSTs is its
+business); its session cookie has to travel in a cross-site iframe, hence SameSite=None + Secure +
+Partitioned (CHIPS) when cookies are secure.
 """
 
 from __future__ import annotations
