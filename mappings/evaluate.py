@@ -7,11 +7,12 @@ mappings and the already-issued (template, version) pairs. Rules are compiled on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 from credbridge.mappings.completeness import MissingElement, completeness
 from credbridge.mappings.derive import (
@@ -121,22 +122,68 @@ def resolve(mapping_set: MappingSet, structure: CourseStructure) -> ResolvedMapp
 # --- results -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class AchievedUnit:
-    code: str
-    achieved_at: datetime
-    evidence_ids: tuple[str, ...]
-    derived: UnitDerivation
+    """An achieved unit. ``derived`` (Annex I values with provenance) is computed on first use:
+    most callers of a sync only need to know what is achieved, and derivation is the costly part."""
+
+    __slots__ = ("_derive", "_derived", "achieved_at", "code", "evidence_ids")
+
+    def __init__(self, code: str, achieved_at: datetime, evidence_ids: tuple[str, ...],
+                 derive: Callable[[], UnitDerivation]):
+        self.code = code
+        self.achieved_at = achieved_at
+        self.evidence_ids = evidence_ids
+        self._derive = derive
+        self._derived: UnitDerivation | None = None
+
+    @property
+    def derived(self) -> UnitDerivation:
+        if self._derived is None:
+            self._derived = self._derive()
+        return self._derived
 
     @property
     def grade(self) -> Grade | None:
         return self.derived.grade
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AchievedUnit):
+            return NotImplemented
+        return (self.code, self.achieved_at, self.evidence_ids, self.derived) == (
+            other.code, other.achieved_at, other.evidence_ids, other.derived)
 
-@dataclass(frozen=True, slots=True)
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"AchievedUnit({self.code!r}, {self.achieved_at.isoformat()}, {self.evidence_ids!r})"
+
+
 class UnitProgress:
-    code: str
-    missing: tuple[str, ...]
+    """A unit not (yet) achieved; ``missing`` (human-readable rule parts) is worked out on first use."""
+
+    __slots__ = ("_index", "_missing", "_node", "code")
+
+    def __init__(self, code: str, node: Node, index: Index):
+        self.code = code
+        self._node = node
+        self._index = index
+        self._missing: tuple[str, ...] | None = None
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        if self._missing is None:
+            self._missing = self._node.explain(self._index)
+        return self._missing
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UnitProgress):
+            return NotImplemented
+        return (self.code, self.missing) == (other.code, other.missing)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"UnitProgress({self.code!r}, missing={self.missing!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +238,7 @@ class EarnedTemplate:
         return not self.missing and not any(f.severity == "error" for f in self.national)
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateProgress:
+class TemplateProgress(NamedTuple):
     code: str
     version: int
     units_achieved: tuple[str, ...]
@@ -242,10 +288,7 @@ def _index(evidence: Iterable[EvidenceFact]) -> tuple[Index, Index]:
     live: Index = {}
     gone: Index = {}
     for f in by_id.values():
-        key = index_key(f)
-        if key is None:
-            continue
-        (gone if f.withdrawn else live).setdefault(key, []).append(f)
+        (gone if f.withdrawn else live).setdefault(index_key(f), []).append(f)
     for facts in live.values():
         if len(facts) > 1:
             facts.sort(key=_order)
@@ -339,6 +382,11 @@ def _runtime_missing(tpl: Template, annex: TemplateAnnex) -> list[MissingElement
     return out
 
 
+def _derive(unit: Unit, proofs: tuple, school: Any, modes: Callable[[], dict[int, tuple]]) -> UnitDerivation:
+    ordered = tuple(sorted(set(proofs), key=lambda p: (p[0].id, p[1])))
+    return derive_unit(unit, ordered, school, modes())
+
+
 def evaluate(resolved: ResolvedMappings, evidence: Sequence[EvidenceFact],
              issued: Iterable[tuple[str, int]] = frozenset()) -> LearnerEvaluation:
     """Evaluate one learner. ``issued``: (template code, version) already issued to this learner."""
@@ -353,17 +401,20 @@ def evaluate(resolved: ResolvedMappings, evidence: Sequence[EvidenceFact],
         if outcome.ok:
             pending.append((cu, outcome))
         else:
-            progress[cu.unit.code] = UnitProgress(cu.unit.code, outcome.missing)
+            progress[cu.unit.code] = UnitProgress(cu.unit.code, cu.node, index)
     if pending:
-        course_ids = {f.course_id for _, o in pending for f, _ in o.proofs if f.course_id is not None}
-        modes = _course_modes(resolved, index, course_ids)
+        modes_cache: list[dict[int, tuple]] = []
+
+        def modes() -> dict[int, tuple]:
+            if not modes_cache:  # course modes for every achieved unit, computed once, on demand
+                course_ids = {f.course_id for _, o in pending for f, _ in o.proofs if f.course_id is not None}
+                modes_cache.append(_course_modes(resolved, index, course_ids))
+            return modes_cache[0]
+
         for cu, outcome in pending:
-            proofs = tuple(sorted(set(outcome.proofs), key=lambda p: (p[0].id, p[1])))
             achieved[cu.unit.code] = AchievedUnit(
-                code=cu.unit.code, achieved_at=outcome.at,
-                evidence_ids=tuple(sorted({f.id for f, _ in proofs})),
-                derived=derive_unit(cu.unit, proofs, ms.school, modes),
-            )
+                cu.unit.code, outcome.at, tuple(sorted({f.id for f, _ in outcome.proofs})),
+                partial(_derive, cu.unit, outcome.proofs, ms.school, modes))
     earned: dict[str, EarnedTemplate] = {}
     tprogress: dict[str, TemplateProgress] = {}
     for tpl in ms.templates:

@@ -17,10 +17,9 @@ learner x unit, so nothing here may allocate on the common "no evidence" path).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
@@ -211,15 +210,18 @@ def parse_rule(data: Any) -> Any:
 Index = dict[tuple[Any, ...], list[EvidenceFact]]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """Result of checking a rule (a NamedTuple: the evaluator makes millions of them)."""
+
     ok: bool
     #: when the rule first became (and stayed) satisfied
     at: datetime | None
     #: (fact, description of the leaf rule it satisfied)
     proofs: tuple[tuple[EvidenceFact, str], ...] = ()
-    #: what is still missing, human readable (empty when ok)
-    missing: tuple[str, ...] = ()
+
+
+#: the shared "not satisfied" outcome; why is told by Node.explain (slow path, on demand)
+FAIL = Outcome(False, None, ())
 
 
 class ResolutionError(Exception):
@@ -229,40 +231,46 @@ class ResolutionError(Exception):
         self.message = message
 
 
-def index_key(fact: EvidenceFact) -> tuple[Any, ...] | None:
+_KEY_OF_KIND: dict[EvidenceKind, tuple[str, str]] = {
+    EvidenceKind.COURSE_COMPLETION: ("course", "course_id"),
+    EvidenceKind.ACTIVITY_COMPLETION: ("cm", "cmid"),
+    EvidenceKind.QUIZ_ATTEMPT: ("quiz", "cmid"),
+    EvidenceKind.ASSIGNMENT_GRADE: ("assign", "cmid"),
+    EvidenceKind.GRADE_ITEM: ("gi", "grade_item_id"),
+    EvidenceKind.COMPETENCY: ("comp", "competency_idnumber"),
+    EvidenceKind.EXTERNAL: ("ext", "activity_idnumber"),
+}
+
+
+def index_key(fact: EvidenceFact) -> tuple[Any, ...]:
     """Where a fact is filed in the per-learner index (see the leaves' ``keys``)."""
-    k = fact.kind
-    if k is EvidenceKind.COURSE_COMPLETION:
-        return ("course", fact.course_id)
-    if k is EvidenceKind.ACTIVITY_COMPLETION:
-        return ("cm", fact.cmid)
-    if k is EvidenceKind.QUIZ_ATTEMPT:
-        return ("quiz", fact.cmid)
-    if k is EvidenceKind.ASSIGNMENT_GRADE:
-        return ("assign", fact.cmid)
-    if k is EvidenceKind.GRADE_ITEM:
-        return ("gi", fact.grade_item_id)
-    if k is EvidenceKind.COMPETENCY:
-        return ("comp", fact.competency_idnumber)
-    if k is EvidenceKind.EXTERNAL:
-        return ("ext", fact.activity_idnumber)
-    return None
+    prefix, attr = _KEY_OF_KIND[fact.kind]
+    return (prefix, getattr(fact, attr))
 
 
 class Node:
-    __slots__ = ("_missing", "description", "keys")
+    """A compiled rule. ``check`` is the hot path (no strings built); ``explain`` says what is missing."""
+
+    __slots__ = ("description", "keys")
 
     def __init__(self, description: str, keys: tuple[tuple[Any, ...], ...]):
         self.description = description
         self.keys = keys
-        # the "no evidence" outcome is shared: the common path allocates nothing
-        self._missing = Outcome(False, None, (), (description,))
 
     def check(self, index: Index) -> Outcome:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def explain(self, index: Index) -> tuple[str, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def leaves(self) -> list[Node]:
         return [self]
+
+    def _facts(self, index: Index) -> list[EvidenceFact] | None:
+        if len(self.keys) == 1:
+            return index.get(self.keys[0])
+        found = [f for key in self.keys for f in index.get(key, ())]
+        return sorted(found, key=_order) if found else None
 
 
 def _final_run(facts: Sequence[EvidenceFact], ok: Callable[[EvidenceFact], bool]) -> list[EvidenceFact]:
@@ -274,6 +282,10 @@ def _final_run(facts: Sequence[EvidenceFact], ok: Callable[[EvidenceFact], bool]
         run.append(f)
     run.reverse()
     return run
+
+
+def _order(f: EvidenceFact) -> tuple[datetime, str]:
+    return (f.occurred_at, f.id)
 
 
 class LatestStateLeaf(Node):
@@ -288,21 +300,20 @@ class LatestStateLeaf(Node):
         self.fail_text = fail_text
 
     def check(self, index: Index) -> Outcome:
-        facts: list[EvidenceFact] | None = None
-        for key in self.keys:
-            found = index.get(key)
-            if found:
-                facts = found if facts is None else sorted(facts + found, key=_order)
-        if not facts:
-            return self._missing
+        facts = self._facts(index)
+        if not facts or not self.ok(facts[-1]):
+            return FAIL
         run = _final_run(facts, self.ok)
-        if not run:
-            return Outcome(False, None, (), (f"{self.description} — {self.fail_text(facts[-1])}",))
-        return Outcome(True, run[0].occurred_at, tuple((f, self.description) for f in run))
+        d = self.description
+        return Outcome(True, run[0].occurred_at, tuple([(f, d) for f in run]))
 
-
-def _order(f: EvidenceFact) -> tuple[datetime, str]:
-    return (f.occurred_at, f.id)
+    def explain(self, index: Index) -> tuple[str, ...]:
+        facts = self._facts(index)
+        if not facts:
+            return (self.description,)
+        if self.ok(facts[-1]):
+            return ()
+        return (f"{self.description} — {self.fail_text(facts[-1])}",)
 
 
 class QuizLeaf(Node):
@@ -312,29 +323,46 @@ class QuizLeaf(Node):
         super().__init__(description, (("quiz", cmid),))
         self.spec = spec
 
-    def check(self, index: Index) -> Outcome:
+    def _attempts(self, index: Index) -> dict[int, EvidenceFact] | None:
         facts = index.get(self.keys[0])
         if not facts:
-            return self._missing
+            return None
         attempts: dict[int, EvidenceFact] = {}
         for f in facts:  # latest version of each finished attempt (facts are time-ordered)
             if f.attempt_state in (None, "finished"):
                 attempts[f.attempt if f.attempt is not None else -1] = f
+        return attempts
+
+    def check(self, index: Index) -> Outcome:
+        attempts = self._attempts(index)
         if not attempts:
-            return Outcome(False, None, (), (f"{self.description} — no finished attempt",))
+            return FAIL
         spec = self.spec
         if spec.attempt == "best":
             passing = [f for f in attempts.values() if spec.passes(f)]
-            if passing:
-                first = min(passing, key=_order)
-                return Outcome(True, first.occurred_at, ((first, self.description),))
+            if not passing:
+                return FAIL
+            chosen = min(passing, key=_order)
+        else:
+            chosen = attempts[max(attempts) if spec.attempt == "last" else min(attempts)]
+            if not spec.passes(chosen):
+                return FAIL
+        return Outcome(True, chosen.occurred_at, ((chosen, self.description),))
+
+    def explain(self, index: Index) -> tuple[str, ...]:
+        attempts = self._attempts(index)
+        if attempts is None:
+            return (self.description,)
+        if not attempts:
+            return (f"{self.description} — no finished attempt",)
+        if self.check(index).ok:
+            return ()
+        spec = self.spec
+        if spec.attempt == "best":
             shown = max(attempts.values(), key=lambda f: (f.effective_percent or 0, f.id))
         else:
-            pick = max(attempts) if spec.attempt == "last" else min(attempts)
-            shown = attempts[pick]
-            if spec.passes(shown):
-                return Outcome(True, shown.occurred_at, ((shown, self.description),))
-        return Outcome(False, None, (), (f"{self.description} — {spec.attempt} attempt {_score(shown)}",))
+            shown = attempts[max(attempts) if spec.attempt == "last" else min(attempts)]
+        return (f"{self.description} — {spec.attempt} attempt {_score(shown)}",)
 
 
 def _score(f: EvidenceFact) -> str:
@@ -365,13 +393,19 @@ class ExternalLeaf(Node):
 
     def check(self, index: Index) -> Outcome:
         facts = index.get(self.keys[0])
-        if not facts:
-            return self._missing
+        if not facts or not self.passes(facts[-1]):
+            return FAIL
         run = _final_run(facts, self.passes)
-        if not run:
-            got = (facts[-1].external or {}).get(self.spec.column)
-            return Outcome(False, None, (), (f"{self.description} — {self.spec.column} is {got!r}",))
-        return Outcome(True, run[0].occurred_at, tuple((f, self.description) for f in run))
+        return Outcome(True, run[0].occurred_at, tuple([(f, self.description) for f in run]))
+
+    def explain(self, index: Index) -> tuple[str, ...]:
+        facts = index.get(self.keys[0])
+        if not facts:
+            return (self.description,)
+        if self.passes(facts[-1]):
+            return ()
+        got = (facts[-1].external or {}).get(self.spec.column)
+        return (f"{self.description} — {self.spec.column} is {got!r}",)
 
 
 class AllNode(Node):
@@ -385,10 +419,16 @@ class AllNode(Node):
         return [leaf for c in self.children for leaf in c.leaves()]
 
     def check(self, index: Index) -> Outcome:
-        results = [c.check(index) for c in self.children]
-        if all(r.ok for r in results):
-            return Outcome(True, max(r.at for r in results), tuple(p for r in results for p in r.proofs))  # type: ignore[type-var]
-        return Outcome(False, None, (), tuple(m for r in results if not r.ok for m in r.missing))
+        results = []
+        for c in self.children:
+            r = c.check(index)
+            if not r.ok:
+                return FAIL
+            results.append(r)
+        return Outcome(True, max(r.at for r in results), tuple(p for r in results for p in r.proofs))  # type: ignore[type-var]
+
+    def explain(self, index: Index) -> tuple[str, ...]:
+        return tuple(m for c in self.children for m in c.explain(index))
 
 
 class AtLeastNode(Node):
@@ -405,17 +445,23 @@ class AtLeastNode(Node):
         return [leaf for c in self.children for leaf in c.leaves()]
 
     def check(self, index: Index) -> Outcome:
-        results = [c.check(index) for c in self.children]
-        ok = [r for r in results if r.ok]
-        if len(ok) >= self.n:
+        ok = [r for r in (c.check(index) for c in self.children) if r.ok]
+        if len(ok) < self.n:
+            return FAIL
+        if len(ok) > 1:
             # satisfied from the moment the n-th child was; prove with the n earliest children
             ok.sort(key=lambda r: (r.at, tuple(p[0].id for p in r.proofs)))
-            chosen = ok[: self.n]
-            return Outcome(True, chosen[-1].at, tuple(p for r in chosen for p in r.proofs))
-        lacking = self.n - len(ok)
-        options = "; ".join(m for r in results if not r.ok for m in r.missing)
+        chosen = ok[: self.n]
+        return Outcome(True, chosen[-1].at, tuple(p for r in chosen for p in r.proofs))
+
+    def explain(self, index: Index) -> tuple[str, ...]:
+        results = [(c.check(index).ok, c) for c in self.children]
+        lacking = self.n - sum(ok for ok, _ in results)
+        if lacking <= 0:
+            return ()
+        options = "; ".join(m for ok, c in results if not ok for m in c.explain(index))
         head = "one of" if self.n == 1 else f"{lacking} more of"
-        return Outcome(False, None, (), (f"{head}: {options}",))
+        return (f"{head}: {options}",)
 
 
 # --- compilation (reference resolution) ------------------------------------------------------

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import pytest
 from pydantic import ValidationError
 
 from credbridge.mappings.evaluate import _index
 from credbridge.mappings.evidence import EvidenceFact, EvidenceKind
-from credbridge.mappings.rules import Outcome, ResolutionError, compile_rule, parse_rule
+from credbridge.mappings.rules import FAIL, ResolutionError, compile_rule, parse_rule
 from tests.mappings.helpers import CNC, TD, WELD, Facts
+
+
+class Checked(NamedTuple):
+    ok: bool
+    at: datetime | None
+    proofs: tuple
+    missing: tuple[str, ...]
 
 
 @pytest.fixture
 def check(site):
-    def run(rule: dict, facts: list[EvidenceFact]) -> Outcome:
+    def run(rule: dict, facts: list[EvidenceFact]) -> Checked:
         node = compile_rule(parse_rule(rule), site)
-        return node.check(_index(facts)[0])
+        index = _index(facts)[0]
+        outcome, missing = node.check(index), node.explain(index)
+        assert outcome.ok == (not missing), "check and explain must agree"
+        assert outcome.ok or outcome == FAIL
+        return Checked(*outcome, missing)
 
     return run
 
 
-def ids(outcome: Outcome) -> set[str]:
+def ids(outcome: Checked) -> set[str]:
     return {f.id for f, _ in outcome.proofs}
 
 
