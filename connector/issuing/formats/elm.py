@@ -63,7 +63,7 @@ def scheme_of(uri: str) -> str:
         segment = uri[len(prefix):].split("/", 1)[0]
         if segment in SCHEMES:
             return SCHEMES[segment]
-    raise ValueError(f"concept {uri!r} is not from a vocabulary credbridge knows the scheme of")
+    raise ContentError(f"concept {uri!r} is not from a vocabulary credbridge knows the scheme of")
 
 
 def concept(uri: str, label: str, lang: str = "en", notation: str | None = None) -> dict[str, Any]:

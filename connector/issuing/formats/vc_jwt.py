@@ -11,6 +11,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.exceptions import DecodeError
 
 from credbridge.connector.issuing.formats.errors import SigningError
 
@@ -58,3 +59,15 @@ def sign_vc_jwt(credential: dict[str, Any], private_key: Ed25519PrivateKey, kid:
         raise SigningError(f"kid {kid!r} is not a verification method of issuer {issuer_id(credential)!r}")
     payload = {**credential, **jwt_claims(credential)}
     return jwt.encode(payload, private_key, algorithm=ALGORITHM, headers={"kid": kid, "typ": "JWT"})
+
+
+REGISTERED_CLAIMS = ("iss", "jti", "nbf", "sub", "exp", "iat")
+
+
+def decode_unverified(token: str) -> dict[str, Any]:
+    """The credential inside a VC-JWT WITHOUT checking anything — for display only, never for trust."""
+    try:
+        payload = jwt.decode(token.strip(), options={"verify_signature": False})
+    except DecodeError as error:
+        raise SigningError(f"not a JWT: {error}") from error
+    return {k: v for k, v in payload.items() if k not in REGISTERED_CLAIMS}

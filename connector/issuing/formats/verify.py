@@ -21,14 +21,13 @@ from credbridge.connector.issuing.formats.data_integrity import check_proof, spl
 from credbridge.connector.issuing.formats.did import DidDocumentProvider, controller_of, resolve_public_key
 from credbridge.connector.issuing.formats.errors import FormatError, SigningError
 from credbridge.connector.issuing.formats.status_list import PURPOSES, StatusList
-from credbridge.connector.issuing.formats.vc_jwt import ALGORITHM, issuer_id, jwt_claims
+from credbridge.connector.issuing.formats.vc_jwt import ALGORITHM, REGISTERED_CLAIMS, issuer_id, jwt_claims
 
 StatusListProvider = Callable[[str], "dict[str, Any] | str"]
 """Given a ``statusListCredential`` URL, return that credential (a VC-JWT string or a signed dict)."""
 
 Outcome = Literal["passed", "failed", "skipped"]
 ALLOWED_HEADER = {"alg", "kid", "typ"}
-REGISTERED_CLAIMS = ("iss", "jti", "nbf", "sub", "exp", "iat")
 LEEWAY_SECONDS = 60  # clock skew between issuer and verifier machines
 
 

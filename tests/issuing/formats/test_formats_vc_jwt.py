@@ -20,6 +20,7 @@ from credbridge.connector.issuing.formats.content import CredentialContent
 from credbridge.connector.issuing.formats.did import did_key, did_key_verification_method
 from credbridge.connector.issuing.formats.errors import SigningError
 from credbridge.connector.issuing.formats.keys import generate_ed25519, public_jwk
+from credbridge.connector.issuing.formats.vc_jwt import decode_unverified
 from tests.issuing.formats.conftest import DID, KID, ROTATED_KID
 
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
@@ -203,3 +204,9 @@ def test_garbage_is_reported_not_raised(garbage: str, did_provider: Any) -> None
 def test_signing_refuses_a_kid_of_another_issuer(content: CredentialContent, issuer_key: Ed25519PrivateKey) -> None:
     with pytest.raises(SigningError, match="not a verification method of issuer"):
         sign_vc_jwt(build_ob3(content), issuer_key, "did:web:other.test#key-1")
+
+
+def test_decode_unverified_returns_the_credential_for_display(token: str, content: CredentialContent) -> None:
+    assert decode_unverified(token + "\n") == build_ob3(content)
+    with pytest.raises(SigningError, match="not a JWT"):
+        decode_unverified("garbage")
