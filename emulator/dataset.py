@@ -74,7 +74,7 @@ class Clock:
             raise SiteError("the site clock cannot go backwards")
         with self._lock:
             self._offset += int(seconds)
-            self._last = max(self._last, self._raw())
+            self._last = max(self._last + int(seconds), self._raw())
             return self._last
 
 
@@ -764,7 +764,8 @@ class Site:
                 else self.competencies.get(competency)
             if comp is None:
                 raise SiteError(f"no competency with id {competency}")
-            if not any(cc.courseid == courseid and cc.competencyid == comp.id for cc in self.course_competencies.values()):
+            links = self.course_competencies.values()
+            if not any(cc.courseid == courseid and cc.competencyid == comp.id for cc in links):
                 raise SiteError(f"competency {comp.idnumber} is not linked to course {courseid}")
             fw = self.frameworks[comp.frameworkid]
             if grade is not None and grade not in fw.scale:

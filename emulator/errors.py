@@ -43,7 +43,7 @@ def access_exception(debuginfo: str = "") -> MoodleException:
 def function_does_not_exist(name: str) -> MoodleException:
     return MoodleException("dml_missing_record_exception", "invalidrecord",
                            "Can't find data record in database table external_functions.",
-                           f"SELECT * FROM {{external_functions}} WHERE name = ?\n[array (\n  0 => '{name}',\n)]")
+                           f"external function {name!r} is not installed")
 
 
 def invalid_record(table: str) -> MoodleException:

@@ -112,7 +112,8 @@ def generate_site(*, courses: int, learners_per_course: int, activities_per_cour
         city, country = rng.choice(CITIES)
         learners.append(site.add_user(
             username=username, firstname=first, lastname=last, email=f"{username}@ucenici.skola.example",
-            idnumber=f"UC-{year}-{i + 1:05d}", department="", institution="Strukovna škola", city=city,
+            idnumber=f"UC-{year}-{i + 1:05d}", department="Strukovno obrazovanje", institution="Strukovna škola",
+            city=city,
             country=country, timezone="Europe/Zagreb", timecreated=t0, timemodified=t0))
     teachers = []
     for i in range(max(2, courses // 5)):
@@ -120,7 +121,9 @@ def generate_site(*, courses: int, learners_per_course: int, activities_per_cour
         username = f"{_ascii(first)}.{_ascii(last)}.n{i + 1}"
         teachers.append(site.add_user(username=username, firstname=first, lastname=last,
                                       email=f"{username}@skola.example", idnumber=f"NAS-{i + 1:03d}",
-                                      institution="Strukovna škola", timecreated=t0, timemodified=t0))
+                                      department="Nastavničko vijeće", institution="Strukovna škola",
+                                      city=CITIES[i % len(CITIES)][0], country=CITIES[i % len(CITIES)][1],
+                                      timezone="Europe/Zagreb", timecreated=t0, timemodified=t0))
 
     # Categories per programme.
     for p_index, (code, name, _units) in enumerate(PROGRAMMES):
@@ -151,11 +154,13 @@ def generate_site(*, courses: int, learners_per_course: int, activities_per_cour
         unit_code, unit_name = units[(c_index // len(PROGRAMMES)) % len(units)]
         group = c_index // (len(PROGRAMMES) * 4) + 1
         shortname = f"{code}-{unit_code}{101 + (c_index // len(PROGRAMMES)) % len(units)}-G{group}"
-        course = Course(id=site.next_id("course", 2), shortname=shortname, fullname=f"{unit_name} ({pname}, grupa {group})",
+        category = site.categories[cat_by_code[f"VET-{code}"]]
+        course = Course(id=site.next_id("course", 2), shortname=shortname,
+                        fullname=f"{unit_name} ({pname}, grupa {group})",
                         idnumber=f"VET-{code}-{unit_code}-{year}-G{group}", categoryid=cat_by_code[f"VET-{code}"],
                         summary=f"Modul {unit_name}: teorija, vježbe i provjera znanja.", startdate=t0,
                         enddate=t0 + 300 * 86400, timecreated=t0, timemodified=t0 + rng.randint(0, 3600),
-                        contextid=site.next_id("context"), sortorder=site.categories[cat_by_code[f"VET-{code}"]].sortorder + c_index + 1)
+                        contextid=site.next_id("context"), sortorder=category.sortorder + c_index + 1)
         site.courses[course.id] = course
         teacher = teachers[c_index % len(teachers)]
         course.contacts = [teacher.id]

@@ -132,7 +132,8 @@ def _course(site: Site, data: dict[str, Any], shortname: str, c: dict[str, Any])
     names = ACTIVITY_NAMES.get(shortname, {})
     course = Course(id=c["id"], shortname=shortname, fullname=c["fullname"], idnumber=c["idnumber"],
                     categoryid=data["category"]["id"], summary=summary, startdate=START, enddate=END,
-                    timecreated=T0 + 3 * (c["id"] - 2), timemodified=T0 + 3 * (c["id"] - 2), contextid=c["contextid"], sortorder=sortorder)
+                    timecreated=T0 + 3 * (c["id"] - 2), timemodified=T0 + 3 * (c["id"] - 2),
+                    contextid=c["contextid"], sortorder=sortorder)
     site.courses[course.id] = course
     site.reserve_id("course", course.id)
     section_ids = {"CNC101": 1, "WELD201": 5, "TD110": 9}.get(shortname, site.next_id("course_sections"))
@@ -168,7 +169,8 @@ def _course(site: Site, data: dict[str, Any], shortname: str, c: dict[str, Any])
         if modname not in c["cms"]:
             continue
         cmid, instance = c["cms"][modname], c["instances"][modname]
-        contextid = LTI_CONTEXTID if modname == "lti" else c["contextid"] + 1 + ("page", "assign", "quiz").index(modname)
+        contextid = (LTI_CONTEXTID if modname == "lti"
+                     else c["contextid"] + 1 + ("page", "assign", "quiz").index(modname))
         fields: dict[str, Any] = {"id": cmid, "instance": instance, "contextid": contextid, "added": T0 - 5,
                                   "timemodified": T0 - 5}
         if modname == "page":

@@ -8,7 +8,7 @@ from typing import Any
 
 from credbridge.emulator.dataset import Course, Site, UserCompetencyCourse
 from credbridge.emulator.errors import invalid_parameter, invalid_record, not_enrolled
-from credbridge.emulator.functions.render import comppath, competency_record, framework_record, user_summary
+from credbridge.emulator.functions.render import competency_record, comppath, framework_record, user_summary
 from credbridge.emulator.params import Multiple, Single, Value
 from credbridge.emulator.ws import Call, ws_function
 

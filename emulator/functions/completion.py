@@ -50,7 +50,8 @@ def criterion_rows(site: Site, courseid: int, userid: int) -> list[dict[str, Any
             total = site.course_total(courseid, userid)
             required = f"{crit.gradepass or 0:.2f}"
             grade = f"{total:.2f}" if total is not None else "No grade"
-            rows.append({"type": CRITERIA_TYPE_GRADE, "title": "Course grade", "status": f"{grade} ({required} required)",
+            rows.append({"type": CRITERIA_TYPE_GRADE, "title": "Course grade",
+                         "status": f"{grade} ({required} required)",
                          "complete": done_at is not None, "timecompleted": done_at,
                          "details": {"type": "Course grade", "criteria": "Required course grade",
                                      "requirement": required, "status": f"{total:.2f}" if total is not None else ""}})

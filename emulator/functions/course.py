@@ -203,7 +203,8 @@ def module_row(call: Call, m: Module, include_contents: bool) -> dict[str, Any]:
         "groupmode": 0,
     }
     if m.modname == "page":
-        row["contents"] = [] if not include_contents else [{"type": "file", "filename": "index.html", "filepath": "/", "filesize": 0,
+        row["contents"] = [] if not include_contents else [{
+            "type": "file", "filename": "index.html", "filepath": "/", "filesize": 0,
                             "fileurl": f"{www}/webservice/pluginfile.php/{m.contextid}/mod_page/content/index.html"
                                        "?forcedownload=1",
                             "timecreated": None, "timemodified": m.timemodified, "sortorder": 1, "userid": None,
@@ -265,7 +266,10 @@ def get_course_module(call: Call) -> dict[str, Any]:
 def module_updates(call: Call, m: Module, since: int, filters: set[str]) -> list[dict[str, Any]]:
     """course_check_module_updates_since + the module's own <mod>_check_updates_since."""
     site = call.site
-    wanted = (lambda name: not filters or name in filters)
+
+    def wanted(name: str) -> bool:
+        return not filters or name in filters
+
     updates: list[dict[str, Any]] = []
 
     def add(name: str, timeupdated: int | None = None, itemids: list[int] | None = None) -> None:

@@ -11,10 +11,10 @@ from credbridge.emulator.functions.render import num
 from credbridge.emulator.params import Value
 from credbridge.emulator.ws import Call, ws_function
 
-PASS_ICON = ('<i class="icon fa fa-check text-success fa-fw inline"  title="Pass" role="img" '
-             'aria-label="Pass"></i>')
-FAIL_ICON = ('<i class="icon fa fa-times text-danger fa-fw inline"  title="Fail" role="img" '
-             'aria-label="Fail"></i>')
+CHECK_ICON = ('<i class="icon fa fa-check text-success fa-fw inline"  title="Pass" role="img" '
+              'aria-label="Pass"></i>')
+CROSS_ICON = ('<i class="icon fa fa-times text-danger fa-fw inline"  title="Fail" role="img" '
+              'aria-label="Fail"></i>')
 MOD_LABEL = {"assign": "Assignment", "quiz": "Quiz", "lti": "External tool", "page": "Page"}
 
 
@@ -27,7 +27,7 @@ def grade_cell(gi: GradeItem, raw: float | None) -> str:
         return "-"
     text = f"{raw:.2f}"
     if gi.itemtype != "course" and gi.gradepass > 0:
-        return (PASS_ICON if raw >= gi.gradepass else FAIL_ICON) + text
+        return (CHECK_ICON if raw >= gi.gradepass else CROSS_ICON) + text
     return text
 
 

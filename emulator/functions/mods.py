@@ -17,7 +17,7 @@ def _accessible_courses(call: Call, courseids: list[int]) -> tuple[list[int], li
     """external_util::validate_courses: (ok course ids, warnings)."""
     site = call.site
     if not courseids:
-        courseids = [cid for cid in site.user_courses(call.principal.userid)]
+        courseids = list(site.user_courses(call.principal.userid))
     ok, warnings = [], []
     for cid in dict.fromkeys(courseids):
         accessible = cid in site.courses and (call.principal.can("moodle/course:view")
@@ -187,7 +187,7 @@ def get_submissions(call: Call) -> dict[str, Any]:
     out, warnings = [], []
     for aid in call.params["assignmentids"]:
         try:
-            m = site.instance_module("assign", aid)
+            site.instance_module("assign", aid)
         except ValueError:
             warnings.append({"item": "module", "itemid": aid, "warningcode": "1",
                              "message": "No access rights in module context"})

@@ -56,7 +56,8 @@ def retrieve_report(call: Call) -> dict[str, Any]:
     admin = site.users.get(site.config.admin_userid) or site.users[call.principal.userid]
     created = min((c.timecreated for c in site.courses.values()), default=0)
     return {
-        "details": {"name": "Course completions for credbridge", "source": "core_course\\reportbuilder\\datasource\\participants",
+        "details": {"name": "Course completions for credbridge",
+                    "source": "core_course\\reportbuilder\\datasource\\participants",
                     "type": 0, "uniquerows": False, "conditiondata": '{"completion:timecompleted_operator":"0"}',
                     "settingsdata": None, "contextid": 1, "component": "", "area": "", "itemid": 0, "id": REPORT_ID,
                     "timecreated": created, "timemodified": created, "usermodified": admin.id,

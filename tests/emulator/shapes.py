@@ -63,10 +63,9 @@ def compare(recorded: Any, actual: Any, path: str = "$", *, values: bool = True,
             sub = f"{path}.{key}"
             problems += compare(recorded[key], actual[key], sub, values=values and key not in skip_values,
                                 skip_values=skip_values)
-            if values and key in TRUTH_KEYS and key not in skip_values and jtype(recorded[key]) not in ("list",
-                                                                                                          "dict"):
-                if recorded[key] != actual[key]:
-                    problems.append(f"{sub}: value {actual[key]!r} != recorded {recorded[key]!r}")
+            scalar = jtype(recorded[key]) not in ("list", "dict")
+            if values and key in TRUTH_KEYS and key not in skip_values and scalar and recorded[key] != actual[key]:
+                problems.append(f"{sub}: value {actual[key]!r} != recorded {recorded[key]!r}")
         return problems
     if rt == "list":
         if len(recorded) != len(actual):
@@ -90,3 +89,35 @@ def compare(recorded: Any, actual: Any, path: str = "$", *, values: bool = True,
             for i, (r, a) in enumerate(zip(recorded, actual, strict=True)):
                 problems += compare(r, a, f"{path}[{i}]", values=values, skip_values=skip_values)
     return problems
+
+
+def compare_shape(recorded: Any, actual: Any, path: str = "$") -> list[str]:
+    """Structure-only check for sites other than the recorded one: every actual element must have the
+    keys (in order) and JSON types of some element Moodle sent; null may stand for any type."""
+    rt, at = jtype(recorded), jtype(actual)
+    if "null" in (rt, at) and rt != at:
+        return []
+    if rt != at:
+        return [f"{path}: type {at} where Moodle sends {rt}"]
+    if rt == "dict":
+        if list(recorded) != list(actual):
+            return [f"{path}: keys {list(actual)} != recorded {list(recorded)}"]
+        problems: list[str] = []
+        for key in recorded:
+            problems += compare_shape(recorded[key], actual[key], f"{path}.{key}")
+        return problems
+    if rt == "list":
+        if not recorded:
+            return [] if not actual else [f"{path}: Moodle sent an empty list, cannot check elements"]
+        problems = []
+        for i, item in enumerate(actual):
+            candidates = [r for r in recorded if jtype(r) == jtype(item)
+                          and (not isinstance(r, dict) or list(r) == list(item))]
+            if not candidates:
+                problems.append(f"{path}[{i}]: element with keys {list(item) if isinstance(item, dict) else item!r}"
+                                " matches no recorded element")
+                continue
+            best = min((compare_shape(c, item, f"{path}[{i}]") for c in candidates), key=len)
+            problems += best
+        return problems
+    return []

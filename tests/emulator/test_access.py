@@ -73,3 +73,20 @@ def test_missing_capability_for_report(site: Site) -> None:
 def test_course_not_found(emulator: RunningEmulator) -> None:
     assert ws(emulator, "core_course_get_contents", courseid=9999)["message"] == \
         "Can't find data record in database table course."
+
+
+def test_extensions_register_on_the_app(site: Site) -> None:
+    import requests
+
+    seen = {}
+
+    def extension(app, ext_site) -> None:
+        seen["site"] = ext_site
+
+        @app.get("/mod/lti/ping")
+        def ping() -> str:
+            return "pong"
+
+    with serve_in_thread(site, extensions=[extension]) as emu:
+        assert requests.get(f"{emu.url}/mod/lti/ping", timeout=10).text == "pong"
+    assert seen["site"] is site
