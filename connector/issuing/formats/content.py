@@ -167,6 +167,8 @@ class CredentialContent:
     identity_salt: str = ""
     # URL of the achievement (template) page; a URN is derived when the web layer has none.
     achievement_url: str | None = None
+    # formal / non-formal learning, http://data.europa.eu/snb/learning-setting/<id> (ELM only)
+    learning_setting: Concept | None = None
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))

@@ -215,6 +215,8 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
              "point": format(cp.points.normalize(), "f")}
             for cp in c.credit_points
         ]
+    if c.learning_setting:
+        spec["learningSetting"] = _c(c.learning_setting)
     if c.nqf_level:
         spec["nqfLevel"] = [concept(c.nqf_level.uri, c.nqf_level.label)]
     if c.prerequisites:

@@ -87,6 +87,7 @@ def make_content(**overrides: Any) -> CredentialContent:
         "languages": ("hr", "en"),
         "status": StatusEntry(LIST_URL, 7),
         "identity_salt": "c0ffee-salt",
+        "learning_setting": Concept("http://data.europa.eu/snb/learning-setting/6fd4685715", "formal learning"),
     }
     values.update(overrides)
     return CredentialContent(**values)

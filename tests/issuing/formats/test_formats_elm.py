@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import struct
 import time
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +15,7 @@ from pyshacl import validate
 
 from credbridge.connector.issuing.formats import build_elm
 from credbridge.connector.issuing.formats.content import CredentialContent, Issuer, OrgIdentifier, Stackability
-from credbridge.connector.issuing.formats.elm import duration
+from credbridge.connector.issuing.formats.elm import duration, placeholder_png
 from credbridge.connector.issuing.formats.errors import ContentError
 from credbridge.connector.issuing.formats.jsonld_offline import to_nquads
 from tests.issuing.formats.conftest import STANDARDS, make_content
@@ -45,7 +47,7 @@ VARIANTS = {
     "full": {},
     "minimal": {"stackability": Stackability(), "grade": None, "valid_until": None, "nqf_level": None,
                 "supervision": None, "prerequisites": None, "units": (), "further_info_url": None,
-                "credit_points": ()},
+                "credit_points": (), "learning_setting": None},
     "one language": {"languages": ("en",)},
 }
 
@@ -99,6 +101,7 @@ def test_the_annex_elements_are_where_the_doc_says(content: CredentialContent) -
     assert qualification["accreditation"][0]["dcType"]["id"].endswith("/accreditation/820101cba6")
     assert qualification["entryRequirement"]["noteLiteral"]["en"] == "Basic computer skills."
     assert qualification["isPartialQualification"] is True
+    assert qualification["learningSetting"]["id"].endswith("/learning-setting/6fd4685715")
     assessment = claim["provenBy"][0]
     assert assessment["grade"]["noteLiteral"] == {"en": "5 (excellent)"}
     assert assessment["idVerification"]["id"].endswith("/supervision-verification/70be69aaf9")
@@ -131,3 +134,19 @@ def test_an_issuer_without_registry_identifier_is_refused_for_elm() -> None:
     issuer = Issuer(legal_name={"en": "X"}, country="HR", homepage="https://x.test", did="did:web:x.test")
     with pytest.raises(ContentError, match="eIDAS"):
         build_elm(make_content(issuer=issuer))
+
+
+def test_the_display_image_is_a_well_formed_png() -> None:
+    png = placeholder_png(4, 3)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    chunks, offset = [], 8
+    while offset < len(png):
+        (length,) = struct.unpack(">I", png[offset:offset + 4])
+        kind, data = png[offset + 4:offset + 8], png[offset + 8:offset + 8 + length]
+        (crc,) = struct.unpack(">I", png[offset + 8 + length:offset + 12 + length])
+        assert crc == zlib.crc32(kind + data)
+        chunks.append((kind, data))
+        offset += 12 + length
+    assert [k for k, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    assert struct.unpack(">II", chunks[0][1][:8]) == (4, 3)
+    assert len(zlib.decompress(chunks[1][1])) == 3 * (4 + 1)
