@@ -226,8 +226,6 @@ class EvidenceWriter:
         learner_id, kind, source_key = key
         if previous is not None:
             previous.is_current = False
-            # flush the old row first: the partial "one current version" rule must never see two
-            self.session.flush([previous])
         row = Evidence(connection_id=self.connection_id, learner_id=learner_id, course_id=course_id, kind=kind,
                        source_key=source_key, version=(previous.version + 1) if previous else 1, is_current=True,
                        withdrawn=withdrawn, payload=payload, content_hash=digest, occurred_at=occurred_at,

@@ -27,6 +27,13 @@ def get_cursor(session: Session, connection_id: int, course_key: str, stream: st
     return cursor
 
 
+def read_position(session: Session, connection_id: int, course_key: str, stream: str) -> dict[str, Any]:
+    position = session.scalar(select(SyncCursor.position).where(SyncCursor.connection_id == connection_id,
+                                                                SyncCursor.course_key == course_key,
+                                                                SyncCursor.stream == stream))
+    return dict(position or {})
+
+
 def set_position(cursor: SyncCursor, **values: Any) -> None:
     cursor.position = {**(cursor.position or {}), **values}  # a new dict so the JSON column is marked dirty
 
@@ -56,7 +63,7 @@ def learner_for(session: Session, school_id: int, connection_id: int, user: Enro
         learner = Learner(school_id=school_id, full_name=user.fullname, given_name=user.firstname or None,
                           family_name=user.lastname or None, email=user.email, idnumber=user.idnumber)
         session.add(learner)
-        session.flush([learner])
+        session.flush()
     ident = LearnerIdentity(learner_id=learner.id, connection_id=connection_id, external_id=str(user.id),
                             username=user.username)
     ident.learner = learner

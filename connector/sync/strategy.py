@@ -63,7 +63,13 @@ from credbridge.connector.store.models import (
     SyncRun,
 )
 from credbridge.connector.sync import evidence as ev
-from credbridge.connector.sync.store import get_cursor, learner_for, request_evaluation, set_position
+from credbridge.connector.sync.store import (
+    get_cursor,
+    learner_for,
+    read_position,
+    request_evaluation,
+    set_position,
+)
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +226,7 @@ class ConnectionSync:
         with self.db.unit_of_work() as session:
             known = {c.moodle_id: c for c in session.scalars(select(Course).where(
                 Course.connection_id == self.connection_id))}
-            cursors = {c.id: dict(get_cursor(session, self.connection_id, str(c.id), "structure").position or {})
-                       for c in courses}
-            session.rollback()  # get_cursor may have added empty cursors; they are written below
+            cursors = {c.id: read_position(session, self.connection_id, str(c.id), "structure") for c in courses}
         stale = []
         for c in courses:
             pos = cursors[c.id]
@@ -294,19 +298,20 @@ class ConnectionSync:
     def _assign_grades(self, courses: list[MoodleCourse]) -> tuple[dict[int, list[Any]], int]:
         """Assignment grades changed since the cursor (minus an overlap), by Moodle course id."""
         with self.db.unit_of_work() as session:
-            position = dict(get_cursor(session, self.connection_id, "*", "assign_grades").position or {})
-            session.rollback()
+            position = read_position(session, self.connection_id, "*", "assign_grades")
             rows = session.execute(select(Activity.instance, Course.moodle_id).join(Course).where(
                 Course.connection_id == self.connection_id, Activity.modname == "assign",
                 Course.moodle_id.in_([c.id for c in courses]))).all()
         course_of = {int(instance): moodle_id for instance, moodle_id in rows if instance}
         full = self.options.full or self.options.naive or self.options.course_moodle_id is not None
         since = 0 if full else max(0, int(position.get("since", 0)) - self.options.assign_overlap_seconds)
-        until = int(time.time())
+        # the cursor is Moodle's own timemodified, never our clock: the two hosts' clocks may differ
+        until = int(position.get("since", 0))
         grouped: dict[int, list[Any]] = defaultdict(list)
         if course_of and WsFunction.ASSIGN_GRADES in self.functions:
             for row in self.api.assign_grades(sorted(course_of), since=since):
                 grouped[course_of[row.assignmentid]].append(row)
+                until = max(until, row.timemodified)
         return grouped, until
 
     # --- one course: fetch, then one transaction -------------------------------------------------
@@ -350,7 +355,7 @@ class ConnectionSync:
             writer.load(course_id=course.id)
             completed = {k[0] for k, row in writer.current.items()
                          if k[1] == "course_completion" and not row.withdrawn and row.payload.get("completed")}
-            cursor = dict(get_cursor(session, self.connection_id, str(fetch.moodle.id), "course").position or {})
+            cursor = read_position(session, self.connection_id, str(fetch.moodle.id), "course")
             activities = {a.cmid: a for a in session.scalars(select(Activity).where(Activity.course_id == course.id))}
             quizzes = {a.cmid: (int(a.settings.get("quizid") or a.instance or 0), dict(a.settings or {}))
                        for a in activities.values() if a.modname == "quiz"}
@@ -363,7 +368,10 @@ class ConnectionSync:
             # which learners' assignment grades differ from what is stored
             assign_changed: set[int] = set()
             cm_of_instance = {a.instance: a.cmid for a in activities.values() if a.modname == "assign"}
+            enrolled_now = {u.id for u in fetch.users}
             for row in assign_rows:
+                if row.userid not in enrolled_now:
+                    continue  # a grade of someone who left: their evidence was withdrawn with the enrolment
                 learner_id = identities.get(str(row.userid))
                 if learner_id is None:
                     assign_changed.add(row.userid)
@@ -376,7 +384,8 @@ class ConnectionSync:
                         assign_changed.add(row.userid)
                 elif writer.would_change(obs):
                     assign_changed.add(row.userid)
-            session.rollback()
+            course_id = course.id
+            current = {k: (row.content_hash, row.withdrawn, row.payload) for k, row in writer.current.items()}
         students = {u.id for u in fetch.users if STUDENT_ROLES & set(u.roles)}
         access_changed, new_users = set(), set()
         for u in fetch.users:
@@ -392,11 +401,11 @@ class ConnectionSync:
         full = self.options.full or self.options.naive or self.options.course_moodle_id is not None
         dirty = bool(full or new_users or access_changed or gone or assign_changed
                      or not cursor.get("synced_at") or cursor.get("awaiting_cron"))
-        return {"course_id": course.id, "identities": identities, "students": students, "new": new_users,
+        return {"course_id": course_id, "identities": identities, "students": students, "new": new_users,
                 "access": access_changed, "gone": gone, "assign": assign_changed, "completed": completed,
                 "full": full, "dirty": dirty, "quizzes": quizzes,
                 "has_competencies": has_competencies, "awaiting_cron": set(cursor.get("awaiting_cron", [])),
-                "current": {k: (row.content_hash, row.withdrawn, row.payload) for k, row in writer.current.items()}}
+                "current": current}
 
     def _learners_to_read(self, fetch: CourseFetch, plan: dict[str, Any]) -> set[int]:
         students = plan["students"]
