@@ -38,7 +38,7 @@ from credbridge.mappings.model import (
     Unit,
 )
 from credbridge.mappings.national import NationalFinding, national_check
-from credbridge.mappings.rules import Index, Node, ResolutionError, compile_rule, index_key
+from credbridge.mappings.rules import _KEY_OF_KIND, Index, Node, ResolutionError, compile_rule
 from credbridge.mappings.structure import CourseStructure
 from credbridge.mappings.vocab import country as country_of
 
@@ -288,7 +288,14 @@ def _index(evidence: Iterable[EvidenceFact]) -> tuple[Index, Index]:
     live: Index = {}
     gone: Index = {}
     for f in by_id.values():
-        (gone if f.withdrawn else live).setdefault(index_key(f), []).append(f)
+        prefix, attr = _KEY_OF_KIND[f.kind]  # index_key, inlined: this loop runs per fact per learner
+        key = (prefix, getattr(f, attr))
+        target = gone if f.withdrawn else live
+        bucket = target.get(key)
+        if bucket is None:
+            target[key] = [f]
+        else:
+            bucket.append(f)
     for facts in live.values():
         if len(facts) > 1:
             facts.sort(key=_order)

@@ -445,7 +445,11 @@ class AtLeastNode(Node):
         return [leaf for c in self.children for leaf in c.leaves()]
 
     def check(self, index: Index) -> Outcome:
-        ok = [r for r in (c.check(index) for c in self.children) if r.ok]
+        ok = []
+        for c in self.children:
+            r = c.check(index)
+            if r.ok:
+                ok.append(r)
         if len(ok) < self.n:
             return FAIL
         if len(ok) > 1:
