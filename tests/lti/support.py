@@ -160,6 +160,7 @@ def lti_environment(database: Database, site: Site | None = None) -> Iterator[Lt
     try:
         platform_app, platform = create_platform_app(site, base_url=platform_url)
         tool = platform.add_tool(tool_url, custom={"user_idnumber": "$Person.sourcedId"})
+        platform.add_link(COURSE_ID, tool, name="CNC machining simulator (LTI 1.3)")  # like platform.json
         school_id, registration_id, connection_id = add_registration(
             database, platform_url=platform_url, client_id=tool.client_id, deployment_id=tool.deployment_id)
         runtime = tool_runtime(database, tool_url)
