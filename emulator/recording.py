@@ -9,6 +9,7 @@ are listed here.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,8 @@ def build_recorded_site(testdata_path: Path, **kwargs: Any) -> Site:
         course_ids[shortname] = c["id"]
         _course(site, data, shortname, c)
     _competencies(site, data, course_ids)
-    # Hand over to a wall-following clock so later mutations are stamped after the recording.
-    site.clock = Clock(max(site.clock.now(), T0 + 60), follow_wall=True)
+    # From now on the site stamps events with the real time, like a live Moodle (never before the recording).
+    site.clock = Clock(max(site.clock.now() + 60, int(time.time())), follow_wall=True)
     return site
 
 
