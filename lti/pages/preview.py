@@ -21,7 +21,7 @@ from credbridge.connector.store.models import Award, Learner, School
 from credbridge.lti.pages.queries import AnnexRow, annex_rows
 from credbridge.lti.pages.runtime import base_url
 
-PREVIEW_ID = "urn:uuid:00000000-0000-4000-8000-000000000000"
+PREVIEW_ID = "00000000-0000-4000-8000-000000000000"  # build_content adds the urn:uuid: prefix
 
 
 @dataclass

@@ -144,11 +144,17 @@ def course_columns(session: Session, school_id: int, course: Course, context_id:
     unit_codes = {u.code for u in units}
     attached = set(session.scalars(select(ResourceLinkTemplate.template_code)
                                    .where(ResourceLinkTemplate.context_id == str(context_id))))
-    templates = []
-    for tpl in _current(session, TemplateDefinition, school_id):
+    candidates = _current(session, TemplateDefinition, school_id)
+    chosen: set[str] = set()
+    for tpl in candidates:
         parts = set(map(str, (tpl.definition or {}).get("units") or []))
         if tpl.code in attached or parts & unit_codes or _mentions_course(tpl.definition, keys):
-            templates.append(tpl)
+            chosen.add(tpl.code)
+    # a template stacked into one of these (e.g. a shared basics unit) is part of what the course awards
+    for tpl in candidates:
+        if set(map(str, (tpl.definition or {}).get("part_of") or [])) & chosen:
+            chosen.add(tpl.code)
+    templates = [t for t in candidates if t.code in chosen]
     return ([Column("template", t.code, t.version, t.title) for t in templates]
             + [Column("unit", u.code, u.version, u.title) for u in units])
 

@@ -7,8 +7,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask_babel import get_locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,7 @@ from credbridge.connector.issuing.formats.verify import VerificationResult, veri
 from credbridge.connector.issuing.keys import current_school_key, school_did, school_did_document
 from credbridge.connector.issuing.status import status_list_url
 from credbridge.connector.store.models import Award, Credential, Learner, School, StatusList
+from credbridge.lti.i18n import normalise_locale
 from credbridge.lti.pages.common import wants_json
 from credbridge.lti.pages.queries import annex_rows
 from credbridge.lti.pages.runtime import base_url, unit_of_work
@@ -79,8 +82,9 @@ def _vc_json(credential: Credential) -> dict[str, Any]:
     return json.loads(credential.document)
 
 
-@bp.get("/credentials/<uuid>")
-def credential(uuid: str) -> Any:
+@bp.get("/credentials/<uuid:credential_id>")
+def credential(credential_id: UUID) -> Any:
+    uuid = str(credential_id)
     with unit_of_work() as session:
         found = _find(session, uuid)
         if wants_json():
@@ -93,7 +97,9 @@ def credential(uuid: str) -> Any:
         checked = found if found.format in ("ob3-jwt", "ob3-di") else next(
             (s for s in siblings if s.format in ("ob3-jwt", "ob3-di")), None)
         result = _verify(session, checked) if checked is not None else None
-        annex = annex_rows(award.snapshot if award else {})
+        # the Annex I values in the learner's language (the page around them in the reader's)
+        language = normalise_locale(learner.locale if learner else None) or str(get_locale() or "en")
+        annex = annex_rows(award.snapshot if award else {}, language)
         session.expunge_all()
     revoked = found.revoked_at is not None or any(s.revoked_at for s in siblings)
     reason = found.revocation_reason or next((s.revocation_reason for s in siblings if s.revocation_reason), None)
@@ -102,8 +108,9 @@ def credential(uuid: str) -> Any:
                            learner_language=(learner.locale if learner else None))
 
 
-@bp.get("/credentials/<uuid>.<any(jwt, json, 'elm.json'):ext>")
-def download(uuid: str, ext: str) -> Response:
+@bp.get("/credentials/<uuid:credential_id>.<any(jwt, json, 'elm.json'):ext>")
+def download(credential_id: UUID, ext: str) -> Response:
+    uuid = str(credential_id)
     fmt, mimetype, suffix = DOWNLOAD[ext]
     with unit_of_work() as session:
         found = _find(session, uuid)
@@ -143,5 +150,5 @@ def status_list(slug: str, list_id: int) -> Any:
 @bp.after_request
 def _no_store_for_people(response: Response) -> Response:
     if request.endpoint == "verify.credential":
-        response.headers["Vary"] = "Accept"
+        response.vary.add("Accept")
     return response

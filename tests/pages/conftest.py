@@ -4,9 +4,11 @@ with two schools, and sessions as a verified launch (or a console login) would l
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from credbridge.connector.awards import actions
 from credbridge.connector.awards.catalogue import import_mapping_file
 from credbridge.connector.awards.decide import evaluate_learner
 from credbridge.connector.issuing.adapters.embedded import EmbeddedAdapter
@@ -61,8 +64,10 @@ class World:
     learner_plain: int  # enrolled in CNC101, nothing yet
     learner_weld: int  # enrolled only in WELD201
     learner_b: int  # school B
+    learner_full: int  # CNC-OPERATOR approved and issued in all three formats
     award_pending: int
-    award_issued: int
+    award_issued: int  # TD-BASICS of the hostile learner (VC-JWT only)
+    award_full: int
     admin_email: str
     admin_b_email: str
 
@@ -105,21 +110,28 @@ def seed(db: Database, base_url: str) -> World:
         plain = _learner(s, a.id, "Marko Horvat", "marko@alpha.example", cnc)
         welder = _learner(s, a.id, "Iva Kovač", "iva@alpha.example", weld)
         other = _learner(s, b.id, "Beta Learner", "bl@beta.example", cnc_b)
+        full = _learner(s, a.id, "Petra Novak", "petra@alpha.example", cnc)
         for email, school in (("admin@alpha.example", a), ("admin@beta.example", b)):
             s.add(AdminUser(school_id=school.id, email=email, display_name=f"Admin {school.slug}",
                             password_hash=hash_password(ADMIN_PASSWORD)))
-        ids = (a.id, b.id, conn_a.id, cnc.id, weld.id, hostile.id, plain.id, welder.id, other.id)
+        ids = (a.id, b.id, conn_a.id, cnc.id, weld.id, hostile.id, plain.id, welder.id, other.id, full.id)
     book = EvidenceBook()
     book.facts[ids[5]] = cnc_operator_learner()
+    book.facts[ids[9]] = cnc_operator_learner()
     with db.unit_of_work() as s:
-        evaluate_learner(s, s.get(School, ids[0]), ids[5], NOW, sources=book.sources())
+        for learner_id in (ids[5], ids[9]):
+            evaluate_learner(s, s.get(School, ids[0]), learner_id, NOW, sources=book.sources())
+        full_award = s.scalars(select(Award).where(Award.learner_id == ids[9],
+                                                   Award.template_code == "CNC-OPERATOR")).one()
+        actions.approve(s, ids[0], full_award.id, actor="teacher@alpha.example")
     OutboxWorker(db, lambda school, target: EmbeddedAdapter(db, base_url), WorkerConfig(owner="pages-test")).run_once()
     with db.unit_of_work() as s:
         awards = {aw.template_code: aw for aw in s.scalars(select(Award).where(Award.learner_id == ids[5]))}
         pending, issued = awards["CNC-OPERATOR"], awards["TD-BASICS"]
         assert pending.status == "pending_approval" and issued.status == "issued", (pending.status, issued.status)
-        return World(*ids, award_pending=pending.id, award_issued=issued.id, admin_email="admin@alpha.example",
-                     admin_b_email="admin@beta.example")
+        assert s.get(Award, full_award.id).status == "issued"
+        return World(*ids, award_pending=pending.id, award_issued=issued.id, award_full=full_award.id,
+                     admin_email="admin@alpha.example", admin_b_email="admin@beta.example")
 
 
 @dataclass
@@ -169,12 +181,33 @@ def build_app(runtime: Runtime) -> Flask:
     return app
 
 
+BASE_URL = "http://localhost"
+
+
+@pytest.fixture(scope="session")
+def seeded_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
+    """Seed once (import, evaluation and signing take seconds); every test gets its own copy."""
+    path = tmp_path_factory.mktemp("pages-seed") / "seeded.db"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    try:
+        world = seed(db, BASE_URL)
+    finally:
+        db.dispose()
+    return path, world
+
+
 @pytest.fixture
-def env(sqlite_database: Database) -> Iterator[Env]:
-    base = "http://localhost"
-    world = seed(sqlite_database, base)
-    runtime = tool_runtime(sqlite_database, base)
-    yield Env(build_app(runtime), runtime, sqlite_database, world)
+def env(seeded_template: tuple[Path, World], tmp_path: Path) -> Iterator[Env]:
+    template, world = seeded_template
+    path = tmp_path / "pages.db"
+    shutil.copyfile(template, path)
+    db = Database(f"sqlite:///{path}")
+    runtime = tool_runtime(db, BASE_URL)
+    try:
+        yield Env(build_app(runtime), runtime, db, world)
+    finally:
+        db.dispose()
 
 
 def csrf_token(client: FlaskClient, path: str) -> str:

@@ -1,0 +1,113 @@
+"""The teacher's course view: matrix states, filters, sync with progress, decisions, preview."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from credbridge.connector.store.models import AuditEntry, Award, WorkItem
+from tests.pages.conftest import Env, csrf_token
+
+
+def test_matrix_shows_each_learner_state_and_annex_values_with_provenance(env: Env) -> None:
+    client = env.teacher()
+    data = client.get("/teacher/course/2/matrix.json").get_json()
+    learners = {row["id"]: row["cells"] for row in data["learners"]}
+    assert set(learners) == {env.world.learner_hostile, env.world.learner_plain, env.world.learner_full}  # not the WELD201 learner
+    hostile = learners[env.world.learner_hostile]
+    assert hostile["CNC-OPERATOR"]["state"] == "pending_approval"
+    assert hostile["TD-BASICS"]["state"] == "issued"
+    assert learners[env.world.learner_plain]["CNC-OPERATOR"]["state"] == "not_started"
+    codes = {c["code"] for c in data["columns"]}
+    assert {"CNC-OPERATOR", "CNC-PROG", "CNC-OPS"} <= codes
+    page = client.get("/teacher/course/2").get_data(as_text=True)
+    assert "Values to be written" in page and "Form of participation" in page
+    assert "Source:" in page  # provenance of the derived values
+
+
+def test_filters_by_state_unit_and_name(env: Env) -> None:
+    client = env.teacher()
+    page = client.get("/teacher/course/2?state=pending_approval").get_data(as_text=True)
+    assert "Marko Horvat" not in page and "O&#39;Brien" in page
+    page = client.get("/teacher/course/2?q=marko").get_data(as_text=True)
+    assert "Marko Horvat" in page and "O&#39;Brien" not in page
+    page = client.get("/teacher/course/2?unit=CNC-OPS").get_data(as_text=True)
+    assert 'data-code="CNC-OPS"' in page and 'data-code="TD-BASICS"' not in page
+
+
+def test_approve_then_issue_through_the_outbox(env: Env) -> None:
+    client = env.teacher()
+    token = csrf_token(client, "/teacher/course/2")
+    response = client.post("/teacher/course/2/awards",
+                           data={"csrf_token": token, "action": "approve", "award_id": str(env.world.award_pending)})
+    assert response.status_code == 302
+    with env.db.unit_of_work() as s:
+        assert s.get(Award, env.world.award_pending).status == "approved"
+        assert s.scalars(select(AuditEntry).where(AuditEntry.action == "award.approved")).first() is not None
+
+
+def test_revoke_needs_a_reason_and_changes_nothing_without_one(env: Env) -> None:
+    client = env.teacher()
+    token = csrf_token(client, "/teacher/course/2")
+    client.post("/teacher/course/2/awards", data={"csrf_token": token, "action": "revoke",
+                                                  "award_id": str(env.world.award_issued), "reason": "  "})
+    with env.db.unit_of_work() as s:
+        assert s.get(Award, env.world.award_issued).status == "issued"
+    client.post("/teacher/course/2/awards", data={"csrf_token": token, "action": "revoke",
+                                                  "award_id": str(env.world.award_issued), "reason": "copied work"})
+    with env.db.unit_of_work() as s:
+        assert s.get(Award, env.world.award_issued).status == "revoked"
+
+
+def test_bulk_action_reports_refusals_per_award(env: Env) -> None:
+    client = env.teacher()
+    token = csrf_token(client, "/teacher/course/2")
+    response = client.post("/teacher/course/2/awards", follow_redirects=True, data={
+        "csrf_token": token, "action": "approve",
+        "award_id": [str(env.world.award_pending), str(env.world.award_issued)]})
+    page = response.get_data(as_text=True)
+    assert "1 done" in page and f"award {env.world.award_issued} is issued" in page
+    with env.db.unit_of_work() as s:
+        assert s.get(Award, env.world.award_pending).status == "approved"
+
+
+def test_post_without_csrf_token_is_refused(env: Env) -> None:
+    client = env.teacher()
+    response = client.post("/teacher/course/2/awards", data={"action": "approve",
+                                                             "award_id": str(env.world.award_pending)})
+    assert response.status_code == 400
+    with env.db.unit_of_work() as s:
+        assert s.get(Award, env.world.award_pending).status == "pending_approval"
+
+
+def test_sync_request_and_progress_endpoint(env: Env) -> None:
+    client = env.teacher()
+    token = csrf_token(client, "/teacher/course/2")
+    response = client.post("/teacher/course/2/sync", data={"csrf_token": token},
+                           headers={"Accept": "application/json"})
+    assert response.status_code == 202
+    work_id = response.get_json()["work_id"]
+    with env.db.unit_of_work() as s:
+        item = s.get(WorkItem, work_id)
+        assert item.payload["course_moodle_id"] == 2
+        item.progress = {"done": 3, "total": 7, "stage": "grades"}
+    progress = client.get(f"/teacher/course/2/sync/{work_id}.json").get_json()
+    assert progress == {"status": "pending", "done": 3, "total": 7, "stage": "grades", "error": None}
+    page = client.get(f"/teacher/course/2?work={work_id}").get_data(as_text=True)
+    assert 'aria-live="polite"' in page and f"/sync/{work_id}.json" in page
+
+
+def test_preview_is_the_ob3_document_built_from_the_snapshot(env: Env) -> None:
+    client = env.teacher()
+    document = client.get(f"/teacher/course/2/awards/{env.world.award_pending}/preview?format=json").get_json()
+    assert "AchievementCredential" in document["type"]
+    assert document["credentialSubject"]["achievement"]["name"]
+    page = client.get(f"/teacher/course/2/awards/{env.world.award_pending}/preview").get_data(as_text=True)
+    assert "AchievementCredential" in page and "Learning outcomes" in page
+
+
+def test_course_chart_has_a_text_alternative(env: Env) -> None:
+    page = env.teacher().get("/teacher/course/2").get_data(as_text=True)
+    assert '<svg class="chart" role="img"' in page and "<desc" in page
+    assert "Learners per state" in page  # the table behind the chart

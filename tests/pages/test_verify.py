@@ -1,0 +1,82 @@
+"""The public verification page: content negotiation, downloads, signature and status checks,
+revocation with its reason, did:web and status lists."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from credbridge.connector.awards import actions
+from credbridge.connector.issuing.formats.verify import verify_jwt
+from credbridge.connector.store.models import Credential
+from tests.pages.conftest import Env
+
+
+def _credentials(env: Env) -> dict[str, str]:
+    with env.db.unit_of_work() as s:
+        return {c.format: c.uuid for c in s.scalars(select(Credential).where(
+            Credential.award_id == env.world.award_full))}
+
+
+def test_valid_credential_for_people_and_machines(env: Env) -> None:
+    uuids = _credentials(env)
+    client = env.client()
+    page = client.get(f"/credentials/{uuids['ob3-jwt']}", headers={"Accept": "text/html"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'data-verdict="valid"' in html
+    assert "Ed25519 signature verifies" in html and "not revoked" in html
+    assert "Learning outcomes" in html
+    machine = client.get(f"/credentials/{uuids['ob3-jwt']}", headers={"Accept": "application/json"})
+    assert machine.mimetype == "application/json"
+    assert "AchievementCredential" in machine.get_json()["type"]
+    assert "Accept" in page.headers["Vary"]
+
+
+def test_downloads_in_each_format(env: Env) -> None:
+    uuids = _credentials(env)
+    client = env.client()
+    jwt_response = client.get(f"/credentials/{uuids['ob3-jwt']}.jwt")
+    assert jwt_response.mimetype == "application/vc+jwt" and jwt_response.get_data(as_text=True).count(".") == 2
+    assert "attachment" in jwt_response.headers["Content-Disposition"]
+    di = json.loads(client.get(f"/credentials/{uuids['ob3-jwt']}.json").get_data(as_text=True))
+    assert di["proof"]
+    elm = json.loads(client.get(f"/credentials/{uuids['ob3-jwt']}.elm.json").get_data(as_text=True))
+    assert elm
+    assert client.get(f"/credentials/{uuids['ob3-jwt']}.exe").status_code == 404
+
+
+def test_did_document_and_status_list_let_an_outside_verifier_check(env: Env) -> None:
+    uuids = _credentials(env)
+    client = env.client()
+    token = client.get(f"/credentials/{uuids['ob3-jwt']}.jwt").get_data(as_text=True)
+    did_doc = client.get("/schools/alpha/did.json").get_json()
+    assert did_doc["id"] == "did:web:localhost:schools:alpha"
+
+    def status(url: str) -> str:
+        path = url.removeprefix("http://localhost")
+        return client.get(path).get_data(as_text=True)
+
+    result = verify_jwt(token, lambda did: did_doc, status)
+    assert result.ok, [c.message for c in result.checks]
+    assert client.get("/schools/nope/did.json").status_code == 404
+    assert client.get("/schools/beta/status/1").status_code == 404  # list 1 belongs to alpha
+
+
+def test_revoked_credential_says_so_with_the_reason(env: Env) -> None:
+    with env.db.unit_of_work() as s:
+        actions.revoke(s, env.world.school_a, env.world.award_full, reason="assessment annulled <b>",
+                       actor="teacher@alpha")
+    uuids = _credentials(env)
+    html = env.client().get(f"/credentials/{uuids['ob3-di']}").get_data(as_text=True)
+    assert 'data-verdict="revoked"' in html and "REVOKED" in html
+    assert "assessment annulled &lt;b&gt;" in html
+    assert "the issuer has revoked this credential" in html  # the status list check itself failed
+
+
+def test_verification_page_in_the_learner_language(env: Env) -> None:
+    uuids = _credentials(env)
+    html = env.client().get(f"/credentials/{uuids['ob3-jwt']}", headers={"Accept-Language": "hr"}).get_data(
+        as_text=True)
+    assert "Provjera" in html  # page chrome in Croatian
+    assert "Čitanje tehničkih crteža" in html or "tehničk" in html  # Annex values in the learner's language
