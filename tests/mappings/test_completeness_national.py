@@ -123,7 +123,7 @@ def test_hr_counts_stacked_units():
 
 
 def test_montenegro():
-    me = dict(workload={"credits": [{"system": "ECVET", "points": 3}]})
+    me = {"workload": {"credits": [{"system": "ECVET", "points": 3}]}}
     ms = mapping([unit(**me)], country="ME")
     assert rules(ms) == [("error", "ME-MQ-SECTOR"), ("warning", "ME-MQ-NQF")]
     tpl = {"code": "T", "version": 1, "title": {"en": "T"}, "units": ["U1"], "sector": "Mechanical engineering",
