@@ -110,6 +110,7 @@ class MoodleClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
+        self.max_concurrency = max_concurrency
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._bucket = TokenBucket(rate_per_second, burst=max_concurrency)
         self.calls: Counter[str] = Counter()

@@ -30,6 +30,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -130,6 +131,7 @@ class ConnectionSync:
         self.progress = progress or (lambda _d, _t, _s: None)
         self.worker = worker
         self.functions: frozenset[str] = frozenset()
+        self.parallel = max(1, getattr(api.client, "max_concurrency", 1))
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -328,8 +330,13 @@ class ConnectionSync:
             report.dirty_courses += 1
             fetch.grades = self.api.grade_items(moodle.id, 0)
         readers = self._learners_to_read(fetch, plan)
-        for userid in sorted(readers):
-            self._read_learner(fetch, plan, userid)
+        if len(readers) > 1 and self.parallel > 1:
+            # per-learner reads are independent; the client's semaphore keeps Moodle's load polite
+            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                list(pool.map(lambda userid: self._read_learner(fetch, plan, userid), sorted(readers)))
+        else:
+            for userid in sorted(readers):
+                self._read_learner(fetch, plan, userid)
         report.learners_read += len(readers)
         for attempt in (1, 2):
             try:
