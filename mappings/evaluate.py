@@ -75,9 +75,11 @@ class ResolvedMappings:
     missing: dict[str, tuple[MissingElement, ...]]
     national: dict[str, tuple[NationalFinding, ...]]
     _unit_index: dict[str, CompiledUnit] = field(default_factory=dict, repr=False)
+    _templates: list[tuple[Template, tuple[str, ...]]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self._unit_index.update({cu.unit.code: cu for cu in self.units})
+        self._templates.extend((t, self.template_units[t.code]) for t in self.mapping_set.templates)
 
     def can_issue(self, template_code: str) -> bool:
         return not self.missing[template_code] and not any(
@@ -424,10 +426,13 @@ def evaluate(resolved: ResolvedMappings, evidence: Sequence[EvidenceFact],
                 partial(_derive, cu.unit, outcome.proofs, ms.school, modes))
     earned: dict[str, EarnedTemplate] = {}
     tprogress: dict[str, TemplateProgress] = {}
-    for tpl in ms.templates:
-        codes = resolved.template_units[tpl.code]
+    for tpl, codes in resolved._templates:
+        if not codes or codes[0] not in achieved:  # the usual case, decided in one look-up
+            tprogress[tpl.code] = TemplateProgress(tpl.code, tpl.version, tuple(c for c in codes if c in achieved),
+                                                   tuple(c for c in codes if c not in achieved))
+            continue
         have = tuple(c for c in codes if c in achieved)
-        if codes and len(have) == len(codes):
+        if len(have) == len(codes):
             annex = _template_annex(resolved, tpl, achieved)
             earned[tpl.code] = EarnedTemplate(
                 code=tpl.code, version=tpl.version,
@@ -441,7 +446,7 @@ def evaluate(resolved: ResolvedMappings, evidence: Sequence[EvidenceFact],
             tprogress[tpl.code] = TemplateProgress(tpl.code, tpl.version, have,
                                                    tuple(c for c in codes if c not in achieved))
     regressions = []
-    for tpl in ms.templates:
+    for tpl, _ in resolved._templates if issued_set else ():
         if (tpl.code, tpl.version) in issued_set and tpl.code not in earned:
             codes = resolved.template_units[tpl.code]
             reasons = tuple(f"unit {c}: {m}" for c in codes if c in progress for m in progress[c].missing)
