@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import select
 
 from credbridge.connector.store.models import AuditEntry, Award, WorkItem

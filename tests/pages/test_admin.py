@@ -1,0 +1,195 @@
+"""The school console: login (scrypt, rate limit), profile, connections, registrations, mapping
+editor with errors at their line, templates, outbox, audit, keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from credbridge.connector.store.models import (
+    AuditEntry,
+    LmsConnection,
+    LtiRegistration,
+    MappingFile,
+    OutboxItem,
+    SigningKey,
+    TemplateDefinition,
+)
+from credbridge.lti.pages.passwords import hash_password, verify_password
+from tests.awards.conftest import MAPPING
+from tests.pages.conftest import ADMIN_PASSWORD, Env, csrf_token
+
+
+def _login(env: Env, email: str, password: str):
+    client = env.client()
+    token = csrf_token(client, "/admin/login")
+    return client, client.post("/admin/login", data={"csrf_token": token, "email": email, "password": password})
+
+
+def test_password_hashes_are_scrypt_and_checked() -> None:
+    hashed = hash_password("a long enough password")
+    assert hashed.startswith("scrypt:") and "a long enough" not in hashed
+    assert verify_password(hashed, "a long enough password")
+    assert not verify_password(hashed, "a long enough passwore")
+    assert not verify_password("pbkdf2:sha256:1$x$y", "anything")
+
+
+def test_login_opens_the_console_of_the_own_school(env: Env) -> None:
+    client, response = _login(env, env.world.admin_email, ADMIN_PASSWORD)
+    assert response.status_code == 302
+    assert "Tehnička škola Alpha" in client.get("/admin/").get_data(as_text=True)
+
+
+def test_wrong_password_and_rate_limit(env: Env) -> None:
+    for _ in range(5):
+        _client, response = _login(env, env.world.admin_email, "wrong password!!")
+        assert response.status_code == 401
+    _client, response = _login(env, env.world.admin_email, ADMIN_PASSWORD)
+    assert response.status_code == 429  # locked, even with the right password
+    with env.db.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry)
+                        .where(AuditEntry.action == "admin.login_failed")) == 5
+
+
+def test_school_profile_validation(env: Env) -> None:
+    client = env.admin()
+    token = csrf_token(client, "/admin/")
+    client.post("/admin/school", data={"csrf_token": token, "legal_name": "New name", "country": "Croatia"})
+    assert "Tehnička škola Alpha" in client.get("/admin/").get_data(as_text=True)
+    client.post("/admin/school", data={"csrf_token": token, "legal_name": "New name", "country": "hr",
+                                       "qa_type": "Institutional"})
+    assert "New name" in client.get("/admin/").get_data(as_text=True)
+
+
+def test_connection_token_is_never_shown_again(env: Env) -> None:
+    client = env.admin()
+    token = csrf_token(client, "/admin/connections")
+    secret = "0123456789abcdef0123456789abcdef"
+    client.post("/admin/connections", data={"csrf_token": token, "name": "second", "base_url": "https://m.example",
+                                            "token": secret})
+    page = client.get("/admin/connections").get_data(as_text=True)
+    assert "second" in page and secret not in page
+    with env.db.unit_of_work() as s:
+        row = s.scalars(select(LmsConnection).where(LmsConnection.name == "second")).one()
+        assert row.ws_token.reveal() == secret.encode()
+
+
+def test_capability_check_reports_an_unreachable_moodle(env: Env) -> None:
+    client = env.admin()
+    token = csrf_token(client, "/admin/connections")
+    page = client.post(f"/admin/connections/{env.world.connection_a}/check", data={"csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Moodle did not answer" in page
+    assert "core_webservice_get_site_info" in page  # the last error names the function
+
+
+def test_manual_registration_and_dynamic_registration_url(env: Env) -> None:
+    client = env.admin()
+    page = client.get("/admin/registrations").get_data(as_text=True)
+    assert "http://localhost/lti/register" in page
+    token = csrf_token(client, "/admin/registrations")
+    bad = client.post("/admin/registrations", data={"csrf_token": token, "issuer": "not a url"},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "client_id" in bad
+    client.post("/admin/registrations", data={
+        "csrf_token": token, "name": "Moodle", "issuer": "https://moodle.alpha.example", "client_id": "abc",
+        "auth_login_url": "https://moodle.alpha.example/mod/lti/auth.php",
+        "auth_token_url": "https://moodle.alpha.example/mod/lti/token.php",
+        "key_set_url": "https://moodle.alpha.example/mod/lti/certs.php"})
+    with env.db.unit_of_work() as s:
+        assert s.scalars(select(LtiRegistration).where(LtiRegistration.client_id == "abc")).one().school_id \
+            == env.world.school_a
+    # the new platform may now frame the pages
+    assert "https://moodle.alpha.example" in client.get("/admin/").headers["Content-Security-Policy"]
+
+
+def test_mapping_error_is_shown_at_its_line_and_nothing_is_saved(env: Env) -> None:
+    client = env.admin()
+    text = Path(MAPPING).read_text("utf-8")
+    lines = text.splitlines()
+    target = next(i for i, line in enumerate(lines) if line.strip().startswith("eqf_level: 3"))
+    lines[target] = lines[target].replace("eqf_level: 3", "eqf_level: 11")
+    broken = "\n".join(lines) + "\n"
+    token = csrf_token(client, "/admin/mappings/edit")
+    with env.db.unit_of_work() as s:
+        before = s.scalar(select(func.count()).select_from(MappingFile))
+    response = client.post("/admin/mappings/edit", data={"csrf_token": token, "filename": "vet.yaml",
+                                                         "content": broken, "action": "save"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert f'id="line-{target + 1}" class="has-problem"' in html
+    assert f"Line {target + 1}," in html
+    with env.db.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(MappingFile)) == before
+
+
+def test_mapping_check_shows_diff_and_dry_run_then_saves(env: Env) -> None:
+    client = env.admin()
+    text = Path(MAPPING).read_text("utf-8").replace("Reading technical drawings", "Reading engineering drawings")
+    token = csrf_token(client, "/admin/mappings/edit")
+    html = client.post("/admin/mappings/edit", data={"csrf_token": token, "filename": "vet-college.yaml",
+                                                     "content": text, "action": "check"}).get_data(as_text=True)
+    assert 'id="dry-run"' in html and "CNC-OPERATOR" in html
+    assert "Reading engineering drawings" in html  # the diff names the change
+    response = client.post("/admin/mappings/edit", data={"csrf_token": token, "filename": "vet-college.yaml",
+                                                         "content": text, "action": "save"})
+    assert response.status_code == 302
+    with env.db.unit_of_work() as s:
+        current = s.scalars(select(MappingFile).where(MappingFile.active.is_(True),
+                                                      MappingFile.school_id == env.world.school_a)).one()
+        assert "engineering" in current.content
+        assert s.scalar(select(func.count()).select_from(TemplateDefinition)
+                        .where(TemplateDefinition.school_id == env.world.school_a)) >= 3
+
+
+def test_templates_page_shows_completeness(env: Env) -> None:
+    html = env.admin().get("/admin/templates").get_data(as_text=True)
+    assert "CNC-OPERATOR" in html and "Ready to issue" in html
+
+
+def test_outbox_retry_of_a_dead_item(env: Env) -> None:
+    with env.db.unit_of_work() as s:
+        from credbridge.connector.store.models import Award
+
+        award = s.get(Award, env.world.award_pending)
+        award.status = "dead"
+        item = s.scalars(select(OutboxItem).where(OutboxItem.award_id == award.id)).one()
+        item.status, item.last_error, item.attempts = "dead", "HTTP 500 from issuer", 8
+        item_id = item.id
+    client = env.admin()
+    html = client.get("/admin/outbox").get_data(as_text=True)
+    assert "HTTP 500 from issuer" in html
+    token = csrf_token(client, "/admin/outbox")
+    client.post(f"/admin/outbox/{item_id}/retry", data={"csrf_token": token})
+    with env.db.unit_of_work() as s:
+        assert s.get(OutboxItem, item_id).status in ("pending", "failed")
+
+
+def test_audit_log_is_paged(env: Env) -> None:
+    client = env.admin()
+    html = client.get("/admin/audit").get_data(as_text=True)
+    assert "Page 1 of" in html and "mapping_file.imported" in html
+    assert client.get("/admin/audit?page=999").status_code == 200
+
+
+def test_key_rotation_keeps_the_old_key_published(env: Env) -> None:
+    client = env.admin()
+    token = csrf_token(client, "/admin/keys")
+    before = client.get("/schools/alpha/did.json").get_json()
+    client.post("/admin/keys/rotate", data={"csrf_token": token})
+    after = client.get("/schools/alpha/did.json").get_json()
+    def names(doc: dict) -> set[str]:
+        return {m["id"].split("#")[1].removesuffix("-jwk") for m in doc["verificationMethod"]}
+
+    assert names(before) < names(after) and len(names(after)) == len(names(before)) + 1
+    with env.db.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(SigningKey).where(
+            SigningKey.school_id == env.world.school_a, SigningKey.retired_at.is_(None))) == 1
+
+
+def test_logout_ends_the_session(env: Env) -> None:
+    client, _ = _login(env, env.world.admin_email, ADMIN_PASSWORD)
+    token = csrf_token(client, "/admin/")
+    client.post("/admin/logout", data={"csrf_token": token})
+    assert client.get("/admin/").status_code == 401

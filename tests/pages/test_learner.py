@@ -1,0 +1,30 @@
+"""The learner's page: own units and credentials, downloads and the share link."""
+
+from __future__ import annotations
+
+from tests.pages.conftest import Env
+
+
+def test_learner_page_lists_credentials_with_downloads_and_share_link(env: Env) -> None:
+    client = env.learner(env.world.learner_full)
+    html = client.get("/learner/").get_data(as_text=True)
+    assert "Petra Novak" in html
+    assert html.count('download>') >= 3 and ".elm.json" in html and ".jwt" in html  # VC-JWT, JSON-LD, ELM
+    assert 'class="share"' in html and "http://localhost/credentials/" in html
+    records = client.get("/learner/records.json").get_json()
+    issued = [a for a in records["awards"] if a["status"] == "issued"]
+    assert issued and all(c["url"].startswith("http://localhost/credentials/") for c in issued[0]["credentials"])
+    download = client.get(issued[0]["credentials"][0]["url"].removeprefix("http://localhost") + ".jwt")
+    assert download.status_code == 200
+
+
+def test_learner_without_credentials_sees_an_explanation(env: Env) -> None:
+    html = env.learner(env.world.learner_plain).get("/learner/").get_data(as_text=True)
+    assert "You have no credentials yet" in html
+
+
+def test_session_without_learner_record_is_told_why(env: Env) -> None:
+    client = env.client()
+    env.session_for(client, roles=["learner"], context_id="2")
+    response = client.get("/learner/")
+    assert response.status_code == 403
