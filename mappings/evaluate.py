@@ -38,7 +38,7 @@ from credbridge.mappings.model import (
     Unit,
 )
 from credbridge.mappings.national import NationalFinding, national_check
-from credbridge.mappings.rules import _KEY_OF_KIND, Index, Node, ResolutionError, compile_rule
+from credbridge.mappings.rules import _KEY_OF_KIND, Index, Node, compile_rule_collect
 from credbridge.mappings.structure import CourseStructure
 from credbridge.mappings.vocab import country as country_of
 
@@ -92,9 +92,9 @@ def resolve(mapping_set: MappingSet, structure: CourseStructure) -> ResolvedMapp
     problems: list[Problem] = []
     compiled: list[CompiledUnit] = []
     for i, unit in enumerate(ms.units):
-        try:
-            compiled.append(CompiledUnit(unit, compile_rule(unit.evidence, structure, ("units", i, "evidence"))))
-        except ResolutionError as exc:
+        node, errors = compile_rule_collect(unit.evidence, structure, ("units", i, "evidence"))
+        compiled.append(CompiledUnit(unit, node))
+        for exc in errors:
             file, line, col = ms.location(*exc.path)
             problems.append(Problem(file, line, col, f"unit {unit.code}: {exc.message}", "dangling_moodle_reference"))
     course_modes: dict[int, str] = {}

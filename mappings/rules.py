@@ -487,6 +487,7 @@ class AtLeastNode(Node):
 class _Compiler:
     def __init__(self, structure: CourseStructure):
         self.structure = structure
+        self.errors: list[ResolutionError] = []
 
     def course(self, ref: str, path: tuple[Any, ...]) -> Course:
         course = self.structure.course(ref)
@@ -509,6 +510,14 @@ class _Compiler:
         return found[0]
 
     def compile(self, rule: Any, path: tuple[Any, ...]) -> Node:
+        """Compile, collecting every unresolved reference (a failed leaf compiles to a never-true node)."""
+        try:
+            return self._compile(rule, path)
+        except ResolutionError as exc:
+            self.errors.append(exc)
+            return AllNode("unresolved", [])
+
+    def _compile(self, rule: Any, path: tuple[Any, ...]) -> Node:
         kind = _KIND_OF_CLASS[type(rule)]
         spec = getattr(rule, kind)
         p = (*path, kind)
@@ -576,9 +585,20 @@ class _Compiler:
         raise AssertionError(kind)  # pragma: no cover - RULE_KINDS and this function agree
 
 
+def compile_rule_collect(rule: Any, structure: CourseStructure,
+                         path: tuple[Any, ...] = ()) -> tuple[Node, list[ResolutionError]]:
+    """Compiled rule and every reference that did not resolve (the node is unusable if any)."""
+    compiler = _Compiler(structure)
+    node = compiler.compile(rule, path)
+    return node, compiler.errors
+
+
 def compile_rule(rule: Any, structure: CourseStructure, path: tuple[Any, ...] = ()) -> Node:
-    """Resolve a rule's references and return its checkable form (raises ResolutionError)."""
-    return _Compiler(structure).compile(rule, path)
+    """Resolve a rule's references and return its checkable form (raises the first ResolutionError)."""
+    node, errors = compile_rule_collect(rule, structure, path)
+    if errors:
+        raise errors[0]
+    return node
 
 
 def rule_courses(rule: Any) -> set[str]:
