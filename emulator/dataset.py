@@ -422,7 +422,9 @@ class Site:
                              completion_ratio=completion_ratio, seed=seed, **kwargs)
 
     def next_id(self, table: str, at_least: int = 1) -> int:
-        value = max(self._ids.get(table, 0) + 1, at_least)
+        value = self._ids.get(table, 0) + 1
+        if value < at_least:
+            value = at_least
         self._ids[table] = value
         return value
 

@@ -103,3 +103,34 @@ def test_generated_site_answers_with_recorded_shapes(generated: RunningEmulator,
     actual = ws(generated, function, **params(_pick(generated.site)))
     problems = compare_shape(load_json(WS_DIR / recording), actual)
     assert not problems, "\n".join(problems[:20])
+
+
+def test_generated_states_agree_with_the_site_rules() -> None:
+    """The generator writes rows directly for speed; its states must be what the hooks would compute."""
+    site = Site.generate(courses=5, learners_per_course=25, activities_per_course=6, seed=5)
+    checked = 0
+    for (cmid, userid), ac in site.activity_completion.items():
+        m = site.modules[cmid]
+        assert ac.state == site.compute_state(m, userid, ac.viewed), (cmid, userid)
+        checked += 1
+    for course in site.courses.values():
+        for crit in course.criteria:
+            for (cid, userid), cc in site.course_completions.items():
+                if cid == course.id:
+                    assert site.criterion_met(crit, userid) == ((crit.id, userid) in site.crit_completions)
+                    if cc.timecompleted is not None:
+                        assert (crit.id, userid) in site.crit_completions
+    for (cid, userid), _cc in site.course_completions.items():
+        total = site.course_total(cid, userid)
+        stored = site.grades.get((site.course_grade_item(cid).id, userid))
+        assert (stored.rawgrade if stored else None) == total
+    assert checked > 300
+
+
+def test_hooks_work_on_a_generated_site() -> None:
+    site = Site.generate(courses=2, learners_per_course=10, seed=2)
+    course = next(c for c in site.courses.values() if c.id != 1)
+    learner = next(e.userid for e in site.enrolled(course.id) if e.roleid == ROLE_STUDENT)
+    for m in site.course_modules(course.id):
+        site.complete_activity(learner, m.id)
+    assert site.course_completed_at(course.id, learner) is not None
