@@ -18,6 +18,7 @@ from credbridge.mappings.catalogue import ELM_CONTEXT, catalogue
 from tests.mappings.helpers import SHARED
 
 ELM = SHARED / "standards" / "elm"
+pytestmark = pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
 NS = rdflib.Namespace("http://data.europa.eu/snb/model/elm/")
 
 
