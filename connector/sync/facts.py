@@ -1,0 +1,137 @@
+"""Evidence rows and stored course structure as the mapping layer sees them.
+
+:func:`to_evidence_fact` turns one stored :class:`Evidence` version into an
+:class:`~credbridge.mappings.evidence.EvidenceFact`; :func:`current_facts` does it for all of a
+learner's current evidence; :func:`course_structure` builds the
+:class:`~credbridge.mappings.structure.CourseStructure` that mapping files resolve against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from credbridge.connector.store.models import (
+    Activity,
+    Course,
+    CourseCompetency,
+    Evidence,
+    GradeItem,
+    LmsConnection,
+)
+from credbridge.mappings import structure as st
+from credbridge.mappings.evidence import EvidenceFact, EvidenceKind
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else Decimal(str(value))
+
+
+def fact_id(row: Evidence) -> str:
+    return f"{row.source}:{row.connection_id or 0}:{row.kind}:{row.learner_id}:{row.source_key}:v{row.version}"
+
+
+def to_evidence_fact(row: Evidence, course: Course | None = None, activity: Activity | None = None,
+                     grade_item: GradeItem | None = None, competency: CourseCompetency | None = None) -> EvidenceFact:
+    p = row.payload or {}
+    kind = EvidenceKind(row.kind)
+    cmid = p.get("cmid") if p.get("cmid") is not None else (activity.cmid if activity else None)
+    fields: dict[str, Any] = {
+        "id": fact_id(row), "kind": kind, "occurred_at": row.occurred_at or row.observed_at or _EPOCH,
+        "course_id": course.moodle_id if course else None,
+        "course_shortname": course.shortname if course else None,
+        "course_idnumber": course.idnumber if course else None,
+        "cmid": cmid, "modname": p.get("modname") or p.get("itemmodule") or (activity.modname if activity else None),
+        "activity_idnumber": activity.idnumber if activity else None,
+        "activity_name": activity.name if activity else None,
+        "withdrawn": row.withdrawn,
+    }
+    if kind is EvidenceKind.COURSE_COMPLETION:
+        fields["completed"] = bool(p.get("completed"))
+    elif kind is EvidenceKind.ACTIVITY_COMPLETION:
+        fields["state"] = int(p.get("state") or 0)
+        fields["completed"] = fields["state"] in (1, 2)
+    elif kind is EvidenceKind.GRADE_ITEM:
+        fields.update(grade_item_id=p.get("itemid"), grade_item_idnumber=p.get("idnumber") or (
+            grade_item.idnumber if grade_item else None), raw=_dec(p.get("raw")), max=_dec(p.get("max")),
+            percent=_dec(p.get("percent")))
+        if p.get("itemtype") == "course":
+            fields["modname"] = None
+    elif kind is EvidenceKind.ASSIGNMENT_GRADE:
+        fields.update(raw=_dec(p.get("raw")), max=_dec(p.get("max")), percent=_dec(p.get("percent")),
+                      modname="assign")
+    elif kind is EvidenceKind.QUIZ_ATTEMPT:
+        settings = dict(activity.settings or {}) if activity else {}
+        fields.update(attempt=p.get("attempt"), attempt_state=p.get("state"), raw=_dec(p.get("raw")),
+                      max=_dec(p.get("max")), percent=_dec(p.get("percent")), modname="quiz",
+                      quiz_settings={k: v for k, v in settings.items() if k != "quizid"})
+    elif kind is EvidenceKind.COMPETENCY:
+        fields.update(proficient=p.get("proficiency"),
+                      competency_idnumber=p.get("idnumber") or (competency.idnumber if competency else None))
+    elif kind is EvidenceKind.EXTERNAL:
+        fields.update(activity_idnumber=p.get("assessment"), activity_name=p.get("assessment_name"),
+                      raw=_dec(p.get("raw")), max=_dec(p.get("max")), percent=_dec(p.get("percent")),
+                      completed=p.get("passed"), external=dict(p))
+    return EvidenceFact(**fields)
+
+
+def current_facts(session: Session, learner_id: int, *, include_withdrawn: bool = True) -> list[EvidenceFact]:
+    """Every current evidence version of a learner, across connections and sources."""
+    query = select(Evidence).where(Evidence.learner_id == learner_id, Evidence.is_current.is_(True))
+    if not include_withdrawn:
+        query = query.where(Evidence.withdrawn.is_(False))
+    return facts_for(session, session.scalars(query.order_by(Evidence.id)).all())
+
+
+def facts_for(session: Session, rows: Iterable[Evidence]) -> list[EvidenceFact]:
+    rows = list(rows)
+    course_ids = {r.course_id for r in rows if r.course_id}
+    courses = {c.id: c for c in session.scalars(select(Course).where(Course.id.in_(course_ids)))}
+    activities = {(a.course_id, a.cmid): a for a in session.scalars(
+        select(Activity).where(Activity.course_id.in_(course_ids)))}
+    items = {(g.course_id, g.moodle_id): g for g in session.scalars(
+        select(GradeItem).where(GradeItem.course_id.in_(course_ids)))}
+    comps = {(c.course_id, c.competency_id): c for c in session.scalars(
+        select(CourseCompetency).where(CourseCompetency.course_id.in_(course_ids)))}
+    out = []
+    for row in rows:
+        p = row.payload or {}
+        activity = activities.get((row.course_id, p.get("cmid"))) if p.get("cmid") is not None else None
+        item = items.get((row.course_id, p.get("itemid"))) if p.get("itemid") is not None else None
+        comp = comps.get((row.course_id, p.get("competencyid"))) if p.get("competencyid") is not None else None
+        out.append(to_evidence_fact(row, courses.get(row.course_id) if row.course_id else None, activity, item, comp))
+    return out
+
+
+def course_structure(session: Session, connection: LmsConnection | int) -> st.CourseStructure:
+    connection_id = connection if isinstance(connection, int) else connection.id
+    courses = session.scalars(select(Course).where(Course.connection_id == connection_id)
+                              .order_by(Course.moodle_id)).all()
+    ids = [c.id for c in courses]
+    activities: dict[int, list[Activity]] = {}
+    for a in session.scalars(select(Activity).where(Activity.course_id.in_(ids)).order_by(Activity.cmid)):
+        activities.setdefault(a.course_id, []).append(a)
+    items: dict[int, list[GradeItem]] = {}
+    for g in session.scalars(select(GradeItem).where(GradeItem.course_id.in_(ids)).order_by(GradeItem.moodle_id)):
+        items.setdefault(g.course_id, []).append(g)
+    competencies: dict[int, st.CompetencyRef] = {}
+    for c in session.scalars(select(CourseCompetency).where(CourseCompetency.course_id.in_(ids))):
+        competencies.setdefault(c.competency_id, st.CompetencyRef(id=c.competency_id, idnumber=c.idnumber or "",
+                                                                   shortname=c.shortname))
+    return st.CourseStructure(
+        courses=tuple(st.Course(
+            id=c.moodle_id, shortname=c.shortname, fullname=c.fullname, idnumber=c.idnumber, declared_mode=c.mode,
+            activities=tuple(st.Activity(cmid=a.cmid, modname=a.modname, instance=a.instance or 0, name=a.name,
+                                         idnumber=a.idnumber) for a in activities.get(c.id, [])),
+            grade_items=tuple(st.GradeItem(id=g.moodle_id, itemname=g.name or None, idnumber=g.idnumber,
+                                           itemtype=g.itemtype, itemmodule=g.itemmodule, cmid=g.cmid,
+                                           grademax=_dec(g.grademax)) for g in items.get(c.id, [])))
+            for c in courses),
+        competencies=tuple(sorted(competencies.values(), key=lambda c: c.id)))
