@@ -404,6 +404,9 @@ class Site:
         self._gi_by_course: dict[int, list[GradeItem]] = {}
         self._gi_sorted: dict[int, list[GradeItem]] = {}
         self._mod_by_instance: dict[tuple[str, int], Module] = {}
+        # Lazily rebuilt groupings of the big tables (see _grouped); bumped whenever rows are deleted.
+        self._deletions = 0
+        self._groupings: dict[str, tuple[tuple[int, int], dict[Any, list[Any]]]] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -433,6 +436,37 @@ class Site:
         return value
 
     # ------------------------------------------------------------------ lookups
+    def _grouped(self, name: str, table: dict[Any, Any], key: Any) -> dict[Any, list[Any]]:
+        """Rows of `table` grouped by key(dict_key, row), rebuilt only when rows were added or deleted.
+
+        Builders and hooks write the tables directly, so instead of maintaining indexes on every write
+        the grouping is keyed on (row count, deletion counter): adding rows changes the count, and
+        every deletion bumps the counter.
+        """
+        stamp = (len(table), self._deletions)
+        cached = self._groupings.get(name)
+        if cached is None or cached[0] != stamp:
+            groups: dict[Any, list[Any]] = {}
+            for k, row in table.items():
+                groups.setdefault(key(k, row), []).append(row)
+            cached = self._groupings[name] = (stamp, groups)
+        return cached[1]
+
+    def enrolments_of_course(self, courseid: int) -> list[Enrolment]:
+        return self._grouped("enrol_by_course", self.enrolments, lambda k, _e: k[0]).get(courseid, [])
+
+    def enrolments_of_user(self, userid: int) -> list[Enrolment]:
+        return self._grouped("enrol_by_user", self.enrolments, lambda k, _e: k[1]).get(userid, [])
+
+    def assign_grades_of(self, assignment: int) -> list[AssignGrade]:
+        return self._grouped("assign_grades", self.assign_grades, lambda k, _g: k[0]).get(assignment, [])
+
+    def submissions_of(self, assignment: int) -> list[Submission]:
+        return self._grouped("submissions", self.submissions, lambda k, _s: k[0]).get(assignment, [])
+
+    def attempts_of(self, quiz: int) -> list[QuizAttempt]:
+        return self._grouped("attempts", self.quiz_attempts, lambda _k, a: a.quiz).get(quiz, [])
+
     def user(self, userid: int) -> User:
         try:
             return self.users[userid]
@@ -482,7 +516,7 @@ class Site:
         return self._gi_by_cm.get(cmid)
 
     def enrolled(self, courseid: int, *, onlyactive: bool = False, roleid: int | None = None) -> list[Enrolment]:
-        out = [e for (cid, _uid), e in self.enrolments.items() if cid == courseid]
+        out = list(self.enrolments_of_course(courseid))
         if onlyactive:
             now = self.clock.now()
             out = [e for e in out if e.status == ENROL_ACTIVE and self.users[e.userid].suspended is False
@@ -492,7 +526,7 @@ class Site:
         return sorted(out, key=lambda e: e.userid)
 
     def user_courses(self, userid: int) -> list[int]:
-        return sorted((cid for (cid, uid) in self.enrolments if uid == userid), reverse=True)
+        return sorted((e.courseid for e in self.enrolments_of_user(userid)), reverse=True)
 
     def is_enrolled(self, courseid: int, userid: int) -> bool:
         return (courseid, userid) in self.enrolments
@@ -582,6 +616,7 @@ class Site:
                 e.timemodified = now
             elif mode == "unenrol":
                 del self.enrolments[(courseid, userid)]
+                self._deletions += 1
                 self.course_completions.pop((courseid, userid), None)
                 self._pending.pop((courseid, userid), None)
                 for crit in self.course(courseid).criteria:
@@ -708,11 +743,12 @@ class Site:
             m = self.module(cmid)
             if m.modname == "quiz":
                 # Regrading / deleting attempts: the best attempt determines the grade.
-                attempts = [a for a in self.quiz_attempts.values() if a.quiz == m.instance and a.userid == userid]
+                attempts = [a for a in self.attempts_of(m.instance) if a.userid == userid]
                 now = self.clock.tick()
                 if new_grade is None:
                     for a in attempts:
                         del self.quiz_attempts[a.id]
+                    self._deletions += 1
                 else:
                     scale = float(m.settings.get("sumgrades", 3.0)) / float(m.settings.get("grade", 10.0))
                     for a in attempts:
@@ -740,7 +776,7 @@ class Site:
             if state not in ("finished", "inprogress", "abandoned", "overdue"):
                 raise SiteError(f"unknown quiz attempt state {state!r}")
             now = self.clock.tick()
-            previous = [a for a in self.quiz_attempts.values() if a.quiz == m.instance and a.userid == userid]
+            previous = [a for a in self.attempts_of(m.instance) if a.userid == userid]
             attempt_id = self.next_id("quiz_attempts")
             attempt = QuizAttempt(id=attempt_id, quiz=m.instance, userid=userid, attempt=len(previous) + 1,
                                   state=state, timestart=now, timefinish=now if state == "finished" else 0,

@@ -292,14 +292,14 @@ def module_updates(call: Call, m: Module, since: int, filters: set[str]) -> list
         if g is not None and g.timemodified > since:
             add("gradeitems", g.timemodified, [gi.id])
     if m.modname == "assign" and call.principal.can("mod/assign:grade"):
-        subs = [s for s in site.submissions.values() if s.assignment == m.instance and s.timemodified > since]
+        subs = [s for s in site.submissions_of(m.instance) if s.timemodified > since]
         if wanted("usersubmissions") and subs:
             add("usersubmissions", max(s.timemodified for s in subs), sorted(s.id for s in subs))
-        grades = [g for g in site.assign_grades.values() if g.assignment == m.instance and g.timemodified > since]
+        grades = [g for g in site.assign_grades_of(m.instance) if g.timemodified > since]
         if wanted("usergrades") and grades:
             add("usergrades", max(g.timemodified for g in grades), sorted(g.id for g in grades))
     if m.modname == "quiz" and call.principal.can("mod/quiz:viewreports"):
-        attempts = [a for a in site.quiz_attempts.values() if a.quiz == m.instance and a.timemodified > since]
+        attempts = [a for a in site.attempts_of(m.instance) if a.timemodified > since]
         if wanted("userattempts") and attempts:
             add("userattempts", max(a.timemodified for a in attempts), sorted(a.id for a in attempts))
     return updates

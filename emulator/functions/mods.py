@@ -91,7 +91,7 @@ def get_user_attempts(call: Call) -> dict[str, Any]:
         raise invalid_record("user")
     if userid != call.principal.userid:
         call.require("mod/quiz:viewreports")
-    attempts = sorted((a for a in call.site.quiz_attempts.values() if a.quiz == m.instance and a.userid == userid),
+    attempts = sorted((a for a in call.site.attempts_of(m.instance) if a.userid == userid),
                       key=lambda a: a.attempt)
     if status == "finished":
         attempts = [a for a in attempts if a.state in ("finished", "abandoned")]
@@ -135,7 +135,7 @@ def get_grades(call: Call) -> dict[str, Any]:
             warnings.append({"item": "assignment", "itemid": aid, "warningcode": "1",
                              "message": "No access rights in module context"})
             continue
-        rows = sorted((g for g in site.assign_grades.values() if g.assignment == aid and g.timemodified >= since),
+        rows = sorted((g for g in site.assign_grades_of(aid) if g.timemodified >= since),
                       key=lambda g: (g.userid, -g.attemptnumber))
         if not rows:
             warnings.append({"item": "assignment", "itemid": aid, "warningcode": "3", "message": "No grades found"})
@@ -192,8 +192,8 @@ def get_submissions(call: Call) -> dict[str, Any]:
             warnings.append({"item": "module", "itemid": aid, "warningcode": "1",
                              "message": "No access rights in module context"})
             continue
-        subs = sorted((s for s in site.submissions.values() if s.assignment == aid
-                       and s.timemodified >= call.params["since"]
+        subs = sorted((s for s in site.submissions_of(aid)
+                       if s.timemodified >= call.params["since"]
                        and (not call.params["before"] or s.timemodified <= call.params["before"])
                        and (not call.params["status"] or s.status == call.params["status"])),
                       key=lambda s: s.id)
