@@ -421,6 +421,49 @@ class ExternalLeaf(Node):
         return (f"{self.description} — {self.spec.column} is {got!r}",)
 
 
+class CompetencyLeaf(Node):
+    """Proficient in a competency: each course's rating (and the plan-level one, course None) is its
+    own record whose latest version counts; satisfied when one of them (or the named course's) is."""
+
+    __slots__ = ("course_id",)
+
+    def __init__(self, description: str, idnumber: str, course_id: int | None):
+        super().__init__(description, (("comp", idnumber),))
+        self.course_id = course_id
+
+    def _latest_runs(self, index: Index) -> list[list[EvidenceFact]] | None:
+        facts = index.get(self.keys[0])
+        if not facts:
+            return None
+        by_course: dict[int | None, list[EvidenceFact]] = {}
+        for f in facts:
+            if self.course_id is None or f.course_id == self.course_id:
+                by_course.setdefault(f.course_id, []).append(f)
+        return [_final_run(group, _proficient) for group in by_course.values()]
+
+    def check(self, index: Index) -> Outcome:
+        runs = self._latest_runs(index)
+        if not runs:
+            return FAIL
+        runs = [r for r in runs if r]
+        if not runs:
+            return FAIL
+        run = min(runs, key=lambda r: _order(r[0]))
+        return Outcome(True, run[0].occurred_at, tuple([(f, self.description) for f in run]))
+
+    def explain(self, index: Index) -> tuple[str, ...]:
+        runs = self._latest_runs(index)
+        if not runs:
+            return (self.description,)
+        if any(runs):
+            return ()
+        return (f"{self.description} — not yet proficient",)
+
+
+def _proficient(f: EvidenceFact) -> bool:
+    return bool(f.proficient)
+
+
 class AllNode(Node):
     __slots__ = ("children",)
 
@@ -540,12 +583,8 @@ class _Compiler:
                                       f"(known idnumbers: {known})")
             course_id = self.course(spec.course, p).id if spec.course else None
             where = f" in {spec.course}" if spec.course else ""
-
-            def proficient(f: EvidenceFact, course_id=course_id) -> bool:
-                return bool(f.proficient) and (course_id is None or f.course_id == course_id)
-
-            return LatestStateLeaf(f"competency {comp.idnumber} ({comp.shortname}) rated proficient{where}",
-                                   (("comp", comp.idnumber),), proficient, lambda f: "not yet proficient")
+            return CompetencyLeaf(f"competency {comp.idnumber} ({comp.shortname}) rated proficient{where}",
+                                  comp.idnumber, course_id)
         course = self.course(spec.course, p)
         if kind == "course_completed":
             return LatestStateLeaf(f"course {course.shortname} completed", (("course", course.id),),

@@ -204,3 +204,21 @@ def test_dangling_moodle_reference(site, rule, path_end, message):
 def test_invalid_rules(rule, message):
     with pytest.raises(ValidationError, match=message):
         parse_rule(rule)
+
+
+def test_competency_ratings_per_course_are_separate_records(check):
+    any_course = {"competency_proficient": "ME-C2"}
+    in_cnc = {"competency_proficient": {"competency": "ME-C2", "course": "CNC101"}}
+    cnc_yes = Facts.comp("ME-C2", course_id=CNC, t=1, fid="cnc-yes")
+    weld_no = Facts.comp("ME-C2", proficient=False, course_id=WELD, t=2, fid="weld-no")
+    weld_yes = Facts.comp("ME-C2", course_id=WELD, t=3, fid="weld-yes")
+    # a later rating in another course neither removes nor replaces the CNC101 one
+    assert check(in_cnc, [cnc_yes, weld_no]).ok
+    assert check(any_course, [cnc_yes, weld_no]).ok
+    o = check(any_course, [weld_no, weld_yes])
+    assert o.ok and ids(o) == {"weld-yes"}
+    assert not check(in_cnc, [weld_yes]).ok
+    # within a course, the latest rating counts
+    cnc_no = Facts.comp("ME-C2", proficient=False, course_id=CNC, t=5)
+    assert not check(in_cnc, [cnc_yes, cnc_no]).ok
+    assert check(any_course, [cnc_yes, cnc_no, weld_yes]).ok
