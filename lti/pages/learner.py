@@ -48,7 +48,8 @@ def records_json() -> Any:
         body = {"learner_id": learner_id, "awards": [
             {"id": a.id, "template": a.template_code, "version": a.template_version, "status": a.status,
              "credentials": [{"uuid": c.uuid, "format": c.format, "revoked": c.revoked_at is not None,
-                              "url": url_for("verify.credential", credential_id=c.uuid, _external=True)} for c in creds]}
+                              "url": url_for("verify.credential", credential_id=c.uuid, _external=True)}
+                             for c in creds]}
             for a, creds in rows]}
     return jsonify(body)
 

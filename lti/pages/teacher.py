@@ -14,7 +14,7 @@ from credbridge.connector.sync.worker import request_course_sync
 from credbridge.lti.auth import require_course, require_role
 from credbridge.lti.pages import charts
 from credbridge.lti.pages.award_actions import ACTIONS, ActionRefused, apply
-from credbridge.lti.pages.common import STATE_LABELS, who
+from credbridge.lti.pages.common import ACTION_LABELS, STATE_LABELS, who
 from credbridge.lti.pages.preview import credential_preview
 from credbridge.lti.pages.queries import STATES, Matrix, course_matrix, find_course, state_counts
 from credbridge.lti.pages.runtime import unit_of_work
@@ -161,7 +161,7 @@ def decide(context_id: str) -> Any:
                 refused.append(f"#{award.id}: {error.message}")
     done = len(ids) - len(refused)
     if done:
-        flash(gettext("%(action)s: %(count)d done.", action=action.replace("_", " "), count=done), "success")
+        flash(gettext("%(action)s — completed: %(count)d", action=ACTION_LABELS[action], count=done), "success")
     for message in refused:
         flash(message, "error")
     return redirect(url_for(".course", context_id=context_id))

@@ -74,7 +74,7 @@ def test_admin_of_school_b_sees_only_school_b(env: Env) -> None:
     assert "Srednja šola Beta" in client.get("/admin/").get_data(as_text=True)
     assert "alpha" not in client.get("/admin/audit").get_data(as_text=True).lower()
     with env.db.unit_of_work() as s:
-        item_ids = [i for i in s.scalars(select(Award.id).where(Award.school_id == env.world.school_a))]
+        item_ids = list(s.scalars(select(Award.id).where(Award.school_id == env.world.school_a)))
     assert item_ids
     token = csrf_token(client, "/admin/outbox")
     assert client.post("/admin/outbox/1/retry", data={"csrf_token": token}).status_code == 404

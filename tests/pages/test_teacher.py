@@ -12,7 +12,8 @@ def test_matrix_shows_each_learner_state_and_annex_values_with_provenance(env: E
     client = env.teacher()
     data = client.get("/teacher/course/2/matrix.json").get_json()
     learners = {row["id"]: row["cells"] for row in data["learners"]}
-    assert set(learners) == {env.world.learner_hostile, env.world.learner_plain, env.world.learner_full}  # not the WELD201 learner
+    w = env.world
+    assert set(learners) == {w.learner_hostile, w.learner_plain, w.learner_full}  # not the WELD201 learner
     hostile = learners[env.world.learner_hostile]
     assert hostile["CNC-OPERATOR"]["state"] == "pending_approval"
     assert hostile["TD-BASICS"]["state"] == "issued"
@@ -65,7 +66,7 @@ def test_bulk_action_reports_refusals_per_award(env: Env) -> None:
         "csrf_token": token, "action": "approve",
         "award_id": [str(env.world.award_pending), str(env.world.award_issued)]})
     page = response.get_data(as_text=True)
-    assert "1 done" in page and f"award {env.world.award_issued} is issued" in page
+    assert "Approve — completed: 1" in page and f"award {env.world.award_issued} is issued" in page
     with env.db.unit_of_work() as s:
         assert s.get(Award, env.world.award_pending).status == "approved"
 
