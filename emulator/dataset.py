@@ -730,8 +730,13 @@ class Site:
                     ag.grade = -1.0 if grade is None else float(grade)
                     ag.timemodified = now
                     ag.grader = grader
-            self._write_grade(gi, userid, grade, now, feedback=feedback,
-                              feedbackformat=1 if module is not None and module.modname == "assign" else 2)
+            is_assign = module is not None and module.modname == "assign"
+            self._write_grade(gi, userid, grade, now, feedback=feedback, feedbackformat=1 if is_assign else 2)
+            if is_assign:
+                # assign pushes graded rows without a submission date; an ungraded submission keeps it.
+                sub = self.submissions.get((module.instance, userid))
+                self.grades[(gi.id, userid)].datesubmitted = None if grade is not None or sub is None \
+                    else sub.timemodified
             if module is not None:
                 self._recalculate_activity(module, userid, now)
             self._after_grade_change(gi.courseid, userid, now)

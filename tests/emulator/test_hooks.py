@@ -174,3 +174,26 @@ def test_hooks_reject_bad_input_and_change_nothing(site: Site, call, message: st
     with pytest.raises(SiteError, match=message):
         call(site)
     assert {k: (g.rawgrade, g.timemodified) for k, g in site.grades.items()} == grades_before
+
+
+def test_assignment_submission_then_grade_like_the_gradebook(site: Site, emulator: RunningEmulator) -> None:
+    site.submit_assignment(EVA, ASSIGN)
+    item = next(i for i in ws(emulator, "gradereport_user_get_grade_items", courseid=2, userid=EVA)
+                ["usergrades"][0]["gradeitems"] if i["id"] == 2)
+    assert item["graderaw"] is None and item["gradedatesubmitted"] is not None
+    subs = ws(emulator, "mod_assign_get_submissions", **{"assignmentids[0]": 1})["assignments"][0]["submissions"]
+    assert next(s for s in subs if s["userid"] == EVA)["gradingstatus"] == "notgraded"
+    site.set_grade(EVA, ASSIGN, 64)
+    item = next(i for i in ws(emulator, "gradereport_user_get_grade_items", courseid=2, userid=EVA)
+                ["usergrades"][0]["gradeitems"] if i["id"] == 2)
+    assert (item["graderaw"], item["gradedatesubmitted"]) == (64, None)
+    assert item["gradeformatted"].endswith("64.00") and 'title="Pass"' in item["gradeformatted"]
+    subs = ws(emulator, "mod_assign_get_submissions", **{"assignmentids[0]": 1})["assignments"][0]["submissions"]
+    assert next(s for s in subs if s["userid"] == EVA)["gradingstatus"] == "graded"
+
+
+def test_manual_grade_item(site: Site, emulator: RunningEmulator) -> None:
+    site.set_grade(EVA, 11, 15, item=True)
+    items = ws(emulator, "gradereport_user_get_grade_items", courseid=2, userid=EVA)["usergrades"][0]["gradeitems"]
+    assert next(i for i in items if i["id"] == 11)["graderaw"] == 15
+    assert next(i for i in items if i["itemtype"] == "course")["graderaw"] == 15
