@@ -39,8 +39,9 @@ def seed(db: Database, n: int = AWARDS) -> None:
         s.execute(insert(Learner), [{"school_id": school.id, "full_name": f"Learner {i}", "email": f"l{i}@example.org"}
                                     for i in range(n)])
         learner_ids = list(s.scalars(select(Learner.id).order_by(Learner.id)))
-        s.execute(insert(Award), [{"school_id": school.id, "learner_id": lid, "template_code": "T", "template_version": 1,
-                                   "status": "approved", "snapshot": {"title": {"en": "T"}}} for lid in learner_ids])
+        s.execute(insert(Award), [{"school_id": school.id, "learner_id": lid, "template_code": "T",
+                                   "template_version": 1, "status": "approved", "snapshot": {"title": {"en": "T"}}}
+                                  for lid in learner_ids])
         awards = s.execute(select(Award.id, Award.learner_id)).all()
         s.execute(insert(OutboxItem), [{"award_id": aid, "target": "webhook", "status": "pending", "attempts": 0,
                                         "idempotency_key": idempotency_key("fault", lid, "T", 1, "webhook")}
