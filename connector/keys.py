@@ -7,6 +7,7 @@ token signed with it has expired (SF §6.3: rotate by overlapping keys).
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets as pysecrets
 from dataclasses import dataclass
@@ -37,10 +38,17 @@ class ToolKey:
     public_jwk: dict[str, Any]
 
     def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
-        return jwt.encode(claims, self.private_pem, algorithm=ALG, headers={"kid": self.kid, **(headers or {})})
+        return jwt.encode(claims, _loaded_key(self.private_pem), algorithm=ALG,
+                          headers={"kid": self.kid, **(headers or {})})
 
     def __repr__(self) -> str:
         return f"ToolKey(kid={self.kid!r})"
+
+
+@functools.lru_cache(maxsize=16)
+def _loaded_key(pem: bytes) -> Any:
+    # loading an RSA PEM runs costly consistency checks (~50 ms); sign many tokens with one load
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 def _now() -> datetime:

@@ -104,13 +104,15 @@ class LtiPlatform:
     """Moodle's mod_lti for one emulated site. Thread-safe (the emulator serves in a thread)."""
 
     def __init__(self, site: Any, *, base_url: str | None = None, site_name: str = "vetacc",
-                 site_description: str = "VET Acceptance Moodle") -> None:
+                 site_description: str = "VET Acceptance Moodle",
+                 private_key: rsa.RSAPrivateKey | None = None) -> None:
         self.site = site
         self.base_url = base_url.rstrip("/") if base_url else None
         self.site_name = site_name
         self.site_description = site_description
         self.lock = threading.RLock()
-        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private = private_key or _platform_key()
+        self._private_key = private  # a key object: PyJWT would re-parse (and re-check) a PEM on every token
         self._private_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                   serialization.NoEncryption())
         self.kid = secrets.token_hex(10)
@@ -166,7 +168,7 @@ class LtiPlatform:
 
     def add_link(self, course_id: int, tool: ToolType, *, name: str = "credbridge",
                  custom: dict[str, str] | None = None, with_line_item: bool = True) -> ResourceLink:
-        self.site.courses[course_id]  # noqa: B018  (KeyError for an unknown course, like Moodle's require_login)
+        self.site.courses[course_id]
         link = ResourceLink(cmid=self._next("cmid"), instance=self._next("instance"), course_id=course_id,
                             type_id=tool.type_id, name=name, custom=dict(custom or {}))
         if with_line_item:
@@ -213,7 +215,7 @@ class LtiPlatform:
 
     # ------------------------------------------------------------------ helpers
     def _sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self._private_pem, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+        return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
 
     def _user_roles(self, user_id: int, course_id: int) -> list[str] | None:
         roles: list[str] = []
@@ -293,7 +295,8 @@ class LtiPlatform:
                 "$CourseSection.sourcedId": course.idnumber, "$User.id": str(user.id)}.get(value, value)
 
     def lineitem_url(self, item: LineItem) -> str:
-        return f"{self.issuer}/mod/lti/services.php/{item.course_id}/lineitems/{item.id}/lineitem?type_id={item.type_id}"
+        base = f"{self.issuer}/mod/lti/services.php/{item.course_id}/lineitems/{item.id}"
+        return f"{base}/lineitem?type_id={item.type_id}"
 
     def fetch_tool_jwks(self, tool: ToolType, *, refresh: bool = False) -> dict[str, Any]:
         if refresh or tool.jwks_url not in self._tool_jwks_cache:
@@ -306,6 +309,10 @@ class LtiPlatform:
                 if key.key_id == kid:
                     return key.key
         return None
+
+
+def _platform_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 # ---------------------------------------------------------------------- HTTP
@@ -340,7 +347,8 @@ def _typographic_next(url: str) -> str:
 def register(app: Flask, site: Any, *, base_url: str | None = None, tool_base_url: str | None = None,
              client_id: str | None = None, **platform_kwargs: Any) -> LtiPlatform:
     """Mount the platform on an emulator app (an extension ``(app, site) -> None`` via functools.partial).
-    With ``tool_base_url`` a tool is configured manually up front; the platform is ``app.extensions['lti_platform']``."""
+    With ``tool_base_url`` a tool is configured manually up front. The platform is also kept as
+    ``app.extensions['lti_platform']``."""
     platform = LtiPlatform(site, base_url=base_url, **platform_kwargs)
     if tool_base_url:
         platform.add_tool(tool_base_url, client_id=client_id)
@@ -355,7 +363,7 @@ def create_platform_app(site: Any, **kwargs: Any) -> tuple[Flask, LtiPlatform]:
     return app, register(app, site, **kwargs)
 
 
-def _routes(app: Flask, p: LtiPlatform) -> None:  # noqa: C901  (one closure per Moodle script)
+def _routes(app: Flask, p: LtiPlatform) -> None:
     def current_user() -> int | None:
         value = request.cookies.get(SESSION_COOKIE, "")
         return int(value) if value.isdigit() else None

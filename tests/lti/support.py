@@ -10,6 +10,7 @@ Other test areas::
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+from werkzeug.serving import make_server as _make_server
 
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.settings import load_settings
@@ -35,6 +38,17 @@ FIXTURES = (REPO / ".." / "shared" / "fixtures" / "moodle-4.5").resolve()
 LTI_FIXTURES = FIXTURES / "lti"
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef-not-for-production"
 TEACHER_ID, LEARNER_ID, OTHER_LEARNER_ID, COURSE_ID, OTHER_COURSE_ID = 35, 5, 6, 2, 3
+
+
+class _NoDelayHandler(WSGIRequestHandler):
+    # werkzeug writes headers and body separately; with Nagle on, each response waits for the
+    # client's delayed ACK (~40 ms), which made every request of a launch slow
+    disable_nagle_algorithm = True
+
+
+def make_server(host: str, port: int, app: Any, *, threaded: bool = True) -> BaseWSGIServer:
+    assert host == "127.0.0.1"
+    return _make_server(host, port, app, threaded=threaded, request_handler=_NoDelayHandler)
 
 
 class _Placeholder:
@@ -106,6 +120,11 @@ def launch(http: requests.Session, platform: LtiPlatform, user_id: int, course_i
     return submit_autopost(http, auth_page)  # POST /lti/launch → 303 → the landing page
 
 
+@functools.cache
+def _platform_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)  # one per test process: keygen is slow
+
+
 @dataclass
 class LtiEnvironment:
     site: Site
@@ -158,7 +177,7 @@ def lti_environment(database: Database, site: Site | None = None) -> Iterator[Lt
     platform_url = f"http://127.0.0.1:{platform_server.server_port}"
     tool_url = f"http://127.0.0.1:{tool_server.server_port}"
     try:
-        platform_app, platform = create_platform_app(site, base_url=platform_url)
+        platform_app, platform = create_platform_app(site, base_url=platform_url, private_key=_platform_key())
         tool = platform.add_tool(tool_url, custom={"user_idnumber": "$Person.sourcedId"})
         platform.add_link(COURSE_ID, tool, name="CNC machining simulator (LTI 1.3)")  # like platform.json
         school_id, registration_id, connection_id = add_registration(

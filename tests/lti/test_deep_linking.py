@@ -46,7 +46,7 @@ def test_deep_linking_response_is_accepted_by_the_platform_and_recorded_at_launc
     # CERT 6.2: format, claims, timestamps, signature (with the tool's published JWKS)
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "RS256" and header["kid"]
-    jwks = requests.get(env.tool_url + "/.well-known/jwks.json").json()
+    jwks = requests.get(env.tool_url + "/.well-known/jwks.json", timeout=10).json()
     key = next(jwt.PyJWK(k).key for k in jwks["keys"] if k["kid"] == header["kid"])
     claims = jwt.decode(token, key, algorithms=["RS256"], audience=env.platform_url)
     assert claims["iss"] == env.tool.client_id

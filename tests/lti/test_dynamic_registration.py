@@ -97,7 +97,7 @@ def test_issuer_must_match_the_configuration_origin(lti_env: LtiEnvironment) -> 
         "registration_endpoint": "http://127.0.0.1:1/r"}))
     with serve(app) as url:
         page = requests.get(lti_env.tool_url + "/lti/register",
-                            params={"openid_configuration": url + "/config", "registration_token": "x"})
+                            params={"openid_configuration": url + "/config", "registration_token": "x"}, timeout=10)
     assert page.status_code == 502 and "does not match" in page.text
 
 

@@ -40,21 +40,22 @@ def test_login_redirects_to_the_platform_with_every_oidc_parameter(lti_env: LtiE
 
 def test_login_accepts_get_and_no_client_id_when_the_issuer_has_one_registration(lti_env: LtiEnvironment) -> None:
     params = {"iss": lti_env.platform_url, "login_hint": "5", "target_link_uri": lti_env.tool_url + "/lti/launch"}
-    response = requests.get(lti_env.tool_url + "/lti/login", params=params, allow_redirects=False)
+    response = requests.get(lti_env.tool_url + "/lti/login", params=params, allow_redirects=False, timeout=10)
     assert response.status_code == 302
 
 
 def test_login_refuses_unknown_platform_and_foreign_target(lti_env: LtiEnvironment) -> None:
     base = {"iss": lti_env.platform_url, "login_hint": "5", "client_id": lti_env.tool.client_id,
             "target_link_uri": lti_env.tool_url + "/lti/launch"}
-    unknown = requests.post(lti_env.tool_url + "/lti/login", data={**base, "iss": "http://127.0.0.1:1"})
+    unknown = requests.post(lti_env.tool_url + "/lti/login", data={**base, "iss": "http://127.0.0.1:1"}, timeout=10)
     assert unknown.status_code == 401 and "registration" in unknown.text
-    wrong_client = requests.post(lti_env.tool_url + "/lti/login", data={**base, "client_id": "nope"})
+    wrong_client = requests.post(lti_env.tool_url + "/lti/login", data={**base, "client_id": "nope"}, timeout=10)
     assert wrong_client.status_code == 401
     foreign = requests.post(lti_env.tool_url + "/lti/login",
-                            data={**base, "target_link_uri": "http://127.0.0.1:9/phish"}, allow_redirects=False)
+                            data={**base, "target_link_uri": "http://127.0.0.1:9/phish"}, allow_redirects=False,
+                            timeout=10)
     assert foreign.status_code == 400 and "target_link_uri" in foreign.text
-    missing = requests.post(lti_env.tool_url + "/lti/login", data={"iss": lti_env.platform_url})
+    missing = requests.post(lti_env.tool_url + "/lti/login", data={"iss": lti_env.platform_url}, timeout=10)
     assert missing.status_code == 400 and "login_hint" in missing.text
     assert "Traceback" not in missing.text
 
@@ -72,7 +73,7 @@ def test_replayed_launch_is_refused_on_the_state(lti_env: LtiEnvironment) -> Non
 def test_cookieless_launch_offers_a_new_window_and_keeps_the_state(lti_env: LtiEnvironment) -> None:
     http = lti_env.browser()
     form = _until_auth_form(lti_env, http)
-    stranger = requests.post(form["action"], data=form["fields"])  # no cookies (Safari in an iframe)
+    stranger = requests.post(form["action"], data=form["fields"], timeout=10)  # no cookies (Safari in an iframe)
     assert stranger.status_code == 401
     assert "Open in a new window" in stranger.text
     reopen = forms(stranger.text)[0]

@@ -20,11 +20,11 @@ from tests.lti.tokens import (
     TEST_KID,
     b64,
     mutated,
-    recorded,
-    sign,
     platform_jwks,
     platform_keys,
     platform_public_pem,
+    recorded,
+    sign,
     unsigned,
 )
 
@@ -69,7 +69,7 @@ def test_resigned_recorded_claims_validate_with_the_test_key() -> None:
 
 def test_bad_signature() -> None:
     token, payload = recorded("instructor")
-    header, body, signature = token.split(".")
+    header, _body, signature = token.split(".")
     tampered = json.loads(json.dumps(payload))
     tampered["sub"] = "2"  # an attacker becoming the admin
     forged = f"{header}.{b64(json.dumps(tampered).encode())}.{signature}"
@@ -77,7 +77,7 @@ def test_bad_signature() -> None:
 
 
 def test_signed_by_another_key_with_moodles_kid() -> None:
-    token, payload = recorded("instructor")
+    _, payload = recorded("instructor")
     kid = MOODLE_JWKS["keys"][0]["kid"]
     assert failed_check(sign(payload, kid=kid), payload, keys=StaticKeySet(MOODLE_JWKS)) == "signature"
 
@@ -176,7 +176,6 @@ def test_replayed_nonce() -> None:
 
 
 def test_failed_token_does_not_burn_the_nonce() -> None:
-    claims = mutated("instructor")
     nonces = Nonces()
     bad = mutated("instructor", iss="http://evil.example")
     failed_check(sign(bad), bad, nonces=nonces)

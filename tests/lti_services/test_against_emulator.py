@@ -61,9 +61,9 @@ def test_nrps_pages_and_role_filter(lti_env: LtiEnvironment, client: ServiceClie
 
 def test_nrps_without_the_scope_is_refused(lti_env: LtiEnvironment, client: ServiceClient) -> None:
     token = client.access_token([SCOPE_SCORE])
-    response = requests.get(_memberships_url(lti_env), headers={"Authorization": f"Bearer {token}"})
+    response = requests.get(_memberships_url(lti_env), headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 401
-    no_token = requests.get(_memberships_url(lti_env))
+    no_token = requests.get(_memberships_url(lti_env), timeout=10)
     assert no_token.status_code == 401 and no_token.json()["reason"] == "Unauthorized"
 
 
@@ -113,9 +113,9 @@ def test_media_types_are_enforced(lti_env: LtiEnvironment, client: ServiceClient
     score_url = lineitem.replace("/lineitem?", "/lineitem/scores?")
     wrong_type = requests.post(score_url, headers={**auth, "Content-Type": "application/json"},
                                json={"userId": str(LEARNER_ID), "timestamp": "2030-01-01T00:00:00Z",
-                                     "activityProgress": "Completed", "gradingProgress": "FullyGraded"})
+                                     "activityProgress": "Completed", "gradingProgress": "FullyGraded"}, timeout=10)
     assert wrong_type.status_code == 400
-    any_accept = requests.get(_lineitems_url(lti_env), headers={**auth, "Accept": "*/*"})
+    any_accept = requests.get(_lineitems_url(lti_env), headers={**auth, "Accept": "*/*"}, timeout=10)
     assert any_accept.status_code == 400
 
 
