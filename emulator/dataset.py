@@ -695,22 +695,24 @@ class Site:
             self._recalculate_activity(m, userid, now)
             return sub
 
-    def set_grade(self, userid: int, cmid_or_itemid: int, grade: float | None, *, grader: int | None = None,
-                  feedback: str = "", item: bool = False) -> None:
-        """Grade an activity (by cmid) or, with item=True, a manual grade item (by grade item id).
+    def set_grade(self, userid: int, cmid: int | None, grade: float | None, *, itemid: int | None = None,
+                  grader: int | None = None, feedback: str = "") -> None:
+        """Grade an activity (by cmid) or a manual grade item (cmid=None, itemid=grade item id).
 
         For assignments this writes mdl_assign_grades (what mod_assign_get_grades returns) and pushes
         the grade to the gradebook, like assign::update_grade(); the course total and activity
         completion are recalculated.  `grade=None` removes the grade.
         """
         with self.lock:
-            if item:
-                gi = self.grade_items.get(cmid_or_itemid)
+            if (cmid is None) == (itemid is None):
+                raise SiteError("set_grade needs exactly one of cmid or itemid")
+            if itemid is not None:
+                gi = self.grade_items.get(itemid)
                 if gi is None:
-                    raise SiteError(f"no grade item with id {cmid_or_itemid}")
+                    raise SiteError(f"no grade item with id {itemid}")
                 module = self.modules.get(gi.cmid) if gi.cmid else None
             else:
-                module = self.module(cmid_or_itemid)
+                module = self.module(cmid or 0)
                 gi = self.module_grade_item(module.id)
                 if gi is None:
                     raise SiteError(f"course module {module.id} ({module.modname}) has no grade item")

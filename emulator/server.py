@@ -13,7 +13,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from credbridge.emulator.dataset import Site, SiteError
-from credbridge.emulator.errors import MoodleException, invalid_parameter
+from credbridge.emulator.errors import MoodleException
 from credbridge.emulator.faults import Controls, Fault, FaultError
 from credbridge.emulator.params import parse_php_params
 from credbridge.emulator.ws import (
@@ -24,6 +24,7 @@ from credbridge.emulator.ws import (
     Principal,
     WsConfig,
 )
+from credbridge.emulator.xmlformat import exception_xml, response_xml
 
 # Tokens of the recorded site (fixtures moodle-4.5/ws-setup.json): test credentials of a loopback Moodle.
 DEFAULT_TOKEN = "e6a751e9bafd40a949e603240876f70b"  # noqa: S105
@@ -80,13 +81,21 @@ def create_app(site: Site, *, tokens: dict[str, Principal] | None = None, extens
             early = _early_fault(fault, controls)
             if early is not None:
                 return early
-        body = _ws_body(state, pairs)
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        fmt = next((v for k, v in pairs if k == "moodlewsrestformat"), "xml")
+        body, failed = _ws_body(state, pairs)
+        if fmt != "json":
+            # Moodle's default REST format is XML; a client that forgets moodlewsrestformat=json gets it.
+            text = exception_xml(body, debug=state.dispatcher.config.debug) if failed else response_xml(body)
+            content_type = "application/xml; charset=utf-8"
+        else:
+            text = json.dumps(body.as_json(debug=state.dispatcher.config.debug) if failed else body,
+                              ensure_ascii=False, separators=(",", ":"))
+            content_type = "application/json; charset=utf-8"
         if fault is not None and fault.kind == "truncated":
             text = text[: max(1, len(text) // 2)]
         elif fault is not None and fault.kind == "malformed":
             text = "{\"exception\":" + text[:20] + ",,}"
-        return Response(text, status=200, content_type="application/json; charset=utf-8")
+        return Response(text, status=200, content_type=content_type)
 
     _register_control_api(app, state)
     for extension in extensions:
@@ -110,16 +119,12 @@ def _early_fault(fault: Fault, controls: Controls) -> Response | None:
                     content_type="text/html")
 
 
-def _ws_body(state: EmulatorState, pairs: list[tuple[str, str]]) -> Any:
-    config = state.dispatcher.config
+def _ws_body(state: EmulatorState, pairs: list[tuple[str, str]]) -> tuple[Any, bool]:
+    """(result, False) or (MoodleException, True)."""
     try:
-        form = parse_php_params(pairs)
-        fmt = form.get("moodlewsrestformat", "json")
-        if fmt != "json":
-            raise invalid_parameter("moodlewsrestformat: the emulator only speaks json")
-        return state.dispatcher.call(form)
+        return state.dispatcher.call(parse_php_params(pairs)), False
     except MoodleException as exc:
-        return exc.as_json(debug=config.debug)
+        return exc, True
 
 
 def _register_control_api(app: Flask, state: EmulatorState) -> None:

@@ -112,8 +112,8 @@ def test_control_api(emulator: RunningEmulator) -> None:
     r = requests.post(f"{base}/mutate", json={"action": "complete_activity", "args": {"userid": 34, "cmid": 1}},
                       timeout=10)
     assert r.status_code == 200 and r.json()["result"]["state"] == 1
-    bad = requests.post(f"{base}/mutate", json={"action": "set_grade", "args": {"userid": 34, "cmid_or_itemid": 2,
-                                                                                "grade": 500}}, timeout=10)
+    bad = requests.post(f"{base}/mutate",
+                        json={"action": "set_grade", "args": {"userid": 34, "cmid": 2, "grade": 500}}, timeout=10)
     assert bad.status_code == 400 and "outside" in bad.json()["error"]
     assert requests.post(f"{base}/mutate", json={"action": "drop_tables"}, timeout=10).status_code == 400
     assert requests.post(f"{base}/faults", json={"kind": "http502", "count": 1}, timeout=10).status_code == 200

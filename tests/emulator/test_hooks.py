@@ -167,6 +167,8 @@ def test_touch_course_bumps_timemodified_seen_with_course_update(site: Site) -> 
     (lambda s: s.withdraw(34, 4), "not enrolled in course 4"),
     (lambda s: s.withdraw(5, 2, mode="vanish"), "mode must be"),
     (lambda s: s.enrol(5, 2, role="dean"), "unknown role"),
+    (lambda s: s.set_grade(5, 2, 50, itemid=11), "exactly one of cmid or itemid"),
+    (lambda s: s.set_grade(5, None, 50, itemid=999), "no grade item with id 999"),
     (lambda s: s.clock.advance(-1), "cannot go backwards"),
 ])
 def test_hooks_reject_bad_input_and_change_nothing(site: Site, call, message: str) -> None:
@@ -193,7 +195,7 @@ def test_assignment_submission_then_grade_like_the_gradebook(site: Site, emulato
 
 
 def test_manual_grade_item(site: Site, emulator: RunningEmulator) -> None:
-    site.set_grade(EVA, 11, 15, item=True)
+    site.set_grade(EVA, None, 15, itemid=11)
     items = ws(emulator, "gradereport_user_get_grade_items", courseid=2, userid=EVA)["usergrades"][0]["gradeitems"]
     assert next(i for i in items if i["id"] == 11)["graderaw"] == 15
     assert next(i for i in items if i["itemtype"] == "course")["graderaw"] == 15

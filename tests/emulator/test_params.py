@@ -76,3 +76,20 @@ def test_get_query_string_is_accepted_like_moodle(emulator: RunningEmulator) -> 
     r = requests.get(emulator.rest_url, params={"wstoken": DEFAULT_TOKEN, "wsfunction": "core_webservice_get_site_info",
                                                 "moodlewsrestformat": "json"}, timeout=10)
     assert r.json()["userid"] == 3
+
+
+def test_without_json_format_moodle_answers_xml(emulator: RunningEmulator) -> None:
+    import xml.etree.ElementTree as ET
+
+    r = requests.post(emulator.rest_url, data={"wstoken": DEFAULT_TOKEN, "wsfunction": "mod_quiz_get_user_best_grade",
+                                               "quizid": "1", "userid": "5"}, timeout=10)
+    assert r.headers["Content-Type"].startswith("application/xml")
+    root = ET.fromstring(r.content)  # noqa: S314 - our own loopback server's output
+    keys = {k.get("name"): k for k in root.find("SINGLE")}
+    assert keys["hasgrade"].find("VALUE").text == "1"
+    assert keys["grade"].find("VALUE").text == "10"
+    err = requests.post(emulator.rest_url, data={"wstoken": "bad", "wsfunction": "core_webservice_get_site_info"},
+                        timeout=10)
+    root = ET.fromstring(err.content)  # noqa: S314
+    assert (root.tag, root.get("class"), root.findtext("ERRORCODE")) == (
+        "EXCEPTION", "core\\exception\\moodle_exception", "invalidtoken")
