@@ -106,3 +106,19 @@ def is_revoked_in_list(session: Session, credential: Credential) -> bool:
         return credential.revoked_at is not None
     status_list = session.get(StatusList, credential.status_list_id)
     return status_list is not None and get_bit(status_list.bits, credential.status_index)
+
+
+def status_list_credential_jwt(session: Session, school: School, status_list: StatusList, base_url: str,
+                               now: datetime | None = None) -> str:
+    """The list as a BitstringStatusListCredential signed (VC-JWT) with the school's current key:
+    what the web layer serves at :func:`status_list_url` and what the export writes."""
+    from credbridge.connector.issuing.formats import StatusList as Bitstring
+    from credbridge.connector.issuing.formats import build_status_list_credential, sign_vc_jwt
+    from credbridge.connector.issuing.keys import current_school_key, school_did
+
+    key = current_school_key(session, school, base_url)
+    bitstring = Bitstring(status_list.size_bits, bytes(status_list.bits))
+    credential = build_status_list_credential(status_list_url(base_url, school, status_list.id),
+                                              school_did(base_url, school), bitstring,
+                                              now or datetime.now(UTC))
+    return sign_vc_jwt(credential, key.private_key, key.verification_method)
