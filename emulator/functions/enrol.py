@@ -14,6 +14,16 @@ ALL_USER_FIELDS = ("id", "username", "firstname", "lastname", "fullname", "email
                    "idnumber", "firstaccess", "lastaccess", "lastcourseaccess", "city", "country",
                    "profileimageurlsmall", "profileimageurl", "roles", "enrolledcourses")
 ROLE_SORTORDER = {3: 0, 4: 0, 5: 0}
+# A few course-level capabilities of Moodle's archetype roles, for the withcapability option.
+ROLE_CAPABILITIES = {
+    5: frozenset({"mod/assign:submit", "mod/quiz:attempt", "moodle/course:isincompletionreports",
+                  "moodle/competency:coursecompetencygradable", "mod/assign:view", "mod/quiz:view"}),
+    4: frozenset({"mod/assign:grade", "moodle/grade:viewall", "mod/quiz:viewreports", "mod/assign:view",
+                  "mod/quiz:view", "moodle/course:viewparticipants"}),
+    3: frozenset({"mod/assign:grade", "moodle/grade:viewall", "mod/quiz:viewreports", "mod/assign:view",
+                  "mod/quiz:view", "moodle/course:viewparticipants", "moodle/grade:edit",
+                  "moodle/competency:competencygrade", "moodle/course:manageactivities"}),
+}
 
 
 def identity_visible(principal: Principal) -> tuple[bool, bool, bool]:
@@ -88,9 +98,9 @@ def get_enrolled_users(call: Call) -> list[dict[str, Any]]:
     if unknown:
         raise invalid_parameter(f"Invalid option name(s): {', '.join(sorted(unknown))}")
     call.require("moodle/course:viewparticipants")
-    if opts.get("withcapability"):
-        raise nopermissions("moodle/role:review") if not call.principal.can("moodle/role:review") else \
-            invalid_parameter("withcapability is not supported by the emulator")
+    withcapability = opts.get("withcapability", "").strip()
+    if withcapability and not call.principal.can("moodle/role:review"):
+        raise nopermissions("moodle/role:review")
     onlyactive = opts.get("onlyactive", "0").strip().lower() in ("1", "true")
     onlysuspended = opts.get("onlysuspended", "0").strip().lower() in ("1", "true")
     if onlyactive and onlysuspended:
@@ -112,6 +122,8 @@ def get_enrolled_users(call: Call) -> list[dict[str, Any]]:
     enrolments = site.enrolled(courseid, onlyactive=onlyactive)
     if onlysuspended:
         enrolments = [e for e in enrolments if e.status != ENROL_ACTIVE]
+    if withcapability:
+        enrolments = [e for e in enrolments if withcapability in ROLE_CAPABILITIES.get(e.roleid, frozenset())]
     users = [site.users[e.userid] for e in enrolments]
     if sortby in ("firstname", "lastname"):
         users.sort(key=lambda u: (getattr(u, sortby), u.id), reverse=descending)

@@ -86,3 +86,17 @@ def test_courses_by_field_ids_and_bad_field(emulator: RunningEmulator) -> None:
 def test_users_courses_progress(emulator: RunningEmulator) -> None:
     got = {c["shortname"]: c for c in ws(emulator, "core_enrol_get_users_courses", userid=19)}
     assert (got["CNC101"]["progress"], got["WELD201"]["completed"], got["TD110"]["completed"]) == (50, False, True)
+
+
+def test_withcapability_filters_by_role_when_allowed(site: Site) -> None:
+    from credbridge.emulator.server import serve_in_thread
+    from credbridge.emulator.ws import VET_SYNC_CAPABILITIES, Principal
+
+    with serve_in_thread(site, tokens={"x" * 32: Principal(3, VET_SYNC_CAPABILITIES | {"moodle/role:review"})}) \
+            as emu:
+        graders = ws(emu, "core_enrol_get_enrolled_users", token="x" * 32, courseid=2, **{
+            "options[0][name]": "withcapability", "options[0][value]": "mod/assign:grade"})
+        learners = ws(emu, "core_enrol_get_enrolled_users", token="x" * 32, courseid=2, **{
+            "options[0][name]": "withcapability", "options[0][value]": "mod/assign:submit"})
+    assert [u["id"] for u in graders] == [35, 36]
+    assert len(learners) == 30
