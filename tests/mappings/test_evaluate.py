@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credbridge.mappings import evaluate
+from credbridge.mappings import MappingSet, evaluate, resolve
 from credbridge.mappings.derive import SupervisionLevel
 from credbridge.mappings.evidence import EvidenceFact, EvidenceKind
 from tests.mappings.helpers import CNC, TD, WELD, Facts, cnc_operator_learner, recorded_evidence
@@ -133,12 +134,42 @@ def test_blocked_template_is_earned_but_cannot_issue(example_set, site):
 
 # --- properties ----------------------------------------------------------------------------
 
+_RICH_RULES = [
+    {"quiz_passed": {"course": "CNC101", "quiz": "CNC fundamentals quiz", "attempt": "last", "min_percent": 50}},
+    {"quiz_passed": {"course": "TD110", "quiz": "Line types and dimensioning quiz", "attempt": "first",
+                     "min_points": 5}},
+    {"at_least": {"n": 2, "of": [
+        {"course_completed": "CNC101"}, {"course_completed": "WELD201"},
+        {"activity_completed": {"course": "TD110", "activity": "Line types and dimensioning quiz", "passed": True}}]}},
+    {"any": [{"grade_item": {"course": "CNC101", "item": "CNC simulator – bonus task", "min_percent": 50}},
+             {"assignment_graded": {"course": "CNC101", "assignment": "Program a facing operation",
+                                    "min_points": 60}}]},
+    {"all": [{"competency_proficient": "ME-C3"}, {"external_result": {"assessment": "EXAM", "min": 50,
+                                                                       "column": "score"}}]},
+]
+
+
+@pytest.fixture(scope="module")
+def rich(site):
+    """Every rule kind over the recorded site, for the properties below."""
+    units = [{"code": f"R{i}", "title": {"en": f"R{i}"}, "learning_outcomes": [{"statement": {"en": "x"}}],
+              "workload": {"hours": 10}, "eqf_level": 4, "assessment_types": ["quiz"], "mode": "Online",
+              "evidence": rule} for i, rule in enumerate(_RICH_RULES)]
+    ms = MappingSet.model_validate({
+        "school": {"code": "s", "legal_name": {"en": "S"}, "country": "AT", "quality_assurance": {
+            "type": "Program License", "accrediting_body": {"en": "A"}}},
+        "units": units,
+        "templates": [{"code": "A", "version": 1, "title": {"en": "A"}, "units": ["R0", "R1"]},
+                      {"code": "B", "version": 1, "title": {"en": "B"}, "units": ["R2", "R3", "R4"],
+                       "part_of": "A"}]})
+    return resolve(ms, site)
+
 _QUIZZES = [(3, CNC), (6, WELD), (9, TD)]
 
 
 @st.composite
 def facts(draw, passing: bool = False):
-    kind = draw(st.sampled_from(["quiz", "assign", "comp", "course", "cm"]))
+    kind = draw(st.sampled_from(["quiz", "assign", "comp", "course", "cm", "gi", "ext"]))
     t = draw(st.integers(0, 50))
     pct = 100 if passing else draw(st.integers(0, 100))
     withdrawn = not passing and draw(st.integers(0, 9)) == 0
@@ -153,6 +184,10 @@ def facts(draw, passing: bool = False):
     if kind == "comp":
         return Facts.comp(draw(st.sampled_from(["ME-C1", "ME-C2", "ME-C3"])), passing or draw(st.booleans()),
                           course_id=draw(st.sampled_from([CNC, WELD, TD, None])), t=t, fid=fid, withdrawn=withdrawn)
+    if kind == "gi":
+        return Facts.grade_item(11, CNC, pct / 5, grademax=20, t=t, fid=fid)
+    if kind == "ext":
+        return Facts.external("EXAM", t=t, fid=fid, score=str(pct))
     if kind == "course":
         return Facts.course(draw(st.sampled_from([CNC, WELD, TD])), passing or draw(st.booleans()), t=t, fid=fid,
                             withdrawn=withdrawn)
@@ -170,21 +205,25 @@ PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthC
 
 @PROPS
 @given(st.lists(facts(), max_size=25).map(_unique), st.randoms(use_true_random=False))
-def test_order_independent_and_deterministic(resolved, evidence, rnd: random.Random):
-    first = evaluate(resolved, evidence, issued={("CNC-OPERATOR", 1)})
-    shuffled = list(evidence)
-    rnd.shuffle(shuffled)
-    assert evaluate(resolved, shuffled, issued={("CNC-OPERATOR", 1)}).summary() == first.summary()
-    assert evaluate(resolved, evidence, issued={("CNC-OPERATOR", 1)}) == first
+def test_order_independent_and_deterministic(resolved, rich, evidence, rnd: random.Random):
+    for mappings, issued in ((resolved, {("CNC-OPERATOR", 1)}), (rich, {("A", 1), ("B", 1)})):
+        first = evaluate(mappings, evidence, issued=issued)
+        shuffled = list(evidence)
+        rnd.shuffle(shuffled)
+        again = evaluate(mappings, shuffled, issued=issued)
+        assert again.summary() == first.summary()
+        assert again == first
+        assert evaluate(mappings, evidence, issued=issued) == first
 
 
 @PROPS
 @given(st.lists(facts(), max_size=25).map(_unique), st.lists(facts(passing=True), min_size=1, max_size=5))
-def test_monotonic_adding_passing_evidence_never_removes_an_achievement(resolved, evidence, extra):
-    before = evaluate(resolved, evidence)
-    after = evaluate(resolved, _unique(evidence + extra))
-    assert set(before.achieved_units) <= set(after.achieved_units)
-    assert set(before.earned_templates) <= set(after.earned_templates)
+def test_monotonic_adding_passing_evidence_never_removes_an_achievement(resolved, rich, evidence, extra):
+    for mappings in (resolved, rich):
+        before = evaluate(mappings, evidence)
+        after = evaluate(mappings, _unique(evidence + extra))
+        assert set(before.achieved_units) <= set(after.achieved_units)
+        assert set(before.earned_templates) <= set(after.earned_templates)
 
 
 @PROPS
