@@ -70,7 +70,10 @@ def _pick(site: Site) -> dict[str, Any]:
     student = next(e.userid for e in site.enrolled(course.id) if e.roleid == ROLE_STUDENT)
     quiz = next(m for m in mods if m.modname == "quiz")
     assign = next(m for m in mods if m.modname == "assign")
-    return {"course": course, "student": student, "quiz": quiz, "assign": assign}
+    comp = next(cc.competencyid for cc in site.course_competencies.values() if cc.courseid == course.id)
+    finished = next((a.userid for a in site.attempts_of(quiz.instance)), student)
+    return {"course": course, "student": student, "quiz": quiz, "assign": assign, "competency": comp,
+            "quiz_user": finished}
 
 
 CASES = [
@@ -94,6 +97,20 @@ CASES = [
      lambda p: {"userid": p["student"]}),
     ("core_user_get_users_by_field__id=5,6.json", "core_user_get_users_by_field",
      lambda p: {"field": "id", "values[0]": p["student"]}),
+    ("mod_quiz_get_user_attempts__quizid=1_userid=5.json", "mod_quiz_get_user_attempts",
+     lambda p: {"quizid": p["quiz"].instance, "userid": p["quiz_user"], "status": "all"}),
+    ("mod_assign_get_submissions__assignmentids=1.json", "mod_assign_get_submissions",
+     lambda p: {"assignmentids[0]": p["assign"].instance}),
+    ("core_competency_list_course_competencies__id=2.json", "core_competency_list_course_competencies",
+     lambda p: {"id": p["course"].id}),
+    ("report_competency_data_for_report__courseid=2_userid=5.json", "report_competency_data_for_report",
+     lambda p: {"courseid": p["course"].id, "userid": p["student"]}),
+    ("tool_lp_data_for_course_competencies_page__courseid=2.json", "tool_lp_data_for_course_competencies_page",
+     lambda p: {"courseid": p["course"].id}),
+    ("gradereport_overview_get_course_grades__userid=5.json", "gradereport_overview_get_course_grades",
+     lambda p: {"userid": p["student"]}),
+    ("core_course_get_categories__all.json", "core_course_get_categories", lambda p: {}),
+    ("core_course_get_courses__all.json", "core_course_get_courses", lambda p: {}),
 ]
 
 
