@@ -137,3 +137,17 @@ def test_json_schema_accepts_the_example():
     data["units"][0]["evidence"] = {"quiz_pased": {}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(json.loads(json.dumps(data)), schema)
+
+
+def test_oib_is_checked():
+    text = (EXAMPLES / "vet-college.yaml").read_text("utf-8")
+    with pytest.raises(MappingError, match="'12345678904' is not a valid OIB") as info:
+        load_mapping_text(text.replace('value: "12345678903"', 'value: "12345678904"'), "x.yaml")
+    assert info.value.problems[0].line == next(
+        i for i, line in enumerate(text.splitlines(), 1) if "12345678903" in line and "OIB" in line)
+
+
+def test_self_stacking_is_a_cycle():
+    text = (EXAMPLES / "vet-college.yaml").read_text("utf-8")
+    with pytest.raises(MappingError, match=r"stacking cycle: TD-BASICS -> TD-BASICS"):
+        load_mapping_text(text.replace("part_of: [CNC-OPERATOR, WELD-SAFETY]", "part_of: [TD-BASICS]"), "x.yaml")
