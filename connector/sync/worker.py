@@ -143,8 +143,15 @@ class Worker:
             return item
 
     def _connection_busy(self, session: Any, item: WorkItem) -> bool:
-        """One sync per connection at a time, whichever daemon runs it."""
+        """One sync per connection at a time, whichever daemon runs it.
+
+        Locking the connection row serialises this check between claimers on PostgreSQL (SQLite has
+        one writer anyway), so two workers cannot both see the connection idle."""
         connection_id = item.payload.get("connection_id")
+        lock = select(LmsConnection.id).where(LmsConnection.id == connection_id)
+        if session.get_bind().dialect.name == "postgresql":
+            lock = lock.with_for_update()
+        session.execute(lock)
         others = session.scalars(select(WorkItem).where(
             WorkItem.kind.in_((SYNC_CONNECTION, SYNC_COURSE)), WorkItem.id != item.id,
             WorkItem.status == "running", WorkItem.lease_expires_at >= utcnow())).all()

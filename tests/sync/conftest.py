@@ -68,7 +68,7 @@ def make_connection(db: Database, url: str, name: str = "moodle") -> int:
 
 def _harness(db: Database, emulator: RunningEmulator) -> Iterator[Harness]:
     connection_id = make_connection(db, emulator.url)
-    client = MoodleClient(emulator.url, TOKEN, rate_per_second=None, max_concurrency=4)
+    client = MoodleClient(emulator.url, TOKEN, rate_per_second=None, max_concurrency=1)
     yield Harness(db, emulator, connection_id, client)
     client.close()
 
