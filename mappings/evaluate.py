@@ -281,15 +281,18 @@ def _order(f: EvidenceFact) -> tuple[datetime, str]:
 
 
 def _index(evidence: Iterable[EvidenceFact]) -> tuple[Index, Index]:
-    by_id: dict[str, EvidenceFact] = {}
-    for f in evidence:
-        prev = by_id.get(f.id)
-        # the same version sent twice: a withdrawal wins, so a duplicate can never resurrect evidence
-        if prev is None or (f.withdrawn and not prev.withdrawn):
-            by_id[f.id] = f
+    """(live, withdrawn) facts by index key; live lists ordered by (occurred_at, id)."""
+    if not isinstance(evidence, list | tuple):
+        evidence = list(evidence)  # read twice when ids repeat
     live: Index = {}
     gone: Index = {}
-    for f in by_id.values():
+    seen: set[str] = set()
+    duplicates = False
+    for f in evidence:
+        if f.id in seen:
+            duplicates = True
+            break
+        seen.add(f.id)
         prefix, attr = _KEY_OF_KIND[f.kind]  # index_key, inlined: this loop runs per fact per learner
         key = (prefix, getattr(f, attr))
         target = gone if f.withdrawn else live
@@ -298,10 +301,22 @@ def _index(evidence: Iterable[EvidenceFact]) -> tuple[Index, Index]:
             target[key] = [f]
         else:
             bucket.append(f)
+    if duplicates:
+        return _index(_dedupe(evidence))
     for facts in live.values():
         if len(facts) > 1:
             facts.sort(key=_order)
     return live, gone
+
+
+def _dedupe(evidence: Iterable[EvidenceFact]) -> list[EvidenceFact]:
+    by_id: dict[str, EvidenceFact] = {}
+    for f in evidence:
+        prev = by_id.get(f.id)
+        # the same version sent twice: a withdrawal wins, so a duplicate can never resurrect evidence
+        if prev is None or (f.withdrawn and not prev.withdrawn):
+            by_id[f.id] = f
+    return list(by_id.values())
 
 
 def _course_modes(resolved: ResolvedMappings, index: Index, course_ids: set[int]) -> dict[int, tuple]:
@@ -421,9 +436,10 @@ def evaluate(resolved: ResolvedMappings, evidence: Sequence[EvidenceFact],
             return modes_cache[0]
 
         for cu, outcome in pending:
-            achieved[cu.unit.code] = AchievedUnit(
-                cu.unit.code, outcome.at, tuple(sorted({f.id for f, _ in outcome.proofs})),
-                partial(_derive, cu.unit, outcome.proofs, ms.school, modes))
+            proofs = outcome.proofs
+            ids = (proofs[0][0].id,) if len(proofs) == 1 else tuple(sorted({f.id for f, _ in proofs}))
+            achieved[cu.unit.code] = AchievedUnit(cu.unit.code, outcome.at, ids,
+                                                  partial(_derive, cu.unit, proofs, ms.school, modes))
     earned: dict[str, EarnedTemplate] = {}
     tprogress: dict[str, TemplateProgress] = {}
     for tpl, codes in resolved._templates:

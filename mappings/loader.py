@@ -166,15 +166,10 @@ def _translate(exc: ValidationError, data: Any, locations: dict, filename: str) 
         _walk(data, o["loc"])[: len(_walk(data, e["loc"]))] == _walk(data, e["loc"]) for o in others)]
     problems: dict[tuple, Problem] = {}
     for err in kept:
-        path = _walk(data, err["loc"])
-        if err["type"] == "extra_forbidden":
-            path = path  # the key itself exists in the document, so the walk reached it
+        path = _walk(data, err["loc"])  # an unknown key exists in the document, so the walk reaches it
         line, col = locations.get(path, (1, 1))
         message, code = _describe(err, path)
-        shown = _human(path)
-        if err["type"] == "missing":
-            shown = _human(path) if path else "(top level)"
-        p = Problem(filename, line, col, f"{shown}: {message}", code)
+        p = Problem(filename, line, col, f"{_human(path)}: {message}", code)
         problems.setdefault((line, col, p.message), p)
     return list(problems.values())
 

@@ -238,3 +238,8 @@ def test_results_are_consistent(resolved, evidence):
         assert unit.achieved_at in {f.occurred_at for f in evidence if f.id in unit.evidence_ids}
     for code, t in ev.earned_templates.items():
         assert all(u in ev.achieved_units for u in t.annex.units), code
+
+
+def test_evidence_may_be_any_iterable(resolved):
+    facts = cnc_operator_learner()
+    assert evaluate(resolved, iter(facts + facts)).summary() == evaluate(resolved, facts).summary()
