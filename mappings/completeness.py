@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from credbridge.mappings.model import MappingSet, Template, Unit
-from credbridge.mappings.rules import _KIND_OF_CLASS
+from credbridge.mappings.rules import KIND_OF_CLASS
 
 __all__ = ["MANDATORY_ELEMENTS", "MissingElement", "completeness"]
 
@@ -38,7 +38,7 @@ class MissingElement:
 
 
 def _leaf_kinds(rule: Any) -> list[str]:
-    kind = _KIND_OF_CLASS[type(rule)]
+    kind = KIND_OF_CLASS[type(rule)]
     spec = getattr(rule, kind)
     if kind in ("all", "any"):
         return [k for r in spec for k in _leaf_kinds(r)]
@@ -48,7 +48,7 @@ def _leaf_kinds(rule: Any) -> list[str]:
 
 
 def _leaf_courses(rule: Any) -> list[str | None]:
-    kind = _KIND_OF_CLASS[type(rule)]
+    kind = KIND_OF_CLASS[type(rule)]
     spec = getattr(rule, kind)
     if kind in ("all", "any"):
         return [c for r in spec for c in _leaf_courses(r)]

@@ -41,8 +41,8 @@ _ASSIGNMENT_REFINEMENTS = frozenset({
 ONLINE_MODULES = frozenset({"quiz", "assign", "lti", "page", "scorm", "h5pactivity", "forum", "lesson", "book",
                             "url", "resource", "workshop", "choice", "feedback", "glossary", "wiki", "data"})
 ONSITE_MODULES = frozenset({"attendance", "facetoface"})
-#: quiz access rules that mean someone or something supervises the attempt
-_SUPERVISING_RULES = ("seb", "proctor", "securewindow")
+#: quiz access-rule plugin names (quizaccess_*) meaning a proctor or locked browser watches the attempt
+_PROCTORING_RULES = ("proctor", "securewindow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,7 @@ def _quiz_supervision(fact: EvidenceFact, school: School) -> tuple[SupervisionLe
         return None
     rules = [str(r).lower() for r in s.get("access_rules") or ()]
     seb = bool(s.get("seb_required")) or any("seb" in r for r in rules)
-    proctored = bool(s.get("proctored")) or any(any(k in r for k in ("proctor", "securewindow")) for r in rules)
+    proctored = bool(s.get("proctored")) or any(any(k in r for k in _PROCTORING_RULES) for r in rules)
     subnet = bool(s.get("subnet"))
     if not (seb or proctored or subnet):
         return SupervisionLevel.UNSUPERVISED_NO_ID, "quiz has no Safe Exam Browser, proctoring or IP restriction"

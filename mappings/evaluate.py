@@ -38,7 +38,7 @@ from credbridge.mappings.model import (
     Unit,
 )
 from credbridge.mappings.national import NationalFinding, national_check
-from credbridge.mappings.rules import _KEY_OF_KIND, Index, Node, compile_rule_collect
+from credbridge.mappings.rules import KEY_OF_KIND, Index, Node, compile_rule_collect
 from credbridge.mappings.structure import CourseStructure
 from credbridge.mappings.vocab import country as country_of
 
@@ -293,7 +293,7 @@ def _index(evidence: Iterable[EvidenceFact]) -> tuple[Index, Index]:
             duplicates = True
             break
         seen.add(f.id)
-        prefix, attr = _KEY_OF_KIND[f.kind]  # index_key, inlined: this loop runs per fact per learner
+        prefix, attr = KEY_OF_KIND[f.kind]  # index_key, inlined: this loop runs per fact per learner
         key = (prefix, getattr(f, attr))
         target = gone if f.withdrawn else live
         bucket = target.get(key)

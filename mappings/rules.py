@@ -173,13 +173,13 @@ RULE_KINDS: dict[str, type[_R]] = {
     "any": AnyOf,
     "at_least": AtLeast,
 }
-_KIND_OF_CLASS = {cls: kind for kind, cls in RULE_KINDS.items()}
+KIND_OF_CLASS = {cls: kind for kind, cls in RULE_KINDS.items()}
 
 
 def _rule_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         return next(iter(value)) if len(value) == 1 else None
-    return _KIND_OF_CLASS.get(type(value))
+    return KIND_OF_CLASS.get(type(value))
 
 
 Rule = Annotated[
@@ -231,7 +231,7 @@ class ResolutionError(Exception):
         self.message = message
 
 
-_KEY_OF_KIND: dict[EvidenceKind, tuple[str, str]] = {
+KEY_OF_KIND: dict[EvidenceKind, tuple[str, str]] = {
     EvidenceKind.COURSE_COMPLETION: ("course", "course_id"),
     EvidenceKind.ACTIVITY_COMPLETION: ("cm", "cmid"),
     EvidenceKind.QUIZ_ATTEMPT: ("quiz", "cmid"),
@@ -244,7 +244,7 @@ _KEY_OF_KIND: dict[EvidenceKind, tuple[str, str]] = {
 
 def index_key(fact: EvidenceFact) -> tuple[Any, ...]:
     """Where a fact is filed in the per-learner index (see the leaves' ``keys``)."""
-    prefix, attr = _KEY_OF_KIND[fact.kind]
+    prefix, attr = KEY_OF_KIND[fact.kind]
     return (prefix, getattr(fact, attr))
 
 
@@ -561,7 +561,7 @@ class _Compiler:
             return AllNode("unresolved", [])
 
     def _compile(self, rule: Any, path: tuple[Any, ...]) -> Node:
-        kind = _KIND_OF_CLASS[type(rule)]
+        kind = KIND_OF_CLASS[type(rule)]
         spec = getattr(rule, kind)
         p = (*path, kind)
         if kind == "all":
@@ -642,7 +642,7 @@ def compile_rule(rule: Any, structure: CourseStructure, path: tuple[Any, ...] = 
 
 def rule_courses(rule: Any) -> set[str]:
     """Course references (shortname/idnumber) a rule mentions."""
-    kind = _KIND_OF_CLASS[type(rule)]
+    kind = KIND_OF_CLASS[type(rule)]
     spec = getattr(rule, kind)
     if kind in ("all", "any"):
         return set().union(*(rule_courses(r) for r in spec))
