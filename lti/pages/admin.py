@@ -272,23 +272,30 @@ def mappings() -> Any:
 @require_role("administrator")
 def mapping_edit() -> Any:
     school_id = _school_id()
-    filename = (request.values.get("filename") or "mapping.yaml").strip()[:300]
+    filename = (request.values.get("filename") or "").strip()[:300]
     text = request.form.get("content")
     upload = request.files.get("upload")
     if upload is not None and upload.filename:
         filename = upload.filename[:300]
         text = upload.read(2_000_000).decode("utf-8", errors="replace")
     with unit_of_work() as session:
+        # one mapping is active per school: edits and uploads are compared with it
         current = session.scalars(select(MappingFile).where(
-            MappingFile.school_id == school_id, MappingFile.filename == filename, MappingFile.active.is_(True))
-            .order_by(MappingFile.id.desc())).first()
+            MappingFile.school_id == school_id, MappingFile.active.is_(True)).order_by(MappingFile.id.desc())).first()
+        if request.method == "GET" and request.args.get("filename") and current is not None \
+                and current.filename != filename:
+            older = session.scalars(select(MappingFile).where(
+                MappingFile.school_id == school_id, MappingFile.filename == filename)
+                .order_by(MappingFile.id.desc())).first()
+            text = older.content if older is not None else None
+        filename = filename or (current.filename if current is not None else "mapping.yaml")
         if text is None:
             text = current.content if current is not None else ""
         result: MappingCheck | None = None
         if request.method == "POST":
             result = check_mapping(text, filename, current.content if current is not None else None)
             if request.form.get("action") == "save" and result.ok:
-                if current is not None and hashlib.sha256(text.encode()).hexdigest() == current.sha256:
+                if current is not None and hashlib.sha256(text.encode("utf-8")).hexdigest() == current.sha256:
                     flash(gettext("Nothing changed."), "info")
                 else:
                     save_mapping(session, school_id, filename, text, actor=who(require_session()))

@@ -3,17 +3,13 @@ version, a dry-run table of what it defines, and saving."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from credbridge.connector.awards.audit import audit
-from credbridge.connector.store.models import MappingFile
+from credbridge.connector.awards.catalogue import import_mapping_file
+from credbridge.connector.store.models import MappingFile, School
 from credbridge.mappings.completeness import completeness
 from credbridge.mappings.errors import MappingError, Problem
 from credbridge.mappings.loader import diff, load_mapping_text, warnings_of
@@ -50,7 +46,8 @@ class MappingCheck:
 
 def check_mapping(text: str, filename: str, previous_text: str | None) -> MappingCheck:
     try:
-        ms = load_mapping_text(text, filename)
+        # incomplete templates are not errors here: they are stored and shown as not ready to issue
+        ms = load_mapping_text(text, filename, check_completeness=False)
     except MappingError as error:
         return MappingCheck(problems=list(error.problems))
     result = MappingCheck(warnings=list(warnings_of(ms)))
@@ -69,24 +66,13 @@ def check_mapping(text: str, filename: str, previous_text: str | None) -> Mappin
 
 
 def save_mapping(session: Session, school_id: int, filename: str, text: str, *, actor: str) -> MappingFile:
-    """Hand the file to the awards service (which loads units and templates) or, until it exists,
-    store the new version and retire the old one so the daemon's importer picks it up."""
-    try:
-        service = getattr(importlib.import_module("credbridge.connector.awards.mapping_import"),
-                          "import_mapping_file", None)
-    except ImportError:
-        service = None
-    if callable(service):
-        return service(session, school_id, filename, text, uploaded_by=actor)
-    for old in session.scalars(select(MappingFile).where(MappingFile.school_id == school_id,
-                                                         MappingFile.filename == filename,
-                                                         MappingFile.active.is_(True))):
-        old.active = False
-    row = MappingFile(school_id=school_id, filename=filename, content=text,
-                      sha256=hashlib.sha256(text.encode()).hexdigest(), active=True, uploaded_by=actor,
-                      uploaded_at=datetime.now(UTC))
-    session.add(row)
-    session.flush()
-    audit(session, school_id=school_id, actor=actor, action="mapping_file.uploaded", subject_type="mapping_file",
-          subject_id=row.id, filename=filename, sha256=row.sha256)
+    """Import through the awards catalogue (stores the file, new unit/template versions where
+    something changed, completeness), keeping the name the administrator gave the file."""
+    school = session.get(School, school_id)
+    if school is None:
+        raise LookupError(f"school {school_id} does not exist")
+    result = import_mapping_file(session, school, text, actor)
+    row = session.get(MappingFile, result.mapping_file_id)
+    assert row is not None
+    row.filename = filename
     return row

@@ -174,8 +174,10 @@ class Env:
         return client
 
 
-def build_app(runtime: Runtime) -> Flask:
-    app = create_app(runtime, config={"LTI_COOKIE_SECURE": False, "SERVER_NAME": None})
+def build_app(runtime: Runtime, *, secure_cookies: bool = False) -> Flask:
+    """Secure cookies for browsers (which accept them on http://localhost); werkzeug's test client
+    would not send them back over http."""
+    app = create_app(runtime, config={"LTI_COOKIE_SECURE": secure_cookies})
     if "teacher" not in app.blueprints:  # until create_app wires the pages itself
         register_pages(app)
     return app

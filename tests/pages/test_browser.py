@@ -1,0 +1,176 @@
+"""Headless Chromium through the real flow: the platform frames the tool (cross-site), a teacher
+approves, the issuer runs, the verification page says VALID; a learner sees and downloads only their
+own; an administrator fixes a mapping error shown at its line. Screenshots: test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Frame, Page, sync_playwright
+from sqlalchemy import select
+
+from credbridge.connector.store.db import Database
+from credbridge.connector.store.models import Award, Credential
+from tests.awards.conftest import MAPPING
+from tests.lti.support import COURSE_ID, LEARNER_ID, TEACHER_ID
+from tests.pages.browser_support import CHROMIUM_ARGS, SCREENSHOTS, BrowserWorld, browser_world
+from tests.pages.conftest import ADMIN_PASSWORD, HOSTILE_COURSE, HOSTILE_LEARNER
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def world(sqlite_database: Database) -> Iterator[BrowserWorld]:
+    with browser_world(sqlite_database) as found:
+        yield found
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    context.set_default_timeout(15000)
+    yield context.new_page()
+    context.close()
+
+
+def _launched_frame(page: Page, world: BrowserWorld, user_id: int) -> Frame:
+    """Open the platform's course page and wait for the launch inside its iframe to land on the tool."""
+    page.goto(world.course_page(user_id))
+    page.wait_for_function(
+        "url => [...document.querySelectorAll('iframe')].length > 0", arg=world.tool_url)
+    for _ in range(150):
+        frame = next((f for f in page.frames if f.url.startswith(world.tool_url) and "/lti/" not in f.url), None)
+        if frame is not None:
+            frame.wait_for_load_state()
+            return frame
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the launch did not land on the tool: {[f.url for f in page.frames]}")
+
+
+def _assert_no_script_ran(frame: Frame | Page) -> None:
+    assert frame.evaluate("() => window.__xss === undefined"), "injected markup executed"
+    assert frame.locator("script:not([src])").count() == 0
+
+
+def _state(frame: Frame, learner_name: str, code: str) -> str:
+    row = frame.locator("tr", has=frame.locator("th.learner-name", has_text=learner_name))
+    return row.locator(f'td[data-code="{code}"]').get_attribute("data-state") or ""
+
+
+def test_teacher_approves_in_the_iframe_and_the_credential_verifies(world: BrowserWorld, page: Page) -> None:
+    frame = _launched_frame(page, world, TEACHER_ID)
+    frame.goto(f"{world.tool_url}/teacher/course/{COURSE_ID}")
+    learner = world.platform.site.users[LEARNER_ID]
+    name = f"{learner.firstname} {learner.lastname}"
+    assert frame.locator("#course-title").inner_text() == HOSTILE_COURSE  # the hostile name is just text
+    assert frame.locator("th.learner-name", has_text=HOSTILE_LEARNER).count() == 1
+    _assert_no_script_ran(frame)
+    assert _state(frame, name, "CNC-OPERATOR") == "pending_approval"
+    assert _state(frame, name, "TD-BASICS") == "issued"
+    assert _state(frame, HOSTILE_LEARNER, "CNC-OPERATOR") == "not_started"
+    cell = frame.locator("tr", has=frame.locator("th.learner-name", has_text=name)).locator(
+        'td[data-code="CNC-OPERATOR"]')
+    cell.locator("details.annex summary").click()
+    assert cell.locator("details.annex dd").first.is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "teacher-course-in-iframe.png"), full_page=True)
+
+    frame.check(f"#a{world.award_pending}")
+    frame.click("button[value=approve]")
+    frame.wait_for_load_state()
+    assert "completed: 1" in frame.locator(".flashes").inner_text()
+    assert _state(frame, name, "CNC-OPERATOR") == "approved"
+
+    assert world.issue_due() == 1  # the daemon's issuer tick
+    frame.goto(f"{world.tool_url}/teacher/course/{COURSE_ID}")
+    assert _state(frame, name, "CNC-OPERATOR") == "issued"
+    page.screenshot(path=str(SCREENSHOTS / "teacher-course-after-issue.png"), full_page=True)
+    with world.db.unit_of_work() as s:
+        assert s.get(Award, world.award_pending).status == "issued"
+        uuid = s.scalars(select(Credential.uuid).where(Credential.award_id == world.award_pending,
+                                                       Credential.format == "ob3-jwt")).one()
+    verify = page.context.new_page()  # the public page, opened by anyone, outside Moodle
+    verify.goto(f"{world.tool_url}/credentials/{uuid}")
+    assert verify.locator("#verdict").get_attribute("data-verdict") == "valid"
+    assert "Ed25519" in verify.locator(".checks").inner_text()
+    verify.screenshot(path=str(SCREENSHOTS / "verification-valid.png"), full_page=True)
+
+
+def test_teacher_page_progress_chart_and_keyboard_skip_link(world: BrowserWorld, page: Page) -> None:
+    frame = _launched_frame(page, world, TEACHER_ID)
+    frame.goto(f"{world.tool_url}/teacher/course/{COURSE_ID}")
+    assert frame.locator("svg.chart title").first.text_content() == "Progress per unit and credential"
+    frame.locator("body").press("Tab")
+    assert frame.evaluate("() => document.activeElement.className") == "skip-link"
+    frame.click("button:has-text('Sync this course now')")
+    frame.wait_for_load_state()
+    box = frame.locator("#sync-progress")
+    assert box.get_attribute("aria-live") == "polite"
+    frame.wait_for_function("() => document.getElementById('sync-progress').textContent.includes('Waiting')")
+
+
+def test_learner_sees_only_own_records_and_downloads(world: BrowserWorld, page: Page) -> None:
+    frame = _launched_frame(page, world, LEARNER_ID)
+    frame.goto(f"{world.tool_url}/learner/")
+    learner = world.platform.site.users[LEARNER_ID]
+    assert frame.locator("#learner-name").inner_text() == f"{learner.firstname} {learner.lastname}"
+    assert HOSTILE_LEARNER not in frame.locator("main").inner_text()
+    _assert_no_script_ran(frame)
+    assert frame.locator("section.award").count() == 2
+    with page.expect_download() as download_info:
+        frame.locator("ul.downloads a[download][href$='.jwt']").first.click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".jwt")
+    token = Path(download.path()).read_text()
+    assert token.count(".") == 2
+    share = frame.locator("input.share").first.input_value()
+    assert share.startswith(f"{world.tool_url}/credentials/")
+    page.screenshot(path=str(SCREENSHOTS / "learner-in-iframe.png"), full_page=True)
+    # another learner's award is refused, even by guessing its id
+    response = frame.goto(f"{world.tool_url}/teacher/course/{COURSE_ID}")
+    assert response is not None and response.status == 403
+
+
+def test_admin_fixes_a_mapping_error_shown_at_its_line(world: BrowserWorld, page: Page) -> None:
+    page.goto(f"{world.tool_url}/admin/login")  # a window of its own, not inside Moodle
+    page.fill("#email", world.admin_email)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+    page.screenshot(path=str(SCREENSHOTS / "admin-home.png"), full_page=True)
+    good = Path(MAPPING).read_text("utf-8")
+    lines = good.splitlines()
+    line_no = next(i for i, line in enumerate(lines) if line.strip().startswith("eqf_level: 3")) + 1
+    broken = good.replace(lines[line_no - 1], lines[line_no - 1].replace("eqf_level: 3", "eqf_level: 11"), 1)
+    broken = '# </textarea><script>window.__xss=3</script> "quoted"\n' + broken
+    page.goto(f"{world.tool_url}/admin/mappings/edit")
+    page.fill("#content", broken)
+    page.click("button[value=check]")
+    page.wait_for_load_state()
+    _assert_no_script_ran(page)
+    marked = page.locator(f"#line-{line_no + 1}")  # one comment line was added on top
+    assert marked.get_attribute("class") == "has-problem"
+    assert "eqf" in marked.locator(".problem").inner_text().lower() or marked.locator(".problem").count() == 1
+    assert "</textarea><script>" in page.locator("#content").input_value()  # kept as text for fixing
+    page.screenshot(path=str(SCREENSHOTS / "admin-mapping-error.png"), full_page=True)
+    page.fill("#content", good.replace("Reading technical drawings", "Reading engineering drawings"))
+    page.click("button[value=check]")
+    page.wait_for_load_state()
+    assert page.locator("#dry-run").is_visible()
+    assert "CNC-OPERATOR" in page.locator("#dry-run").inner_text()
+    assert "engineering" in page.locator("ul.diff").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "admin-mapping-preview.png"), full_page=True)
+    page.click("button[value=save]")
+    page.wait_for_url(re.compile(r"/admin/mappings$"))
+    assert "Mapping file saved." in page.locator(".flashes").inner_text()
