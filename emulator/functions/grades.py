@@ -138,13 +138,13 @@ def get_grades_table(call: Call) -> dict[str, Any]:
                           "id": cat}, "parentcategories": []},
             {"leader": {"class": "level1 d1 b1t b2b b1l", "rowspan": len(items) + 1}, "parentcategories": [catid]},
         ]
-        total = next((it["graderaw"] for it in items if it["itemtype"] == "course"), None)
+        course_max = next(it["grademax"] for it in items if it["itemtype"] == "course")
         for it in items:
             gi = gis[it["id"]]
             row_id = f"row_{gi.id}_{uid}"
             level = "level1 d1 baggt b2b" if gi.itemtype == "course" else "level2 item b1b"
             if gi.itemtype == "course":
-                title = ('<span class="gradeitemheader " title="Course total" tabindex="0">Course total</span>')
+                title = '<span class="gradeitemheader " title="Course total" tabindex="0">Course total</span>'
             elif gi.cmid:
                 label = MOD_LABEL.get(gi.itemmodule or "", gi.itemmodule or "")
                 title = (f'<a title="{label} activity {gi.itemname}" class="gradeitemheader " '
@@ -152,9 +152,9 @@ def get_grades_table(call: Call) -> dict[str, Any]:
             else:
                 title = f'<span class="gradeitemheader " title="{gi.itemname}" tabindex="0">{gi.itemname}</span>'
             raw = it["graderaw"]
-            contribution = "-" if gi.itemtype == "course" or raw is None or not gis[
-                next(i for i in gis if gis[i].itemtype == "course")].grademax else \
-                f"{raw / gis[next(i for i in gis if gis[i].itemtype == 'course')].grademax * 100:.2f} %"
+            # Contribution to the course total: this item's grade as a share of the total's range.
+            contribution = "-" if gi.itemtype == "course" or raw is None or not course_max \
+                else f"{raw / course_max * 100:.2f} %"
             data.append({
                 "itemname": {"class": f"{level} column-itemname", "colspan": 1,
                              "content": f'<div class="item d-flex align-items-center"><div class="rowtitle">'
@@ -172,7 +172,6 @@ def get_grades_table(call: Call) -> dict[str, Any]:
                 "contributiontocoursetotal": _cell(f"{level} itemcenter  column-contributiontocoursetotal",
                                                    contribution, f"{cat} {row_id} contributiontocoursetotal{uid}"),
                 "parentcategories": [catid]})
-        del total
         tables.append({"courseid": courseid, "userid": uid, "userfullname": site.users[uid].fullname,
                        "maxdepth": 2, "tabledata": data})
     return {"tables": tables, "warnings": []}
