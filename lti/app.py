@@ -47,4 +47,9 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
     app.register_blueprint(lti_views.bp)
     app.register_blueprint(pages.bp)
     errors.install(app)
+    if app.config.get("CREDBRIDGE_FULL_PAGES", True):
+        # the teacher, learner, admin and verification pages (credbridge.lti.pages) build on this app
+        from credbridge.lti.pages import register_pages
+
+        register_pages(app)
     return app

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from credbridge.connector.keys import published_jwks
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.store.models import (
+    Course,
     LaunchSession,
     LtiRegistration,
     LtiUsedNonce,
@@ -153,13 +154,36 @@ def _open_session(registration_id: int, claims: dict[str, Any]) -> tuple[str, st
         db.add(row)
         session_id, context_id, learner_id = row.id, row.context_id, row.learner_id
     log.info("LTI launch: %s roles=%s context=%s", message_type, roles, context_id)
+    return session_id, _landing(message_type, roles, context_id, learner_id, registration_id)
+
+
+def _landing(message_type: str, roles: list[str], context_id: str | None, learner_id: int | None,
+             registration_id: int) -> str:
+    """Teachers land on their course, learners on their own records; the full pages when the app has
+    them (and, for a teacher, once sync has seen the course), else the minimal ones of this package."""
+    full = current_app.blueprints
     if message_type == c.DEEP_LINKING_REQUEST:
-        return session_id, url_for("lti.deep_link_form")
+        return url_for("lti.deep_link_form")
     if roles and set(roles) & {INSTRUCTOR, ADMINISTRATOR} and context_id:
-        return session_id, url_for("pages.course", context_id=context_id)
+        if "teacher" in full and _course_synced(registration_id, context_id):
+            return url_for("teacher.course", context_id=context_id)
+        return url_for("pages.course", context_id=context_id)
     if learner_id is not None:
-        return session_id, url_for("pages.learner", learner_id=learner_id)
-    return session_id, url_for("pages.home")
+        if "learner" in full and LEARNER in roles:
+            return url_for("learner.home")
+        return url_for("pages.learner", learner_id=learner_id)
+    return url_for("pages.home")
+
+
+def _course_synced(registration_id: int, context_id: str) -> bool:
+    if not context_id.isdigit():
+        return False
+    with runtime().db.unit_of_work() as db:
+        registration = db.get(LtiRegistration, registration_id)
+        if registration is None or registration.connection_id is None:
+            return False
+        return db.scalars(select(Course.id).where(Course.connection_id == registration.connection_id,
+                                                  Course.moodle_id == int(context_id))).first() is not None
 
 
 def _record_templates(db: Any, registration_id: int, context_id: str, resource_link_id: str, codes: str,

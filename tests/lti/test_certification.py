@@ -186,16 +186,16 @@ def test_cert_6_1_2_teacher_no_context(lti_env: LtiEnvironment) -> None:
 
 
 def test_cert_6_1_3_student_launch(lti_env: LtiEnvironment) -> None:
-    landed(launch_with(lti_env, "learner"), "/learners/")
+    landed(launch_with(lti_env, "learner"), "/learner")
 
 
 def test_cert_6_1_3_student_multiple_roles(lti_env: LtiEnvironment) -> None:
     roles = [LEARNER, "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student"]
-    landed(launch_with(lti_env, "learner", **{c.ROLES: roles}), "/learners/")
+    landed(launch_with(lti_env, "learner", **{c.ROLES: roles}), "/learner")
 
 
 def test_cert_6_1_3_student_short_role(lti_env: LtiEnvironment) -> None:
-    landed(launch_with(lti_env, "learner", **{c.ROLES: ["Learner"]}), "/learners/")
+    landed(launch_with(lti_env, "learner", **{c.ROLES: ["Learner"]}), "/learner")
 
 
 def test_cert_6_1_3_student_unknown_role(lti_env: LtiEnvironment) -> None:
@@ -208,23 +208,23 @@ def test_cert_6_1_3_student_no_role(lti_env: LtiEnvironment) -> None:
 
 def test_cert_6_1_3_student_email_only(lti_env: LtiEnvironment) -> None:
     response = launch_with(lti_env, "learner", name=None, given_name=None, family_name=None)
-    landed(response, "/learners/")
+    landed(response, "/learner")
 
 
 def test_cert_6_1_3_student_names_only(lti_env: LtiEnvironment) -> None:
     response = launch_with(lti_env, "learner", email=None)
-    landed(response, "/learners/")
+    landed(response, "/learner")
     assert "Aino Virtanen" in response.text
 
 
 def test_cert_6_1_3_student_no_pii(lti_env: LtiEnvironment) -> None:
     response = launch_with(lti_env, "learner", name=None, given_name=None, family_name=None, email=None,
                            **{c.LIS: None, c.EXT: None})
-    landed(response, "/learners/")
+    landed(response, "/learner")
 
 
 def test_cert_6_1_3_student_no_context(lti_env: LtiEnvironment) -> None:
-    landed(launch_with(lti_env, "learner", **{c.CONTEXT: None}), "/learners/")
+    landed(launch_with(lti_env, "learner", **{c.CONTEXT: None}), "/learner")
 
 
 def test_anonymous_launch_without_sub(lti_env: LtiEnvironment) -> None:
