@@ -373,7 +373,8 @@ class Site:
         self.lock = threading.RLock()
         self.clock = clock or Clock()
         self.config = config or SiteConfig()
-        # Seconds a user's criteria must have been met before cron marks the course complete;
+        # Seconds a user's criteria must have been met before cron marks the course complete
+        # (0 = at once; N > 0 = checked again on every WS call, like a periodic cron);
         # None = only an explicit run_cron() aggregates (Moodle with cron not yet run).
         self.aggregation_lag = aggregation_lag
         # core_reportbuilder_retrieve_report: only completions of the last N days (None = all).

@@ -155,6 +155,9 @@ class Dispatcher:
         raw = {k: v for k, v in form.items() if k not in ("wstoken", "wsfunction", "moodlewsrestformat")}
         params = validate(fdef.spec, raw)
         with self.site.lock:
+            if self.site.aggregation_lag:
+                # Moodle's cron keeps running between requests: aggregate what has waited long enough.
+                self.site.run_cron()
             return fdef.handler(Call(self.site, principal, params, self.config, name))
 
 

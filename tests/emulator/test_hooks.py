@@ -199,3 +199,12 @@ def test_manual_grade_item(site: Site, emulator: RunningEmulator) -> None:
     items = ws(emulator, "gradereport_user_get_grade_items", courseid=2, userid=EVA)["usergrades"][0]["gradeitems"]
     assert next(i for i in items if i["id"] == 11)["graderaw"] == 15
     assert next(i for i in items if i["itemtype"] == "course")["graderaw"] == 15
+
+
+def test_lagged_completion_appears_on_a_later_call_once_the_lag_passed(site: Site,
+                                                                        emulator: RunningEmulator) -> None:
+    site.aggregation_lag = 600
+    site.finish_quiz_attempt(CHLOE, QUIZ, 3)
+    assert course_status(emulator, CHLOE)["completionstatus"]["completed"] is False
+    site.clock.advance(601)
+    assert course_status(emulator, CHLOE)["completionstatus"]["completed"] is True
