@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from credbridge.connector.awards.audit import audit
 from credbridge.connector.issuing.status import revoke_credential
 from credbridge.connector.store.base import utcnow
-from credbridge.connector.store.models import Award, Credential, OutboxItem, WorkItem
+from credbridge.connector.store.models import AuditEntry, Award, Credential, OutboxItem, WorkItem
 
 REVOKE_EXTERNAL = "revoke_external"
 
@@ -107,6 +107,15 @@ def revoke(session: Session, school_id: int, award_id: int, *, reason: str, acto
     award = _award(session, school_id, award_id)
     if award.status == "revoked":
         raise ActionRefused("wrong_state", f"award {award.id} is already revoked")
+    revoke_issued(session, award, reason=reason, actor=actor, now=now)
+    _transition(session, award, "revoked", actor, "award.revoked", reason=reason)
+    return award
+
+
+def revoke_issued(session: Session, award: Award, *, reason: str, actor: str, now: datetime | None = None) -> None:
+    """Revoke whatever of the award exists right now: the embedded credentials (status bit) and, for
+    each external target that issued it, a durable revoke request; unsent rows are stopped. Also
+    used by the outbox worker when an issuance lands after its award was revoked."""
     now = now or utcnow()
     for credential in session.scalars(select(Credential).where(Credential.award_id == award.id,
                                                                Credential.revoked_at.is_(None))):
@@ -120,5 +129,12 @@ def revoke(session: Session, school_id: int, award_id: int, *, reason: str, acto
         elif item.status in ("pending", "failed", "dead"):
             item.status = "dead"
             item.last_error = f"award revoked before sending: {reason}"
-    _transition(session, award, "revoked", actor, "award.revoked", reason=reason)
-    return award
+
+
+def revocation_reason(session: Session, award: Award) -> str:
+    """The reason given when the award was revoked (from the audit log)."""
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.subject_type == "award",
+                                                     AuditEntry.subject_id == str(award.id),
+                                                     AuditEntry.action == "award.revoked")
+                            .order_by(AuditEntry.id.desc()).limit(1)).first()
+    return str((entry.details or {}).get("reason") or "revoked") if entry else "revoked"

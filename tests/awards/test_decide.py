@@ -118,3 +118,29 @@ def test_incomplete_template_does_not_issue(database: Database, book: EvidenceBo
     book.facts[learner_id] = [Facts.comp("ME-C1", fid="c1")]
     outcome = _evaluate(database, book, school_id, learner_id)
     assert "TD-BASICS" in outcome.blocked and outcome.created == []
+
+
+def test_issuance_that_lands_after_revocation_is_revoked(database: Database, book: EvidenceBook) -> None:
+    school_id, learner_id = _setup(database)
+    book.facts[learner_id] = [Facts.comp("ME-C1", fid="c1")]
+    _evaluate(database, book, school_id, learner_id)
+    embedded = EmbeddedAdapter(database, BASE)
+
+    class RevokedMeanwhile:
+        name = "embedded"
+
+        def issue(self, payload, key):  # type: ignore[no-untyped-def]
+            result = embedded.issue(payload, key)
+            with database.unit_of_work() as s:  # a teacher revokes while the signer is busy
+                actions.revoke(s, school_id, payload.award_id, reason="wrong learner", actor="teacher@school")
+            return result
+
+        def lookup(self, key, payload):  # type: ignore[no-untyped-def]
+            return embedded.lookup(key, payload)
+
+    OutboxWorker(database, lambda school, target: RevokedMeanwhile(), WorkerConfig(owner="t")).run_once()
+    with database.unit_of_work() as s:
+        credentials = s.scalars(select(Credential)).all()
+        assert credentials and all(c.revocation_reason == "wrong learner" for c in credentials)
+        assert all(is_revoked_in_list(s, c) for c in credentials)
+        assert s.scalars(select(Award)).one().status == "revoked"

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from credbridge.connector.awards.actions import revocation_reason, revoke_issued
 from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit
 from credbridge.connector.issuing.adapters.base import (
     AwardPayload,
@@ -185,7 +186,10 @@ class OutboxWorker:
                   subject_type="outbox_item", subject_id=item.id, target=item.target,
                   external_id=result.external_id, reconciled=reconciled, attempt=item.attempts)
             session.flush()
-            if award.status == "issuing" and all_sent(session, award.id):
+            if award.status == "revoked":
+                # revoked while this send was in flight: what just landed must not stand
+                revoke_issued(session, award, reason=revocation_reason(session, award), actor=SYSTEM_OUTBOX)
+            elif award.status == "issuing" and all_sent(session, award.id):
                 award.status = "issued"
                 audit(session, school_id=award.school_id, actor=SYSTEM_OUTBOX, action="award.issued",
                       subject_type="award", subject_id=award.id)
