@@ -152,11 +152,15 @@ def generate_site(*, courses: int, learners_per_course: int, activities_per_cour
                 timemodified=t0)
 
     clock_t = t0 + 3600
+    groups: dict[tuple[str, str], int] = {}
     for c_index in range(courses):
         code, pname, units = PROGRAMMES[c_index % len(PROGRAMMES)]
         unit_code, unit_name = units[(c_index // len(PROGRAMMES)) % len(units)]
-        group = c_index // (len(PROGRAMMES) * 4) + 1
-        shortname = f"{code}-{unit_code}{101 + (c_index // len(PROGRAMMES)) % len(units)}-G{group}"
+        unit_index = (c_index // len(PROGRAMMES)) % len(units)
+        # Each run of a unit is a new class group, so shortname and idnumber stay unique like Moodle requires.
+        group = groups.get((code, unit_code), 0) + 1
+        groups[(code, unit_code)] = group
+        shortname = f"{code}-{unit_code}{101 + unit_index}-G{group}"
         category = site.categories[cat_by_code[f"VET-{code}"]]
         course = Course(id=site.next_id("course", 2), shortname=shortname,
                         fullname=f"{unit_name} ({pname}, grupa {group})",

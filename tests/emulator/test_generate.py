@@ -50,6 +50,15 @@ def test_generated_site_looks_like_a_regional_vet_school() -> None:
     assert {m.settings["browsersecurity"] for m in quizzes} <= {"-", "safebrowser"}
 
 
+def test_course_shortnames_and_idnumbers_are_unique_at_scale() -> None:
+    site = Site.generate(courses=200, learners_per_course=1, activities_per_course=1, seed=4)
+    courses = [c for c in site.courses.values() if c.id != 1]
+    assert len({c.shortname for c in courses}) == len({c.idnumber for c in courses}) == 200
+    assert len({u.username for u in site.users.values()}) == len(site.users)
+    assert len({u.idnumber for u in site.users.values() if u.idnumber}) == sum(
+        1 for u in site.users.values() if u.idnumber)
+
+
 def test_generator_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="completion_ratio"):
         Site.generate(courses=1, learners_per_course=1, completion_ratio=2)
