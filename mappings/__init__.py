@@ -1,6 +1,6 @@
 """credbridge.mappings — the pure domain: units, micro-credential templates, evidence rules, evaluation.
 
-Public API (keep names stable; see README.md in this folder):
+The names below are the public API (keep them stable); README.md in this folder describes them.
 """
 
 from credbridge.mappings import vocab
