@@ -4,6 +4,8 @@ A synthetic school: 10 courses (quiz, assignment, page each), 10 competencies, 2
 rule kind, 5 templates of 4 units (one stacked into another). Learner evidence (~25 facts each,
 every kind, some withdrawn, regraded quiz attempts) is generated up front for a pool of distinct
 learners and cycled through, so generation is not timed but every evaluation does the full work.
+Rates are per CPU second of this process (on a shared machine wall time also counts other
+processes' turns); both times are printed.
 
     python bench/evaluate.py            # 100,000 learners x 20 units
     python bench/evaluate.py --quick    # 10,000 learners
