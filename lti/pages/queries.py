@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,6 +33,7 @@ from credbridge.connector.store.models import (
     TemplateDefinition,
     UnitDefinition,
 )
+from credbridge.mappings.vocab import all_vocabularies
 
 #: cell states, in the order the legend and the charts show them
 STATES = ("not_started", "in_progress", "achieved", "pending_approval", "approved", "held", "issued",
@@ -196,11 +198,37 @@ def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en") -> list[Anne
             provenance = "; ".join(x for x in [str(raw.get("source") or ""), *reasons] if x)
             if evidence:
                 provenance += f" (evidence {', '.join(evidence)})"
-        rows.append(AnnexRow(name, _plain(value, locale), provenance or None))
+        text = _plain(value, locale)
+        if text:
+            rows.append(AnnexRow(name, text, provenance or None))
     return rows
 
 
+@cache
+def _concepts() -> dict[str, Any]:
+    return {c.uri: c for vocabulary in all_vocabularies().values() for c in vocabulary.concepts}
+
+
+def concept_label(uri: str, locale: str = "en") -> str:
+    """A Europass vocabulary URI as its label in the reader's language (English when not translated)."""
+    concept = _concepts().get(uri)
+    if concept is None:
+        return uri
+    return concept.labels.get(locale.split("_")[0]) or concept.label("en")
+
+
 def _plain(value: Any, locale: str) -> str:
+    if isinstance(value, str) and value.startswith("http://data.europa.eu/snb/"):
+        return concept_label(value, locale)
+    if isinstance(value, dict) and "legal_name" in value:
+        return _plain(value["legal_name"], locale)
+    if isinstance(value, dict) and "percent" in value:
+        label = _plain(value.get("label"), locale)
+        return f"{value['percent']} %" + (f" ({label})" if label else "")
+    if isinstance(value, dict) and "accrediting_body" in value:
+        parts = [_plain(value.get("type"), locale), _plain(value["accrediting_body"], locale),
+                 _plain(value.get("decision_reference"), locale)]
+        return " — ".join(p for p in parts if p)
     if isinstance(value, dict) and value and all(isinstance(k, str) and len(k) <= 7 for k in value) \
             and all(isinstance(v, str) for v in value.values()) and ("en" in value or locale.split("_")[0] in value):
         return title_text(value, locale)
