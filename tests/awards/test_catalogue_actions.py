@@ -122,7 +122,8 @@ def test_concurrent_evaluators_make_one_award(postgres_database: Database, book:
     for t in threads:
         t.join()
     assert sum(len(o.created) for o in outcomes) == 1
-    assert sum(o.lost_races for o in outcomes) == 3
+    # an evaluator that starts after the winner committed sees the award; the others lose the race
+    assert len(outcomes) == 4 and sum(o.lost_races for o in outcomes) <= 3
     with postgres_database.unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(Award)) == 1
         assert s.scalar(select(func.count()).select_from(OutboxItem)) == 1
