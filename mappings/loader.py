@@ -30,6 +30,9 @@ from credbridge.mappings.vocab import VocabularyError
 __all__ = ["diff", "dump_mapping", "json_schema", "load_mapping_file", "load_mapping_text"]
 
 Path_ = tuple[Any, ...]
+#: generous for a school's mappings (the worked example has ~400 values) and bounded for hostile files
+MAX_NODES = 200_000
+MAX_FILE_CHARS = 5_000_000
 
 
 def load_mapping_file(path: str | Path) -> MappingSet:
@@ -43,9 +46,16 @@ def load_mapping_file(path: str | Path) -> MappingSet:
 
 def load_mapping_text(text: str, filename: str = "<text>", *, check_completeness: bool = True) -> MappingSet:
     """Parse and check a mapping file. Raises MappingError listing every problem found."""
-    doc = _parse(text, filename)
     locations: dict[Path_, tuple[int, int]] = {}
-    data = _plain(doc, (), locations)
+    if len(text) > MAX_FILE_CHARS:
+        raise MappingError([Problem(filename, 1, 1, f"the file has {len(text):,} characters; a mapping file "
+                                    f"may have at most {MAX_FILE_CHARS:,}", "too_large")])
+    doc = _parse(text, filename)
+    try:
+        data = _plain(doc, (), locations, [MAX_NODES])
+    except _TooManyNodes:
+        raise MappingError([Problem(filename, 1, 1, f"more than {MAX_NODES:,} values once YAML aliases are "
+                                    "expanded; is an anchor (&) reused recursively?", "too_large")]) from None
     if not isinstance(data, dict):
         raise MappingError([Problem(filename, 1, 1, "a mapping file is a YAML mapping with keys school, courses, "
                                     "units and templates", "invalid_value")])
@@ -83,22 +93,33 @@ def _parse(text: str, filename: str) -> Any:
         raise MappingError([Problem(filename, 1, 1, f"YAML error: {exc}", "yaml_syntax")]) from None
 
 
-def _plain(node: Any, path: Path_, loc: dict[Path_, tuple[int, int]]) -> Any:
-    """Plain Python data from ruamel nodes, recording (line, column) of every node by path."""
+class _TooManyNodes(Exception):
+    pass
+
+
+def _plain(node: Any, path: Path_, loc: dict[Path_, tuple[int, int]], budget: list[int]) -> Any:
+    """Plain Python data from ruamel nodes, recording (line, column) of every node by path.
+
+    ``budget`` counts nodes down: aliases are expanded here, and a file of nested aliases (the
+    "billion laughs") must fail fast rather than exhaust memory.
+    """
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooManyNodes
     if isinstance(node, CommentedMap):
         out = {}
         for key, value in node.items():
             k = str(key)
             line, col = node.lc.key(key)
             loc[(*path, k)] = (line + 1, col + 1)
-            out[k] = _plain(value, (*path, k), loc)
+            out[k] = _plain(value, (*path, k), loc, budget)
         return out
     if isinstance(node, CommentedSeq):
         items = []
         for i, value in enumerate(node):
             line, col = node.lc.item(i)
             loc[(*path, i)] = (line + 1, col + 1)
-            items.append(_plain(value, (*path, i), loc))
+            items.append(_plain(value, (*path, i), loc, budget))
         return items
     if isinstance(node, bool) or node is None:
         return node

@@ -151,3 +151,25 @@ def test_self_stacking_is_a_cycle():
     text = (EXAMPLES / "vet-college.yaml").read_text("utf-8")
     with pytest.raises(MappingError, match=r"stacking cycle: TD-BASICS -> TD-BASICS"):
         load_mapping_text(text.replace("part_of: [CNC-OPERATOR, WELD-SAFETY]", "part_of: [TD-BASICS]"), "x.yaml")
+
+
+def test_alias_bomb_and_huge_files_are_refused_quickly():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8))
+    with pytest.raises(MappingError) as info:
+        load_mapping_text(bomb, "bomb.yaml")
+    assert info.value.problems[0].code == "too_large"
+    with pytest.raises(MappingError, match="at most 5,000,000"):
+        load_mapping_text("#" * 5_000_001, "big.yaml")
+
+
+def test_anchors_within_budget_are_fine():
+    text = (EXAMPLES / "vet-college.yaml").read_text("utf-8")
+    text = text.replace("  quality_assurance:\n    type: Institutional",
+                        "  quality_assurance: &qa\n    type: Institutional")
+    tail = "    outputs: [ob3-jwt, elm]\n    languages: [sl, en]"
+    text = text.replace(f"    eqf_level: 3\n{tail}", f"    eqf_level: 3\n    quality_assurance: *qa\n{tail}")
+    ms = load_mapping_text(text, "anchors.yaml")
+    assert ms.template("WELD-SAFETY").quality_assurance == ms.school.quality_assurance
