@@ -723,6 +723,11 @@ class Site:
             now = self.clock.tick()
             grader = grader if grader is not None else self._course_grader(gi.courseid)
             if module is not None and module.modname == "assign":
+                if (module.instance, userid) not in self.submissions:
+                    # Grading creates the learner's (empty) latest submission, as assign::get_user_submission.
+                    self.submissions[(module.instance, userid)] = Submission(
+                        id=self.next_id("assign_submission"), assignment=module.instance, userid=userid,
+                        attemptnumber=0, status="new", timecreated=now, timemodified=now)
                 ag = self.assign_grades.get((module.instance, userid))
                 if ag is None:
                     ag = AssignGrade(id=self.next_id("assign_grades"), assignment=module.instance, userid=userid,

@@ -135,8 +135,9 @@ def get_grades(call: Call) -> dict[str, Any]:
             warnings.append({"item": "assignment", "itemid": aid, "warningcode": "1",
                              "message": "No access rights in module context"})
             continue
-        rows = sorted((g for g in site.assign_grades_of(aid) if g.timemodified >= since),
-                      key=lambda g: (g.userid, -g.attemptnumber))
+        # Moodle joins the latest submission of each user and orders by grade id.
+        rows = sorted((g for g in site.assign_grades_of(aid) if g.timemodified >= since
+                       and (aid, g.userid) in site.submissions), key=lambda g: g.id)
         if not rows:
             warnings.append({"item": "assignment", "itemid": aid, "warningcode": "3", "message": "No grades found"})
             continue

@@ -208,3 +208,15 @@ def test_lagged_completion_appears_on_a_later_call_once_the_lag_passed(site: Sit
     assert course_status(emulator, CHLOE)["completionstatus"]["completed"] is False
     site.clock.advance(601)
     assert course_status(emulator, CHLOE)["completionstatus"]["completed"] is True
+
+
+def test_grading_without_submission_creates_a_new_submission(site: Site, emulator: RunningEmulator) -> None:
+    site.set_grade(EVA, ASSIGN, 80)
+    subs = ws(emulator, "mod_assign_get_submissions", **{"assignmentids[0]": 1})["assignments"][0]["submissions"]
+    mine = next(s for s in subs if s["userid"] == EVA)
+    assert mine["status"] == "new"
+    grades = ws(emulator, "mod_assign_get_grades", **{"assignmentids[0]": 1})["assignments"][0]["grades"]
+    assert [g["grade"] for g in grades if g["userid"] == EVA] == ["80.00000"]
+    assert [g["id"] for g in grades] == sorted(g["id"] for g in grades)
+    # "Make a submission" is still unmet, so the assignment is not complete.
+    assert activity(emulator, EVA, ASSIGN)["state"] == 0
