@@ -49,7 +49,7 @@ OTHER_MOODLE_FUNCTIONS = frozenset({
     "core_user_create_users", "core_user_update_users", "core_user_delete_users", "core_course_create_courses",
     "core_course_update_courses", "core_course_delete_courses", "core_course_check_updates",
     "enrol_manual_enrol_users", "enrol_manual_unenrol_users", "core_group_create_groups",
-    "mod_quiz_get_user_quiz_attempts", "core_reportbuilder_list_reports", "core_reportbuilder_set_filters",
+    "core_reportbuilder_list_reports", "core_reportbuilder_set_filters",
     "core_completion_update_activity_completion_status_manually", "core_completion_mark_course_self_completed",
     "core_grades_update_grades", "core_badges_get_badge", "core_message_send_instant_messages",
 })

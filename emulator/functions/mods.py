@@ -78,9 +78,14 @@ def attempt_row(a: QuizAttempt, m: Module) -> dict[str, Any]:
             "gradednotificationsenttime": a.timefinish if finished else None}
 
 
-@ws_function("mod_quiz_get_user_attempts", {
-    "quizid": Value("int"), "userid": Value("int", default=0), "status": Value("alpha", default="finished"),
-    "includepreviews": Value("bool", default=False)})
+ATTEMPTS_SPEC = {"quizid": Value("int"), "userid": Value("int", default=0),
+                 "status": Value("alpha", default="finished"), "includepreviews": Value("bool", default=False)}
+
+
+# mod_quiz_get_user_attempts is deprecated in 4.5 in favour of mod_quiz_get_user_quiz_attempts (same
+# parameters and result); the recorded service has only the old name, the new one can be added to a service.
+@ws_function("mod_quiz_get_user_quiz_attempts", ATTEMPTS_SPEC)
+@ws_function("mod_quiz_get_user_attempts", ATTEMPTS_SPEC)
 def get_user_attempts(call: Call) -> dict[str, Any]:
     m = _quiz(call, call.params["quizid"])
     status = call.params["status"]

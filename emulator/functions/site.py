@@ -28,6 +28,7 @@ _RECORDED_SITE_INFO_ORDER = (
     "core_webservice_get_site_info", "mod_assign_get_grades", "mod_assign_get_assignments",
     "mod_assign_get_submissions", "mod_lti_get_ltis_by_courses", "mod_page_get_pages_by_courses",
     "mod_quiz_get_quizzes_by_courses", "mod_quiz_get_user_attempts", "mod_quiz_get_user_best_grade",
+    "mod_quiz_get_user_quiz_attempts",
     "report_competency_data_for_report", "gradereport_overview_get_course_grades",
     "gradereport_user_get_grades_table", "gradereport_user_get_grade_items",
     "tool_lp_data_for_course_competencies_page", "tool_lp_data_for_user_competency_summary_in_course",

@@ -90,3 +90,14 @@ def test_extensions_register_on_the_app(site: Site) -> None:
     with serve_in_thread(site, extensions=[extension]) as emu:
         assert requests.get(f"{emu.url}/mod/lti/ping", timeout=10).text == "pong"
     assert seen["site"] is site
+
+
+def test_new_quiz_attempts_function_only_when_in_the_service(site: Site) -> None:
+    from credbridge.emulator.ws import DEFAULT_SERVICE_FUNCTIONS
+
+    with serve_in_thread(site) as emu:
+        assert ws(emu, "mod_quiz_get_user_quiz_attempts", quizid=1, userid=5)["errorcode"] == "accessexception"
+        emu.set_functions([*DEFAULT_SERVICE_FUNCTIONS, "mod_quiz_get_user_quiz_attempts"])
+        new = ws(emu, "mod_quiz_get_user_quiz_attempts", quizid=1, userid=5)
+        assert new == ws(emu, "mod_quiz_get_user_attempts", quizid=1, userid=5)
+        assert new["attempts"][0]["sumgrades"] == 3
