@@ -134,8 +134,12 @@ class LtiPlatform:
     # ------------------------------------------------------------------ control (tests, demo)
     @property
     def issuer(self) -> str:
+        """Moodle's wwwroot: given, else the site's (serve_in_thread sets it to the bound URL)."""
         if self.base_url:
             return self.base_url
+        wwwroot = getattr(getattr(self.site, "config", None), "wwwroot", None)
+        if wwwroot:
+            return str(wwwroot).rstrip("/")
         return request.url_root.rstrip("/")
 
     def _next(self, name: str) -> int:
@@ -196,7 +200,7 @@ class LtiPlatform:
         else:
             cmid = cmid or self.link_for(course_id, tool).cmid
             path = "/mod/lti/launch.php?" + urlencode({"id": cmid, "user": user_id})
-        return (self.base_url or "") + path
+        return self.issuer + path
 
     def default_tool(self) -> ToolType:
         if not self.tools:

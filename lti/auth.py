@@ -43,6 +43,24 @@ def require_session() -> LaunchSession:
     return session
 
 
+def _enrolled_in_launch_course(session: LaunchSession, learner_id: int) -> bool:
+    from sqlalchemy import select
+
+    from credbridge.connector.store.models import Course, Enrolment, LtiRegistration
+
+    if not session.context_id or not str(session.context_id).isdigit() or session.registration_id is None:
+        return False
+    with current_app.extensions["credbridge"].db.unit_of_work() as db:
+        registration = db.get(LtiRegistration, session.registration_id)
+        if registration is None or registration.connection_id is None:
+            return False
+        return db.scalars(
+            select(Enrolment.id).join(Course, Course.id == Enrolment.course_id)
+            .where(Course.connection_id == registration.connection_id,
+                   Course.moodle_id == int(session.context_id), Enrolment.learner_id == learner_id)
+        ).first() is not None
+
+
 def require_role(*roles: str) -> Callable[[F], F]:
     """The view needs one of ``roles`` (instructor | learner | administrator); administrators pass too."""
     unknown = set(roles) - set(ROLES)
@@ -74,12 +92,13 @@ def require_course(context_id: str) -> LaunchSession:
 
 
 def require_learner(learner_id: int) -> LaunchSession:
-    """A learner sees only their own records; a teacher/administrator of the same school may see any."""
+    """A learner sees only their own records; an administrator any learner of the school (the page
+    checks the school); a teacher only learners enrolled in the course they launched from."""
     session = require_session()
     roles = set(session.roles or [])
-    if session.learner_id == learner_id:
+    if session.learner_id == learner_id or ADMINISTRATOR in roles:
         return session
-    if roles & {INSTRUCTOR, ADMINISTRATOR}:
+    if INSTRUCTOR in roles and _enrolled_in_launch_course(session, learner_id):
         return session
     log.info("forbidden: learner %s asked for learner %s", session.learner_id, learner_id)
     abort(403, description="you can only open your own records")

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from credbridge.connector.keys import published_jwks
@@ -85,6 +85,8 @@ def _record_nonce(registration_id: int, nonce: str, exp: int) -> bool:
     expires = datetime.fromtimestamp(exp, UTC) + timedelta(seconds=runtime().settings.lti_leeway_seconds + 60)
     try:
         with runtime().db.unit_of_work() as db:
+            # a nonce only has to be remembered while a token carrying it could still be accepted
+            db.execute(delete(LtiUsedNonce).where(LtiUsedNonce.expires_at < datetime.now(UTC)))
             db.add(LtiUsedNonce(registration_id=registration_id, nonce=nonce, expires_at=expires))
     except IntegrityError:
         return False

@@ -169,6 +169,36 @@ def add_registration(database: Database, *, platform_url: str, client_id: str, d
 
 
 @contextmanager
+def lti_on_ws_emulator(database: Database, site: Site | None = None) -> Iterator[LtiEnvironment]:
+    """Like :func:`lti_environment`, with the platform mounted on the Web Services emulator
+    (``emulator.server.serve_in_thread(site, extensions=[…register…])``): one Moodle for WS and LTI."""
+    from credbridge.emulator.lti_platform import register
+    from credbridge.emulator.server import serve_in_thread
+
+    site = site or Site.from_recording(FIXTURES / "testdata.json")
+    tool_server = make_server("127.0.0.1", 0, _Placeholder(), threaded=True)
+    tool_url = f"http://127.0.0.1:{tool_server.server_port}"
+    mount = functools.partial(register, tool_base_url=tool_url, private_key=_platform_key())
+    try:
+        with serve_in_thread(site, extensions=[mount]) as moodle:
+            platform: LtiPlatform = moodle.app.extensions["lti_platform"]
+            tool = platform.default_tool()
+            platform.add_link(COURSE_ID, tool, name="CNC machining simulator (LTI 1.3)")
+            school_id, registration_id, connection_id = add_registration(
+                database, platform_url=moodle.url, client_id=tool.client_id, deployment_id=tool.deployment_id)
+            runtime = tool_runtime(database, tool_url)
+            app = create_app(runtime, config={"LTI_COOKIE_SECURE": False})
+            start(tool_server, app)
+            yield LtiEnvironment(site=site, platform=platform, platform_url=moodle.url, tool_url=tool_url,
+                                 app=app, runtime=runtime, tool=tool, school_id=school_id,
+                                 registration_id=registration_id, connection_id=connection_id or 0)
+    finally:
+        if not isinstance(tool_server.app, _Placeholder):
+            tool_server.shutdown()
+        tool_server.server_close()
+
+
+@contextmanager
 def lti_environment(database: Database, site: Site | None = None) -> Iterator[LtiEnvironment]:
     """The recorded Moodle site behind an emulated LTI platform, and the tool, both on 127.0.0.1."""
     site = site or Site.from_recording(FIXTURES / "testdata.json")

@@ -109,3 +109,21 @@ def test_teacher_sees_synced_learners_of_the_course(lti_env: LtiEnvironment) -> 
     page = http.get(lti_env.tool_url + f"/courses/{COURSE_ID}", timeout=10)  # the minimal view
     assert "CNC programming basics (synced)" in page.text
     assert "Aino Virtanen" in page.text
+
+
+def test_teacher_sees_learners_of_their_course_only(lti_env: LtiEnvironment) -> None:
+    from credbridge.connector.store.models import Course, Enrolment
+
+    with lti_env.runtime.db.unit_of_work() as db:
+        cnc = Course(connection_id=lti_env.connection_id, moodle_id=COURSE_ID, shortname="CNC101", fullname="CNC")
+        weld = Course(connection_id=lti_env.connection_id, moodle_id=OTHER_COURSE_ID, shortname="W", fullname="W")
+        mine = Learner(school_id=lti_env.school_id, full_name="In My Course")
+        other = Learner(school_id=lti_env.school_id, full_name="In Another Course")
+        db.add_all([cnc, weld, mine, other])
+        db.flush()
+        db.add_all([Enrolment(course_id=cnc.id, learner_id=mine.id), Enrolment(course_id=weld.id, learner_id=other.id)])
+        mine_id, other_id = mine.id, other.id
+    http = lti_env.browser()
+    launch(http, lti_env.platform, TEACHER_ID, COURSE_ID)
+    assert http.get(lti_env.tool_url + f"/learners/{mine_id}", timeout=10).status_code == 200
+    assert http.get(lti_env.tool_url + f"/learners/{other_id}", timeout=10).status_code == 403
