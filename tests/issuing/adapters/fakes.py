@@ -371,3 +371,30 @@ class FakeAccredible(FakeService):
                 removed = self.credentials.pop(request.path.rsplit("/", 1)[-1], None)
             return json_response({"credential": removed}) if removed else json_response({"errors": "Not found"}, 404)
         return json_response({"errors": "Not found"}, 404)
+
+
+class FakeAgsPlatform(FakeService):
+    """The two Moodle endpoints a "credential issued" score needs: the OAuth2 token endpoint
+    (client-credentials with a JWT client assertion) and a line item's ``/scores``."""
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__()
+        self.client_id = client_id
+        self.scores: list[tuple[str, dict[str, Any]]] = []
+
+    def handle(self, request: Request) -> Response:
+        import jwt
+
+        if request.path == "/token":
+            assertion = jwt.decode(request.form.get("client_assertion", ""), options={"verify_signature": False})
+            if assertion.get("iss") != self.client_id or request.form.get("grant_type") != "client_credentials":
+                return json_response({"error": "invalid_client"}, 401)
+            return json_response({"access_token": "ags-token", "token_type": "Bearer", "expires_in": 3600,
+                                  "scope": request.form.get("scope", "")})
+        if request.path.endswith("/scores") and request.method == "POST":
+            if request.headers.get("Authorization") != "Bearer ags-token":
+                return json_response({"error": "unauthorised"}, 401)
+            with self.lock:
+                self.scores.append((request.path, json.loads(request.get_data())))
+            return Response(status=204)
+        return json_response({"error": "not found"}, 404)

@@ -112,3 +112,27 @@ def test_nothing_sent_when_the_school_did_not_enable_it(sqlite_database: Databas
     result = notify_award(sqlite_database, settings, award_id, post_score=lambda *a: pytest.fail("no AGS"))
     assert not result.emailed and result.scores_posted == 0 and not inbox.messages
     assert "e-mail disabled by the school" in result.skipped
+
+
+def test_ags_score_goes_through_the_lti_services_client(sqlite_database: Database) -> None:
+    from credbridge.connector.issuing.notify import ags_post_credential_score
+    from tests.issuing.adapters.fakes import FakeAgsPlatform
+
+    platform = FakeAgsPlatform("abc").start()
+    try:
+        award_id = _issued(sqlite_database, ags_score=True)
+        with sqlite_database.unit_of_work() as s:
+            registration = s.scalars(select(LtiRegistration)).one()
+            registration.auth_token_url = platform.url + "/token"
+            link = s.scalars(select(ResourceLinkTemplate)).one()
+            link.lineitem_url = platform.url + "/mod/lti/services.php/2/lineitems/7/lineitem"
+        settings = Settings(secret_key=TEST_SECRET_KEY, base_url=BASE)
+        poster = ags_post_credential_score(sqlite_database)
+        result = notify_award(sqlite_database, settings, award_id, post_score=poster)
+        assert result.scores_posted == 1
+        [(path, score)] = platform.scores
+        assert path.endswith("/lineitem/scores")
+        assert score["userId"] == "5" and score["scoreGiven"] == 1.0 and score["activityProgress"] == "Completed"
+        assert score["comment"].startswith("Credential issued:")
+    finally:
+        platform.stop()
