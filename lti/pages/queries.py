@@ -1,15 +1,14 @@
 """Read-only queries behind the pages.
 
-The awards service does not (yet) publish per-learner progress, so the course matrix is assembled
-here from the store: awards and credentials give the decided states, current evidence tells
-"in progress" from "not started". When ``credbridge.connector.awards.progress.course_progress`` exists
-(signature ``(session, course_id) -> {(learner_id, code): {"state", "missing", "achieved_at"}}``) its
-answer takes precedence for cells without an award.
+The course matrix: awards and credentials give the decided states; for the rest, a read-only run of
+the mappings evaluation over each learner's current evidence tells achieved units (and when), and
+what is still missing. Without evaluation sources, current evidence rows tell "in progress" from
+"not started".
 """
 
 from __future__ import annotations
 
-import importlib
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from credbridge.connector.awards.decide import EvaluationSources, resolved_mappings
 from credbridge.connector.store.models import (
     AuditEntry,
     Award,
@@ -30,10 +30,14 @@ from credbridge.connector.store.models import (
     Learner,
     LmsConnection,
     ResourceLinkTemplate,
+    School,
     TemplateDefinition,
     UnitDefinition,
 )
+from credbridge.mappings.evaluate import evaluate
 from credbridge.mappings.vocab import all_vocabularies
+
+log = logging.getLogger(__name__)
 
 #: cell states, in the order the legend and the charts show them
 STATES = ("not_started", "in_progress", "achieved", "pending_approval", "approved", "held", "issued",
@@ -266,13 +270,39 @@ def _parse_date(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _progress_hook(session: Session, course_id: int) -> dict[tuple[int, str], dict[str, Any]]:
-    try:
-        module = importlib.import_module("credbridge.connector.awards.progress")
-    except ImportError:
+def learner_progress(session: Session, school_id: int, learner_ids: list[int],
+                     sources: EvaluationSources | None) -> dict[tuple[int, str], Cell]:
+    """Cells for what has no award yet, from a read-only run of the mappings evaluation over the
+    learner's current evidence: units achieved (with the date), in progress (with what is missing)."""
+    if sources is None or not learner_ids:
         return {}
-    hook = getattr(module, "course_progress", None)
-    return dict(hook(session, course_id)) if callable(hook) else {}
+    school = session.get(School, school_id)
+    try:
+        resolved = resolved_mappings(session, school, sources) if school is not None else None
+    except Exception:  # a mapping that no longer resolves must not take the teacher's page down
+        log.exception("progress: the school's mappings do not resolve")
+        return {}
+    if resolved is None:
+        return {}
+    cells: dict[tuple[int, str], Cell] = {}
+    for learner_id in learner_ids:
+        facts = list(sources.evidence_facts(session, learner_id))
+        result = evaluate(resolved, facts, set())
+        for code, unit in result.achieved_units.items():
+            cells[(learner_id, code)] = Cell("achieved", unit.achieved_at)
+        for code, progress in result.progress.items():
+            if (learner_id, code) not in cells:
+                cells[(learner_id, code)] = Cell("in_progress" if facts else "not_started",
+                                                 missing=list(progress.missing))
+        for code, earned in result.earned_templates.items():
+            cells[(learner_id, code)] = Cell("achieved", earned.achieved_at, missing=[str(m) for m in earned.missing])
+        for code, tpl in result.template_progress.items():
+            if (learner_id, code) not in cells:
+                started = tpl.units_achieved or any(
+                    cells.get((learner_id, u), Cell("not_started")).state == "in_progress" for u in tpl.units_missing)
+                state = "in_progress" if started else "not_started"
+                cells[(learner_id, code)] = Cell(state, missing=[f"unit {u}" for u in tpl.units_missing])
+    return cells
 
 
 def latest_awards(session: Session, learner_ids: Iterable[int]) -> dict[tuple[int, str], Award]:
@@ -297,7 +327,7 @@ def credentials_of(session: Session, award_ids: Iterable[int]) -> dict[int, list
 
 
 def course_matrix(session: Session, school_id: int, course: Course, context_id: str | None, *,
-                  search: str = "", locale: str = "en") -> Matrix:
+                  search: str = "", locale: str = "en", sources: EvaluationSources | None = None) -> Matrix:
     columns = course_columns(session, school_id, course, context_id)
     learners = course_learners(session, course, search)
     learner_ids = [lr.id for lr in learners]
@@ -306,7 +336,7 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
     active = set(session.scalars(select(Evidence.learner_id).where(
         Evidence.course_id == course.id, Evidence.is_current.is_(True), Evidence.withdrawn.is_(False))
         .distinct())) if learner_ids else set()
-    hook = _progress_hook(session, course.id)
+    progress = learner_progress(session, school_id, learner_ids, sources)
     cells: dict[tuple[int, str], Cell] = {}
     for learner in learners:
         units_done: dict[str, datetime | None] = {}
@@ -322,10 +352,8 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
                                   credentials=credentials.get(award.id, []),
                                   annex=annex_rows(award.snapshot, locale),
                                   missing=[str(m) for m in (award.snapshot or {}).get("missing") or []])
-            elif key in hook:
-                info = hook[key]
-                cells[key] = Cell(str(info.get("state", "in_progress")), _parse_date(info.get("achieved_at")),
-                                  missing=[str(m) for m in info.get("missing") or []])
+            elif key in progress:
+                cells[key] = progress[key]
             elif column.kind == "unit" and column.code in units_done:
                 cells[key] = Cell("achieved", units_done[column.code])
             elif learner.id in active:

@@ -24,3 +24,13 @@ def unit_of_work() -> Iterator[Session]:
 
 def base_url() -> str:
     return str(_runtime().settings.base_url).rstrip("/")
+
+
+def evaluation_sources():
+    """Where progress reads evidence: the sync store, unless the app was given other sources."""
+    found = current_app.extensions.get("credbridge.evaluation_sources")
+    if found is not None:
+        return found
+    from credbridge.connector.awards.sources import store_sources
+
+    return store_sources()

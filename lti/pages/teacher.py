@@ -17,7 +17,7 @@ from credbridge.lti.pages.award_actions import ACTIONS, ActionRefused, apply
 from credbridge.lti.pages.common import ACTION_LABELS, STATE_LABELS, who
 from credbridge.lti.pages.preview import credential_preview
 from credbridge.lti.pages.queries import STATES, Matrix, course_matrix, find_course, state_counts
-from credbridge.lti.pages.runtime import unit_of_work
+from credbridge.lti.pages.runtime import evaluation_sources, unit_of_work
 from credbridge.lti.pages.security import check_csrf
 
 bp = Blueprint("teacher", __name__, url_prefix="/teacher")
@@ -43,7 +43,8 @@ def _matrix(context_id: str, search: str = "") -> tuple[LaunchSession, Matrix]:
     launch = require_course(context_id)
     with unit_of_work() as session:
         course = _course_for(session, launch, context_id)
-        matrix = course_matrix(session, launch.school_id, course, context_id, search=search, locale=_locale())
+        matrix = course_matrix(session, launch.school_id, course, context_id, search=search, locale=_locale(),
+                               sources=evaluation_sources())
         session.expunge_all()
     return launch, matrix
 

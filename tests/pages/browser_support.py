@@ -86,7 +86,8 @@ class _EmbeddingPlatform:
         return self.app(environ, start_response)
 
 
-def _seed(db: Database, site: Site, school_id: int, connection_id: int, tool_url: str) -> tuple[int, int, str]:
+def _seed(db: Database, site: Site, school_id: int, connection_id: int,
+          tool_url: str) -> tuple[int, int, str, EvidenceBook]:
     with db.unit_of_work() as s:
         school = s.get(School, school_id)
         import_mapping_file(s, school, MAPPING, "admin@vet.example")
@@ -115,7 +116,7 @@ def _seed(db: Database, site: Site, school_id: int, connection_id: int, tool_url
     OutboxWorker(db, lambda school, target: EmbeddedAdapter(db, tool_url), WorkerConfig(owner="seed")).run_once()
     with db.unit_of_work() as s:
         awards = {a.template_code: a.id for a in s.scalars(select(Award))}
-    return awards["CNC-OPERATOR"], awards["TD-BASICS"], "admin@vet.example"
+    return awards["CNC-OPERATOR"], awards["TD-BASICS"], "admin@vet.example", book
 
 
 @contextmanager
@@ -131,8 +132,9 @@ def browser_world(database: Database) -> Iterator[BrowserWorld]:
         tool = platform.add_tool(tool_url, custom={"user_idnumber": "$Person.sourcedId"})
         school_id, _registration_id, connection_id = add_registration(
             database, platform_url=platform_url, client_id=tool.client_id, deployment_id=tool.deployment_id)
-        pending, issued, admin_email = _seed(database, site, school_id, connection_id or 0, tool_url)
-        app = build_app(tool_runtime(database, tool_url), secure_cookies=True)  # SameSite=None, as in production
+        pending, issued, admin_email, book = _seed(database, site, school_id, connection_id or 0, tool_url)
+        # SameSite=None cookies, as in production
+        app = build_app(tool_runtime(database, tool_url), secure_cookies=True, book=book)
         for server, wsgi in ((platform_server, _EmbeddingPlatform(platform_app, platform)), (tool_server, app)):
             server.app = wsgi
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -40,7 +40,7 @@ from credbridge.lti.pages.passwords import hash_password
 from credbridge.lti.sessions import SESSION_COOKIE, _serializer, new_session_id
 from tests.awards.conftest import MAPPING, EvidenceBook
 from tests.lti.support import tool_runtime
-from tests.mappings.helpers import cnc_operator_learner
+from tests.mappings.helpers import CNC, Facts, cnc_operator_learner
 
 HOSTILE_COURSE = '<script>window.__xss=1</script>CNC "programming" \'101\''
 HOSTILE_LEARNER = '<img src=x onerror="window.__xss=2">Ana "Quote" O\'Brien'
@@ -174,12 +174,23 @@ class Env:
         return client
 
 
-def build_app(runtime: Runtime, *, secure_cookies: bool = False) -> Flask:
+def evidence_book(world: World) -> EvidenceBook:
+    """The learners' evidence as the sync store would hand it to evaluation."""
+    book = EvidenceBook()
+    book.facts[world.learner_hostile] = cnc_operator_learner()
+    book.facts[world.learner_full] = cnc_operator_learner()
+    book.facts[world.learner_plain] = [Facts.quiz(3, CNC, 100, t=10, fid="q-plain")]  # CNC-PROG half done
+    return book
+
+
+def build_app(runtime: Runtime, *, secure_cookies: bool = False, book: EvidenceBook | None = None) -> Flask:
     """Secure cookies for browsers (which accept them on http://localhost); werkzeug's test client
     would not send them back over http."""
     app = create_app(runtime, config={"LTI_COOKIE_SECURE": secure_cookies})
     if "teacher" not in app.blueprints:  # until create_app wires the pages itself
         register_pages(app)
+    if book is not None:
+        app.extensions["credbridge.evaluation_sources"] = book.sources()
     return app
 
 
@@ -207,7 +218,7 @@ def env(seeded_template: tuple[Path, World], tmp_path: Path) -> Iterator[Env]:
     db = Database(f"sqlite:///{path}")
     runtime = tool_runtime(db, BASE_URL)
     try:
-        yield Env(build_app(runtime), runtime, db, world)
+        yield Env(build_app(runtime, book=evidence_book(world)), runtime, db, world)
     finally:
         db.dispose()
 

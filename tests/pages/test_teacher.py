@@ -17,7 +17,13 @@ def test_matrix_shows_each_learner_state_and_annex_values_with_provenance(env: E
     hostile = learners[env.world.learner_hostile]
     assert hostile["CNC-OPERATOR"]["state"] == "pending_approval"
     assert hostile["TD-BASICS"]["state"] == "issued"
-    assert learners[env.world.learner_plain]["CNC-OPERATOR"]["state"] == "not_started"
+    plain = learners[env.world.learner_plain]
+    assert plain["CNC-PROG"]["state"] == "in_progress"  # the quiz is passed, the assignment is missing
+    assert plain["CNC-PROG"]["missing"] and "ssign" in " ".join(plain["CNC-PROG"]["missing"])
+    assert plain["CNC-OPERATOR"]["state"] == "in_progress"
+    assert any("CNC-PROG" in m for m in plain["CNC-OPERATOR"]["missing"])
+    assert plain["CNC-OPS"]["state"] == "in_progress"
+    assert hostile["CNC-PROG"]["state"] == "achieved"  # a unit achieved, on its way into the credential
     codes = {c["code"] for c in data["columns"]}
     assert {"CNC-OPERATOR", "CNC-PROG", "CNC-OPS"} <= codes
     page = client.get("/teacher/course/2").get_data(as_text=True)
