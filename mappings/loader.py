@@ -33,6 +33,8 @@ Path_ = tuple[Any, ...]
 #: generous for a school's mappings (the worked example has ~400 values) and bounded for hostile files
 MAX_NODES = 200_000
 MAX_FILE_CHARS = 5_000_000
+#: the YAML parser slows down sharply with nesting; real mapping files nest a handful of levels
+MAX_FLOW_DEPTH = 64
 
 
 def load_mapping_file(path: str | Path) -> MappingSet:
@@ -50,9 +52,13 @@ def load_mapping_text(text: str, filename: str = "<text>", *, check_completeness
     if len(text) > MAX_FILE_CHARS:
         raise MappingError([Problem(filename, 1, 1, f"the file has {len(text):,} characters; a mapping file "
                                     f"may have at most {MAX_FILE_CHARS:,}", "too_large")])
-    doc = _parse(text, filename)
+    if _flow_depth(text) > MAX_FLOW_DEPTH:
+        raise MappingError([Problem(filename, 1, 1, f"more than {MAX_FLOW_DEPTH} nested [ ] / {{ }}", "too_large")])
     try:
+        doc = _parse(text, filename)
         data = _plain(doc, (), locations, [MAX_NODES])
+    except RecursionError:
+        raise MappingError([Problem(filename, 1, 1, "the YAML is nested too deeply", "too_large")]) from None
     except _TooManyNodes:
         raise MappingError([Problem(filename, 1, 1, f"more than {MAX_NODES:,} values once YAML aliases are "
                                     "expanded; is an anchor (&) reused recursively?", "too_large")]) from None
@@ -91,6 +97,19 @@ def _parse(text: str, filename: str) -> Any:
         raise MappingError([Problem(filename, line, col, f"YAML syntax error: {what}", "yaml_syntax")]) from None
     except YAMLError as exc:  # pragma: no cover - unmarked errors are rare
         raise MappingError([Problem(filename, 1, 1, f"YAML error: {exc}", "yaml_syntax")]) from None
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest [ ] / { } nesting, counted before parsing (brackets inside scalars may over-count,
+    which only matters for absurd files)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 class _TooManyNodes(Exception):

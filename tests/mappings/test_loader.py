@@ -173,3 +173,16 @@ def test_anchors_within_budget_are_fine():
     text = text.replace(f"    eqf_level: 3\n{tail}", f"    eqf_level: 3\n    quality_assurance: *qa\n{tail}")
     ms = load_mapping_text(text, "anchors.yaml")
     assert ms.template("WELD-SAFETY").quality_assurance == ms.school.quality_assurance
+
+
+def test_deep_nesting_is_refused():
+    with pytest.raises(MappingError) as info:
+        load_mapping_text("a: " + "[" * 1500 + "]" * 1500 + "\n", "deep.yaml")
+    assert info.value.problems[0].code == "too_large"
+
+
+def test_deep_block_nesting_is_refused():
+    text = "".join(" " * (2 * i) + f"k{i}:\n" for i in range(400)) + " " * 800 + "x: 1\n"
+    with pytest.raises(MappingError) as info:
+        load_mapping_text(text, "deep-block.yaml")
+    assert info.value.problems[0].code in {"too_large", "invalid_value", "unknown_field"}
