@@ -42,14 +42,14 @@ RECORDED_SERVICE_FUNCTIONS = (
     "core_badges_get_user_badges",
 )
 DEFAULT_SERVICE_FUNCTIONS = (*RECORDED_SERVICE_FUNCTIONS, "core_course_get_updates_since",
-                             "core_reportbuilder_retrieve_report")
+                             "core_reportbuilder_list_reports", "core_reportbuilder_retrieve_report")
 # Functions that exist in Moodle 4.5 but that the emulator does not serve: calling them gives the
 # "not in service" error rather than "does not exist", as on a real site whose service lacks them.
 OTHER_MOODLE_FUNCTIONS = frozenset({
     "core_user_create_users", "core_user_update_users", "core_user_delete_users", "core_course_create_courses",
     "core_course_update_courses", "core_course_delete_courses", "core_course_check_updates",
     "enrol_manual_enrol_users", "enrol_manual_unenrol_users", "core_group_create_groups",
-    "core_reportbuilder_list_reports", "core_reportbuilder_set_filters",
+    "core_reportbuilder_set_filters",
     "core_completion_update_activity_completion_status_manually", "core_completion_mark_course_self_completed",
     "core_grades_update_grades", "core_badges_get_badge", "core_message_send_instant_messages",
 })

@@ -41,6 +41,30 @@ def report_rows(call: Call) -> list[list[str | None]]:
     return [r[3] for r in rows]
 
 
+def report_details(call: Call) -> dict[str, Any]:
+    """custom_report_details_exporter of the emulator's one report."""
+    site = call.site
+    admin = site.users.get(site.config.admin_userid) or site.users[call.principal.userid]
+    created = min((c.timecreated for c in site.courses.values()), default=0)
+    return {"name": "Course completions for credbridge",
+            "source": "core_course\\reportbuilder\\datasource\\participants",
+            "type": 0, "uniquerows": False, "conditiondata": '{"completion:timecompleted_operator":"0"}',
+            "settingsdata": None, "contextid": 1, "component": "", "area": "", "itemid": 0, "id": REPORT_ID,
+            "timecreated": created, "timemodified": created, "usermodified": admin.id,
+            "sourcename": "Course participants", "modifiedby": user_summary(site, admin)}
+
+
+@ws_function("core_reportbuilder_list_reports", {"page": Value("int", default=0),
+                                                 "perpage": Value("int", default=5)})
+def list_reports(call: Call) -> dict[str, Any]:
+    call.require("moodle/reportbuilder:view")
+    p = call.params
+    if p["page"] < 0 or p["perpage"] < 1:
+        raise invalid_parameter("page must be >= 0 and perpage >= 1")
+    reports = [report_details(call)][p["page"] * p["perpage"]:(p["page"] + 1) * p["perpage"]]
+    return {"reports": reports, "warnings": []}
+
+
 @ws_function("core_reportbuilder_retrieve_report", {"reportid": Value("int"), "page": Value("int", default=0),
                                                     "perpage": Value("int", default=10)})
 def retrieve_report(call: Call) -> dict[str, Any]:
@@ -50,18 +74,10 @@ def retrieve_report(call: Call) -> dict[str, Any]:
     call.require("moodle/reportbuilder:view")
     if p["page"] < 0 or p["perpage"] < 1:
         raise invalid_parameter("page must be >= 0 and perpage >= 1")
-    site = call.site
     rows = report_rows(call)
     start = p["page"] * p["perpage"]
-    admin = site.users.get(site.config.admin_userid) or site.users[call.principal.userid]
-    created = min((c.timecreated for c in site.courses.values()), default=0)
     return {
-        "details": {"name": "Course completions for credbridge",
-                    "source": "core_course\\reportbuilder\\datasource\\participants",
-                    "type": 0, "uniquerows": False, "conditiondata": '{"completion:timecompleted_operator":"0"}',
-                    "settingsdata": None, "contextid": 1, "component": "", "area": "", "itemid": 0, "id": REPORT_ID,
-                    "timecreated": created, "timemodified": created, "usermodified": admin.id,
-                    "sourcename": "Course participants", "modifiedby": user_summary(site, admin)},
+        "details": report_details(call),
         "data": {"headers": list(HEADERS), "rows": [{"columns": r} for r in rows[start:start + p["perpage"]]],
                  "totalrowcount": len(rows)},
         "warnings": [],

@@ -38,6 +38,8 @@ def test_report_lists_course_completions_in_pages(site: Site, emulator: RunningE
     assert rows[0][4].endswith("AM") or rows[0][4].endswith("PM")
     assert first["details"]["sourcename"] == "Course participants"
     assert ws(emulator, "core_reportbuilder_retrieve_report", reportid=99)["errorcode"] == "invalidrecord"
+    listed = ws(emulator, "core_reportbuilder_list_reports")
+    assert [r["id"] for r in listed["reports"]] == [1] and listed["reports"][0] == first["details"]
 
 
 def test_report_window_only_recent_completions(site: Site, emulator: RunningEmulator) -> None:
