@@ -13,10 +13,9 @@ from sqlalchemy import func, select
 
 from credbridge.connector.awards import actions
 from credbridge.connector.commands.common import progress, with_runtime
-from credbridge.connector.issuing.adapters import AdapterRegistry
 from credbridge.connector.issuing.formats.export import IssuedArtefacts, write_export
 from credbridge.connector.issuing.keys import school_did_document, school_jwks
-from credbridge.connector.issuing.pipeline.worker import OutboxWorker, WorkerConfig
+from credbridge.connector.issuing.pipeline.runner import make_outbox_worker
 from credbridge.connector.issuing.status import status_list_credential_jwt
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.store.models import Award, Credential, OutboxItem, School, StatusList, WorkItem
@@ -59,9 +58,7 @@ def _send_outbox(runtime: Runtime, school_id: int | None) -> Any:
     query = select(func.count()).select_from(OutboxItem).where(OutboxItem.status.in_(("pending", "failed", "sending")))
     with runtime.db.unit_of_work() as session:
         total = session.scalar(query) or 0
-    worker = OutboxWorker(runtime.db, AdapterRegistry(runtime.db, runtime.settings.base_url),
-                          WorkerConfig(owner=f"{runtime.settings.daemon_id}:outbox",
-                                       lease_seconds=runtime.settings.lease_seconds))
+    worker = make_outbox_worker(runtime.db, runtime.settings)
     with progress("issuing credentials", total) as bar:
         return worker.run_once(school_id=school_id, on_item=lambda _id: bar.advance())
 
