@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("http500", "http502", "http503", "http429", "hang", "html200", "truncated", "malformed")
+FAULT_KINDS = ("http500", "http502", "http503", "http429", "hang", "html200", "truncated", "malformed", "reset")
 
 
 class FaultError(ValueError):

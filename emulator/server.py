@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -77,6 +79,8 @@ def create_app(site: Site, *, tokens: dict[str, Principal] | None = None, extens
         if delay:
             time.sleep(delay / 1000.0)
         fault = controls.next_fault(function)
+        if fault is not None and fault.kind == "reset":
+            _reset_connection(request.environ)
         if fault is not None and fault.kind in ("http500", "http502", "http503", "http429", "html200", "hang"):
             early = _early_fault(fault, controls)
             if early is not None:
@@ -101,6 +105,15 @@ def create_app(site: Site, *, tokens: dict[str, Principal] | None = None, extens
     for extension in extensions:
         extension(app, site)
     return app
+
+
+def _reset_connection(environ: dict[str, Any]) -> None:
+    """Drop the TCP connection before answering (a proxy or PHP worker dying mid-request)."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        raise RuntimeError("the reset fault needs werkzeug's development server")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.shutdown(socket.SHUT_RDWR)
 
 
 def _early_fault(fault: Fault, controls: Controls) -> Response | None:

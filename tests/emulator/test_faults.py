@@ -59,6 +59,13 @@ def test_hang_outlasts_client_timeout(emulator: RunningEmulator) -> None:
     assert time.monotonic() - started < 2
 
 
+def test_connection_dropped_without_response(emulator: RunningEmulator) -> None:
+    emulator.inject_fault("reset")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        call(emulator)
+    assert call(emulator).status_code == 200
+
+
 def test_fault_limited_to_functions(emulator: RunningEmulator) -> None:
     emulator.inject_fault("http503", count=1, functions=["core_course_get_courses"])
     assert call(emulator).status_code == 200
