@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ def _find(session: Session, registration: LtiRegistration, sub: str, claims: dic
     email = claims.get("email")
     if isinstance(email, str) and email.strip():
         matches = session.scalars(select(Learner).where(Learner.school_id == registration.school_id,
-                                                        Learner.email == email.strip().lower())).all()
+                                                        func.lower(Learner.email) == email.strip().lower())).all()
         if len(matches) == 1:
             return matches[0]
     return None

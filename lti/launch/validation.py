@@ -4,7 +4,6 @@ by the caller before this runs, because it is what tells which platform to expec
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -128,10 +127,3 @@ def _check_required_claims(payload: dict[str, Any], message_type: str) -> None:
             _require(settings.get(name) not in (None, "", []), "deep_linking_settings",
                      f"deep_linking_settings.{name} is missing")
 
-
-def unverified_claims(id_token: str) -> dict[str, Any]:
-    """For messages only (never for decisions): the claims without checking the signature."""
-    try:
-        return json.loads(json.dumps(jwt.decode(id_token, options={"verify_signature": False})))
-    except jwt.PyJWTError:
-        return {}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, render_template, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 
 from credbridge.connector.store.models import Award, Learner
 from credbridge.lti.auth import require_learner, require_role, require_session
-from credbridge.lti.pages.queries import annex_rows, learner_awards, learner_courses
-from credbridge.lti.pages.runtime import unit_of_work
+from credbridge.lti.pages.queries import annex_rows, course_matrix, learner_awards, learner_courses
+from credbridge.lti.pages.runtime import evaluation_sources, unit_of_work
 from credbridge.lti.pages.security import check_csrf
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
@@ -35,8 +35,12 @@ def home() -> Any:
             abort(403)
         awards = learner_awards(session, learner_id)
         courses = learner_courses(session, learner_id)
+        # the same cells the teacher sees, for this learner only
+        sources, locale = evaluation_sources(), str(get_locale() or "en")
+        progress = [course_matrix(session, launch.school_id, course, str(course.moodle_id), sources=sources,
+                                  locale=locale, learner_id=learner_id) for course in courses]
         session.expunge_all()
-    return render_template("pages/learner.html", learner=learner, awards=awards, courses=courses)
+    return render_template("pages/learner.html", learner=learner, awards=awards, progress=progress)
 
 
 @bp.get("/records.json")

@@ -327,9 +327,12 @@ def credentials_of(session: Session, award_ids: Iterable[int]) -> dict[int, list
 
 
 def course_matrix(session: Session, school_id: int, course: Course, context_id: str | None, *,
-                  search: str = "", locale: str = "en", sources: EvaluationSources | None = None) -> Matrix:
+                  search: str = "", locale: str = "en", sources: EvaluationSources | None = None,
+                  learner_id: int | None = None) -> Matrix:
     columns = course_columns(session, school_id, course, context_id)
     learners = course_learners(session, course, search)
+    if learner_id is not None:
+        learners = [lr for lr in learners if lr.id == learner_id]
     learner_ids = [lr.id for lr in learners]
     awards = latest_awards(session, learner_ids)
     credentials = credentials_of(session, [a.id for a in awards.values()])

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -208,10 +208,6 @@ def jwks() -> Response:
     response = jsonify(keyset)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
-
-
-def abort_page(status: int, message: str) -> None:
-    abort(status, description=message)
 
 
 from credbridge.lti.views import deep_linking as _deep_linking  # noqa: E402,F401  (routes on bp)

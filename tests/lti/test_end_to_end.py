@@ -49,3 +49,14 @@ def test_known_learner_is_found_by_idnumber(lti_env: LtiEnvironment) -> None:
     with lti_env.runtime.db.unit_of_work() as db:
         assert len(db.scalars(select(Learner)).all()) == 1
         assert db.scalars(select(LearnerIdentity)).one().external_id == str(LEARNER_ID)
+
+
+def test_known_learner_is_found_by_email_when_the_idnumber_is_unknown(lti_env: LtiEnvironment) -> None:
+    user = lti_env.site.users[LEARNER_ID]
+    with lti_env.runtime.db.unit_of_work() as db:
+        db.add(Learner(school_id=lti_env.school_id, full_name="Found By Email", email=user.email.upper()))
+    launch(lti_env.browser(), lti_env.platform, LEARNER_ID, COURSE_ID)
+    with lti_env.runtime.db.unit_of_work() as db:
+        (learner,) = db.scalars(select(Learner)).all()
+        assert learner.full_name == "Found By Email"
+        assert db.scalars(select(LearnerIdentity)).one().learner_id == learner.id

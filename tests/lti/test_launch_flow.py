@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 from sqlalchemy import select
 
@@ -60,7 +61,7 @@ def test_login_refuses_unknown_platform_and_foreign_target(lti_env: LtiEnvironme
     assert "Traceback" not in missing.text
 
 
-def test_replayed_launch_is_refused_on_the_state(lti_env: LtiEnvironment) -> None:
+def test_replayed_launch_is_refused_on_the_state(lti_env: LtiEnvironment, caplog: pytest.LogCaptureFixture) -> None:
     http = lti_env.browser()
     form = _until_auth_form(lti_env, http)
     first = http.post(form["action"], data=form["fields"])
@@ -68,6 +69,10 @@ def test_replayed_launch_is_refused_on_the_state(lti_env: LtiEnvironment) -> Non
     again = http.post(form["action"], data=form["fields"])
     assert again.status_code == 401
     assert '<code class="check">state</code>' in again.text
+    refusals = [r.getMessage() for r in caplog.records if r.name == "credbridge.lti" and "refused" in r.getMessage()]
+    assert refusals == ["LTI launch refused: check=state reason=unknown or already used state (replayed or expired "
+                        "launch)"]
+    assert not any(r.exc_info for r in caplog.records)  # one line, no stack trace
 
 
 def test_cookieless_launch_offers_a_new_window_and_keeps_the_state(lti_env: LtiEnvironment) -> None:
