@@ -258,6 +258,13 @@ class LtiPlatform:
         }
         if link is not None:
             claims[LTI + "resource_link"] = {"title": link.name, "description": "", "id": str(link.instance)}
+            # LTI 1.1 outcomes, which Moodle still sends when the tool may return grades
+            sourcedid = {"data": {"instanceid": str(link.instance), "userid": str(user.id),
+                                  "typeid": str(tool.type_id), "launchid": secrets.randbelow(10**9)},
+                         "hash": secrets.token_hex(32)}
+            claims["https://purl.imsglobal.org/spec/lti-bo/claim/basicoutcome"] = {
+                "lis_result_sourcedid": json.dumps(sourcedid, separators=(",", ":")),
+                "lis_outcome_service_url": f"{base}/mod/lti/service.php"}
         if tool.send_name:
             claims.update({"given_name": user.firstname, "family_name": user.lastname,
                            "name": f"{user.firstname} {user.lastname}"})
