@@ -28,3 +28,10 @@ def test_session_without_learner_record_is_told_why(env: Env) -> None:
     env.session_for(client, roles=["learner"], context_id="2")
     response = client.get("/learner/")
     assert response.status_code == 403
+
+
+def test_learner_sees_progress_with_what_is_missing(env: Env) -> None:
+    html = env.learner(env.world.learner_plain).get("/learner/").get_data(as_text=True)
+    assert 'data-code="CNC-PROG" data-state="in_progress"' in html
+    assert "My progress in" in html
+    assert "Marko Horvat" in html and "O&#39;Brien" not in html  # the course's other learners stay hidden
