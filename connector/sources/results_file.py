@@ -127,12 +127,16 @@ def parse(path: Path) -> tuple[list[ResultRow], list[RowError]]:
     good: list[ResultRow] = []
     errors: list[RowError] = []
     seen: dict[tuple[tuple[str, str], str], int] = {}
+    unknown: set[str] = set()
     for number, raw in read_rows(path):
         record: dict[str, str] = {}
         for header, value in raw.items():
             field_name = ALIASES.get(_norm(header))
             if field_name is None:
-                errors.append(RowError(name, 1, header, f"unknown column; expected one of {sorted(set(ALIASES))}"))
+                if header not in unknown:
+                    unknown.add(header)
+                    errors.append(RowError(name, 1, header,
+                                           f"unknown column; expected one of {sorted(set(ALIASES.values()))}"))
                 continue
             record[field_name] = value
         row_errors: list[RowError] = []
@@ -165,7 +169,7 @@ def parse(path: Path) -> tuple[list[ResultRow], list[RowError]]:
         passed = True if result.lower() in PASS else False if result.lower() in FAIL else None
         if result and passed is None:
             bad("result", f"expected pass or fail, got {result!r}")
-        if not result and grade is None:
+        if not result and not record.get("grade"):
             bad("result", "a result (pass/fail) or a grade is required")
         assessed_on = _date(record.get("date", ""))
         if assessed_on is None:
