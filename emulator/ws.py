@@ -18,6 +18,7 @@ from credbridge.emulator.errors import (
     course_context_not_valid,
     function_does_not_exist,
     invalid_parameter,
+    invalid_record,
     invalid_token,
     nopermissions,
     require_login,
@@ -98,8 +99,6 @@ class Call:
     def course_context(self, courseid: int, *, wrapped: bool = False) -> None:
         """validate_context() for a course: the principal must be able to enter the course."""
         if courseid not in self.site.courses:
-            from credbridge.emulator.errors import invalid_record
-
             raise invalid_record("course")
         if not self.principal.can("moodle/course:view") and not self.site.is_enrolled(courseid,
                                                                                       self.principal.userid):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from credbridge.emulator.errors import invalid_record
 from credbridge.emulator.functions.render import pix
 from credbridge.emulator.params import Value
 from credbridge.emulator.ws import RECORDED_SERVICE_FUNCTIONS, Call, ws_function
@@ -67,8 +68,9 @@ def get_site_info(call: Call) -> dict[str, Any]:
     "userid": Value("int", default=0), "courseid": Value("int", default=0), "page": Value("int", default=0),
     "perpage": Value("int", default=0), "search": Value("raw", default=""), "onlypublic": Value("bool", default=False)})
 def get_user_badges(call: Call) -> dict[str, Any]:
-    if call.params["userid"]:
-        call.site.user(call.params["userid"]) if call.params["userid"] in call.site.users else None
+    # The emulated site awards no Moodle badges (credbridge issues the credentials).
+    if call.params["userid"] and call.params["userid"] not in call.site.users:
+        raise invalid_record("user")
     return {"badges": [], "warnings": []}
 
 
