@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 from flask_babel import format_date, format_datetime, get_locale, lazy_gettext
 from markupsafe import Markup
 
@@ -45,11 +45,6 @@ ELEMENT_LABELS = {
 def who(session: LaunchSession) -> str:
     """How the audit log names the person acting."""
     return session.email or session.subject or f"session:{session.id[:8]}"
-
-
-def wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
 def _date(value: datetime | None) -> str:

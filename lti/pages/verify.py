@@ -22,11 +22,13 @@ from credbridge.connector.issuing.keys import current_school_key, school_did, sc
 from credbridge.connector.issuing.status import status_list_url
 from credbridge.connector.store.models import Award, Credential, Learner, School, StatusList
 from credbridge.lti.i18n import normalise_locale
-from credbridge.lti.pages.common import wants_json
 from credbridge.lti.pages.queries import annex_rows
 from credbridge.lti.pages.runtime import base_url, unit_of_work
 
 bp = Blueprint("verify", __name__)
+#: what machines may ask for at /credentials/<uuid>; people (text/html, */*) get the page
+MACHINE_TYPES = ["text/html", "application/json", "application/ld+json", "application/vc+ld+json",
+                 "application/vc+jwt"]
 DOWNLOAD = {"jwt": ("ob3-jwt", "application/vc+jwt", "jwt"), "json": ("ob3-di", "application/vc+ld+json", "json"),
             "elm.json": ("elm", "application/ld+json", "elm.json")}
 
@@ -87,8 +89,17 @@ def credential(credential_id: UUID) -> Any:
     uuid = str(credential_id)
     with unit_of_work() as session:
         found = _find(session, uuid)
-        if wants_json():
-            return jsonify(_vc_json(found))
+        wanted = request.accept_mimetypes.best_match(MACHINE_TYPES, default="text/html")
+        if wanted == "application/vc+jwt":
+            jwt_row = found if found.format == "ob3-jwt" else session.scalars(select(Credential).where(
+                Credential.award_id == found.award_id, Credential.format == "ob3-jwt")).first()
+            if jwt_row is None:
+                abort(406, description="this credential has no VC-JWT form")
+            return Response(jwt_row.document, mimetype="application/vc+jwt")
+        if wanted != "text/html":
+            response = jsonify(_vc_json(found))
+            response.mimetype = wanted
+            return response
         award = session.get(Award, found.award_id)
         learner = session.get(Learner, award.learner_id) if award else None
         school = session.get(School, found.school_id)

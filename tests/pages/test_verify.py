@@ -31,6 +31,11 @@ def test_valid_credential_for_people_and_machines(env: Env) -> None:
     assert machine.mimetype == "application/json"
     assert "AchievementCredential" in machine.get_json()["type"]
     assert "Accept" in page.headers["Vary"]
+    linked_data = client.get(f"/credentials/{uuids['ob3-jwt']}", headers={"Accept": "application/ld+json"})
+    assert linked_data.mimetype == "application/ld+json" and linked_data.get_json()["credentialSubject"]
+    jwt_form = client.get(f"/credentials/{uuids['ob3-di']}", headers={"Accept": "application/vc+jwt"})
+    assert jwt_form.mimetype == "application/vc+jwt" and jwt_form.get_data(as_text=True).count(".") == 2
+    assert client.get(f"/credentials/{uuids['ob3-jwt']}", headers={"Accept": "*/*"}).mimetype == "text/html"
 
 
 def test_downloads_in_each_format(env: Env) -> None:
