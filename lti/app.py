@@ -21,7 +21,8 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
     never returns Secure cookies over plain http)."""
     runtime = runtime or open_runtime(settings)
     app = Flask(__name__)
-    secure = True
+    # a `lti_cookie_secure` setting (when the settings grow one) drops Secure for plain-http development
+    secure = bool(getattr(runtime.settings, "lti_cookie_secure", True))
     app.config.update(
         SECRET_KEY=runtime.settings.secret_key.get_secret_value(),
         LTI_COOKIE_SECURE=secure,
