@@ -68,6 +68,8 @@ GRADE_ITEM_IDS = {"CNC101": {"course": 1, "assign": 2, "quiz": 3, "lti": 10, "bo
 LTI_CONTEXTID = 58
 BONUS = {"CNC101": {"userid": 5, "grade": 18.0, "time": T0 + 18}}
 LTI_GRADE_TIME = T0 + 17
+# Recorded seconds after T0 at which each course's activities were set up and worked through.
+COURSE_OFFSET = {2: 0, 3: 4, 4: 6}
 CRON_RUN = T0 + 12  # the recorded completion cron run (competency evidence 'course completed')
 ASSIGN_FEEDBACK = "Well done – meets the criteria."
 LTI_FEEDBACK = "Facing operation completed in the simulator."
@@ -172,8 +174,9 @@ def _course(site: Site, data: dict[str, Any], shortname: str, c: dict[str, Any])
         cmid, instance = c["cms"][modname], c["instances"][modname]
         contextid = (LTI_CONTEXTID if modname == "lti"
                      else c["contextid"] + 1 + ("page", "assign", "quiz").index(modname))
-        fields: dict[str, Any] = {"id": cmid, "instance": instance, "contextid": contextid, "added": T0 - 5,
-                                  "timemodified": T0 - 5}
+        created = T0 + COURSE_OFFSET.get(course.id, 0)
+        fields: dict[str, Any] = {"id": cmid, "instance": instance, "contextid": contextid, "added": created,
+                                  "timemodified": created}
         if modname == "page":
             fields.update(completionview=True, intro="Reading material", settings={"content": PAGE_CONTENT})
         elif modname == "assign":
@@ -217,7 +220,7 @@ def _results(site: Site, c: dict[str, Any], course: Course, modules: dict[str, A
              students: dict[str, Any]) -> None:
     plan = c["plan"]
     by_student = {r["student"]: r for r in c["results"]}
-    base = {2: 0, 3: 4, 4: 6}.get(course.id, 0)  # recorded seconds after T0 at which each course was worked
+    base = COURSE_OFFSET.get(course.id, 0)
     t_view, t_sub, t_grade, t_quiz = T0 + base, T0 + base + 1, T0 + base + 2, T0 + base + 3
     grader = course.contacts[0]
     assign, quiz, page = modules.get("assign"), modules.get("quiz"), modules.get("page")
