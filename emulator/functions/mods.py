@@ -39,9 +39,11 @@ def _modules(call: Call, courseids: list[int], modname: str) -> list[Module]:
 def get_quizzes_by_courses(call: Call) -> dict[str, Any]:
     ok, warnings = _accessible_courses(call, call.params["courseids"])
     quizzes = []
+    # Settings Moodle only exports to users who can manage activities (the read-only sync role cannot).
+    manager = call.principal.can("moodle/course:manageactivities")
     for m in sorted(_modules(call, ok, "quiz"), key=lambda m: m.instance):
         s = m.settings
-        quizzes.append({
+        row = {
             "id": m.instance, "coursemodule": m.id, "course": m.course, "name": m.name, "intro": m.intro,
             "introformat": 1, "introfiles": [], "section": m.section, "visible": bool(m.visible), "groupmode": 0,
             "groupingid": 0, "lang": "", "timeopen": s.get("timeopen", 0), "timeclose": s.get("timeclose", 0),
@@ -51,10 +53,14 @@ def get_quizzes_by_courses(call: Call) -> dict[str, Any]:
             "reviewattempt": 69904, "reviewcorrectness": 69904, "reviewmaxmarks": 69904, "reviewmarks": 69904,
             "reviewspecificfeedback": 69904, "reviewgeneralfeedback": 69904, "reviewrightanswer": 69904,
             "reviewoverallfeedback": 4368, "questionsperpage": 1, "navmethod": "free",
+            **({"shuffleanswers": 1} if manager else {}),
             "sumgrades": num(s.get("sumgrades", 0.0)), "grade": num(s.get("grade", 10.0)),
+            **({"timecreated": m.added, "timemodified": m.timemodified, "password": s.get("password", ""),
+                "subnet": s.get("subnet", "")} if manager else {}),
             "browsersecurity": s.get("browsersecurity", "-"), "delay1": 0, "delay2": 0, "showuserpicture": 0,
             "showblocks": 0, "completionattemptsexhausted": 0, "completionpass": int(m.completionpassgrade),
-            "allowofflineattempts": 0, "autosaveperiod": 60, "hasfeedback": 0, "hasquestions": 1})
+            "allowofflineattempts": 0, "autosaveperiod": 60, "hasfeedback": 0, "hasquestions": 1}
+        quizzes.append(row)
     return {"quizzes": quizzes, "warnings": warnings}
 
 

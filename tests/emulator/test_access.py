@@ -101,3 +101,13 @@ def test_new_quiz_attempts_function_only_when_in_the_service(site: Site) -> None
         new = ws(emu, "mod_quiz_get_user_quiz_attempts", quizid=1, userid=5)
         assert new == ws(emu, "mod_quiz_get_user_attempts", quizid=1, userid=5)
         assert new["attempts"][0]["sumgrades"] == 3
+
+
+def test_quiz_password_and_subnet_only_for_activity_managers(site: Site) -> None:
+    site.modules[3].settings.update(password="ispit", subnet="127.0.0.0/8", browsersecurity="safebrowser")
+    manager = Principal(3, VET_SYNC_CAPABILITIES | {"moodle/course:manageactivities"})
+    with serve_in_thread(site, tokens={"m" * 32: manager, "s" * 32: Principal(3, VET_SYNC_CAPABILITIES)}) as emu:
+        full = ws(emu, "mod_quiz_get_quizzes_by_courses", token="m" * 32, **{"courseids[0]": 2})["quizzes"][0]
+        plain = ws(emu, "mod_quiz_get_quizzes_by_courses", token="s" * 32, **{"courseids[0]": 2})["quizzes"][0]
+    assert (full["password"], full["subnet"], full["browsersecurity"]) == ("ispit", "127.0.0.0/8", "safebrowser")
+    assert "password" not in plain and "subnet" not in plain and plain["browsersecurity"] == "safebrowser"
