@@ -969,15 +969,15 @@ class Site:
         return rules
 
     def compute_state(self, m: Module, userid: int, viewed: bool) -> int:
+        """completion_info::internal_get_state from the per-rule statuses."""
         rules = self.rule_statuses(m, userid, viewed)
         if not rules:
             return COMPLETION_INCOMPLETE
         states = [s for _, s in rules]
         if COMPLETION_INCOMPLETE in states:
             return COMPLETION_INCOMPLETE
-        if m.completionpassgrade and COMPLETION_COMPLETE_FAIL in states:
-            # Moodle: a required passing grade that is failed leaves the activity incomplete-failed.
-            return COMPLETION_COMPLETE_FAIL
+        # Any failed grade rule makes the whole activity "complete, failed" (state 3); only with a
+        # pass-grade rule does that keep the course criterion unmet (see criterion_met).
         if COMPLETION_COMPLETE_FAIL in states:
             return COMPLETION_COMPLETE_FAIL
         if COMPLETION_COMPLETE_PASS in states:
