@@ -6,6 +6,7 @@ from credbridge.connector.lti_services.client import ServiceClient
 from credbridge.connector.lti_services.errors import ServiceError, TokenError
 from credbridge.connector.lti_services.links import next_link
 from credbridge.connector.lti_services.nrps import Memberships, fetch_memberships
+from credbridge.connector.lti_services.registry import PlatformServices
 
-__all__ = ["Ags", "Memberships", "Score", "ServiceClient", "ServiceError", "TokenError", "fetch_memberships",
-           "next_link"]
+__all__ = ["Ags", "Memberships", "PlatformServices", "Score", "ServiceClient", "ServiceError", "TokenError",
+           "fetch_memberships", "next_link"]

@@ -155,3 +155,21 @@ def test_unreachable_platform_is_a_clear_error(client: ServiceClient) -> None:
     with pytest.raises(TokenError) as info:
         client.access_token([NRPS_SCOPE])
     assert info.value.status is None and "cannot reach" in str(info.value)
+
+
+def test_platform_services_share_one_client_and_token_per_registration(lti_env: LtiEnvironment) -> None:
+    from credbridge.connector.lti_services import PlatformServices
+    from credbridge.connector.store.models import LtiRegistration
+
+    services = PlatformServices(lti_env.runtime.db)
+    with lti_env.runtime.db.unit_of_work() as db:
+        registration = db.get(LtiRegistration, lti_env.registration_id)
+        db.expunge(registration)
+    ags = services.ags(registration)
+    assert services.ags(registration) is ags and services.client(registration) is ags.client
+    lineitem = ags.line_items(_lineitems_url(lti_env))[0]["id"]
+    for given in (1, 2, 3):
+        services.ags(registration).post_score(lineitem, Score(user_id=str(LEARNER_ID), score_given=given,
+                                                              score_maximum=3))
+    assert len(lti_env.platform.access_tokens) == 2  # one for line items, one for scores
+    assert ags.results(lineitem)[0]["resultScore"] == 100.0
