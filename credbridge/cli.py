@@ -31,8 +31,8 @@ SUBCOMMANDS: dict[str, str] = {
     "mappings": "credbridge.connector.commands.mappings:mappings",
     "lti": "credbridge.connector.commands.lti:lti",
     "keys": "credbridge.connector.commands.lti:keys",
-    "demo": "credbridge.connector.commands.demo:demo",
-    "emulator": "credbridge.connector.commands.demo:emulator",
+    "demo": "credbridge.demo:demo",
+    "emulator": "credbridge.demo:emulator",
 }
 
 

@@ -83,6 +83,13 @@ class Progress:
                 self._last_logged = decile
                 log.info("%s: %d/%d", self.description, self.done, self.total)
 
+    def report(self, done: int, total: int, stage: str = "") -> None:
+        """Absolute progress (done of total at a stage), as long-running services report it."""
+        if total and self.total != total:
+            self.set_total(total)
+        if done > self.done:
+            self.advance(done - self.done, note=stage)
+
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
