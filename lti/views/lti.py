@@ -154,6 +154,7 @@ def _open_session(registration_id: int, claims: dict[str, Any]) -> tuple[str, st
             expires_at=sessions.expiry(),
         )
         db.add(row)
+        db.execute(delete(LaunchSession).where(LaunchSession.expires_at < datetime.now(UTC)))
         session_id, context_id, learner_id = row.id, row.context_id, row.learner_id
     log.info("LTI launch: %s roles=%s context=%s", message_type, roles, context_id)
     return session_id, _landing(message_type, roles, context_id, learner_id, registration_id)
