@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from credbridge.connector.awards.actions import revocation_reason, revoke_issued
 from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit
 from credbridge.connector.issuing.adapters.base import (
+    AdapterConfigError,
     AwardPayload,
     IssueError,
     IssuerAdapter,
@@ -38,7 +39,7 @@ from credbridge.connector.issuing.adapters.base import (
     PermanentIssueError,
 )
 from credbridge.connector.issuing.pipeline.backoff import Backoff
-from credbridge.connector.issuing.pipeline.outbox import SENDABLE_AWARD_STATES, all_sent
+from credbridge.connector.issuing.pipeline.outbox import SENDABLE_AWARD_STATES, UnknownTarget, all_sent
 from credbridge.connector.issuing.pipeline.payload import build_payload
 from credbridge.connector.leases import claim, release, still_holds
 from credbridge.connector.store.base import utcnow
@@ -138,6 +139,9 @@ class OutboxWorker:
                 result = adapter.issue(payload, key)
         except IssueError as error:
             return self._failed(item_id, error, stats)
+        except (AdapterConfigError, UnknownTarget) as error:
+            # the school's target settings are wrong: retrying cannot help until an admin fixes them
+            return self._failed(item_id, PermanentIssueError(f"{target}: {error}"), stats)
         except Exception as error:  # a bug or bad config must not leave the row stuck in "sending"
             log.exception("outbox item %s: unexpected error from target %s", item_id, target)
             return self._failed(item_id, IssueError(f"{target}: {type(error).__name__}: {error}"), stats)

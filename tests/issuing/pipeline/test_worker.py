@@ -159,3 +159,15 @@ def test_lost_lease_result_is_not_written(database: Database, receiver: FakeWebh
         s.scalars(select(OutboxItem)).one().lease_expires_at = utcnow() - timedelta(seconds=1)
     assert _worker(database, receiver).run_once().reconciled == 1
     assert list(receiver.issued.values()) == [1]
+
+
+def test_wrong_target_settings_go_dead_at_once_naming_the_setting(database: Database) -> None:
+    from credbridge.connector.issuing.adapters import AdapterRegistry
+
+    with database.unit_of_work() as s:
+        school = factories.school(s, targets={"credly": {"base_url": "https://api.credly.com", "token": "t"}})
+        factories.award(s, school, factories.learner(s, school))
+    worker = OutboxWorker(database, AdapterRegistry(database, "https://cb.example.org"), WorkerConfig(owner="w"))
+    assert worker.run_once().dead == 1
+    with database.unit_of_work() as s:
+        assert "'organization_id' is missing" in s.scalars(select(OutboxItem)).one().last_error
