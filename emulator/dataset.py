@@ -407,6 +407,7 @@ class Site:
         self._mod_by_instance: dict[tuple[str, int], Module] = {}
         # Lazily rebuilt groupings of the big tables (see _grouped); bumped whenever rows are deleted.
         self._deletions = 0
+        self.completion_version = 0  # bumped whenever cron writes course completions
         self._groupings: dict[str, tuple[tuple[int, int], dict[Any, list[Any]]]] = {}
 
     # ------------------------------------------------------------------ construction
@@ -855,6 +856,7 @@ class Site:
                     cc.timecompleted = met_at
                     cc.aggregated_at = now
                     done.append(key)
+                    self.completion_version += 1
                 del self._pending[key]
             return done
 

@@ -7,9 +7,12 @@ Cells are formatted strings, as a report shows them (dates: userdate in UTC, min
 
 from __future__ import annotations
 
+import bisect
 import time
+import weakref
 from typing import Any
 
+from credbridge.emulator.dataset import Site
 from credbridge.emulator.errors import invalid_parameter, invalid_record
 from credbridge.emulator.functions.render import user_summary
 from credbridge.emulator.params import Value
@@ -25,20 +28,37 @@ def report_date(ts: int) -> str:
     return f"{t.tm_mday} {time.strftime('%B %Y', t)}, {hour}:{t.tm_min:02d} {'AM' if t.tm_hour < 12 else 'PM'}"
 
 
+_cache: weakref.WeakKeyDictionary[Site, tuple[tuple[int, ...], list[tuple[int, list[str | None]]]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _completed_rows(site: Site) -> list[tuple[int, list[str | None]]]:
+    """All completed course completions as (timecompleted, columns), oldest first; cached because the
+    report is paged through (one call per page) and a large site has tens of thousands of rows."""
+    stamp = (len(site.course_completions), site._deletions, site.completion_version)
+    cached = _cache.get(site)
+    if cached is None or cached[0] != stamp:
+        rows = []
+        for (courseid, userid), cc in site.course_completions.items():
+            if cc.timecompleted is None:
+                continue
+            user, course = site.users[userid], site.courses[courseid]
+            rows.append((cc.timecompleted, courseid, userid,
+                         [course.idnumber, user.username, user.idnumber, "Yes", report_date(cc.timecompleted)]))
+        rows.sort(key=lambda r: r[:3])
+        cached = (stamp, [(r[0], r[3]) for r in rows])
+        _cache[site] = cached
+    return cached[1]
+
+
 def report_rows(call: Call) -> list[list[str | None]]:
-    """Completed course completions, newest window only if the site sets report_window_days."""
+    """Completed course completions, only those of the last N days if the site sets report_window_days."""
     site = call.site
-    window = site.report_window_days
-    since = site.clock.now() - window * 86400 if window else None
-    rows = []
-    for (courseid, userid), cc in site.course_completions.items():
-        if cc.timecompleted is None or (since is not None and cc.timecompleted < since):
-            continue
-        user, course = site.users[userid], site.courses[courseid]
-        rows.append((cc.timecompleted, courseid, userid,
-                     [course.idnumber, user.username, user.idnumber, "Yes", report_date(cc.timecompleted)]))
-    rows.sort(key=lambda r: r[:3])
-    return [r[3] for r in rows]
+    rows = _completed_rows(site)
+    if site.report_window_days:
+        since = site.clock.now() - site.report_window_days * 86400
+        rows = rows[bisect.bisect_left(rows, since, key=lambda r: r[0]):]
+    return [columns for _t, columns in rows]
 
 
 def report_details(call: Call) -> dict[str, Any]:
