@@ -304,6 +304,9 @@ def mapping_edit() -> Any:
             elif request.form.get("action") == "save":
                 flash(gettext("The file has errors; nothing was saved."), "error")
     lines = text.splitlines() or [""]
+    if result is not None and result.by_line:
+        # a problem "at the end of the file" sits one line after the last: show that line too
+        lines += [""] * max(0, max(result.by_line) - len(lines))
     return render_template("pages/admin_mapping_edit.html", filename=filename, text=text, lines=lines,
                            result=result), (422 if result is not None and not result.ok else 200)
 

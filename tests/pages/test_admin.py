@@ -193,3 +193,16 @@ def test_logout_ends_the_session(env: Env) -> None:
     token = csrf_token(client, "/admin/")
     client.post("/admin/logout", data={"csrf_token": token})
     assert client.get("/admin/").status_code == 401
+
+
+def test_mapping_upload_is_checked_like_the_editor(env: Env) -> None:
+    import io
+
+    client = env.admin()
+    token = csrf_token(client, "/admin/mappings/edit")
+    response = client.post("/admin/mappings/edit", content_type="multipart/form-data", data={
+        "csrf_token": token, "action": "check",
+        "upload": (io.BytesIO(b"school: {code: x}\nunits: [\n"), "broken.yaml")})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'value="broken.yaml"' in html and "has-problem" in html

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Frame, Page, sync_playwright
 from sqlalchemy import select
 
 from credbridge.connector.store.db import Database
-from credbridge.connector.store.models import Award, Credential
+from credbridge.connector.store.models import Award, Credential, WorkItem
 from tests.awards.conftest import MAPPING
 from tests.lti.support import COURSE_ID, LEARNER_ID, TEACHER_ID
 from tests.pages.browser_support import CHROMIUM_ARGS, SCREENSHOTS, BrowserWorld, browser_world
@@ -115,6 +115,14 @@ def test_teacher_page_progress_chart_and_keyboard_skip_link(world: BrowserWorld,
     box = frame.locator("#sync-progress")
     assert box.get_attribute("aria-live") == "polite"
     frame.wait_for_function("() => document.getElementById('sync-progress').textContent.includes('Waiting')")
+    with world.db.unit_of_work() as s:  # the sync daemon reports progress on its work item
+        item = s.scalars(select(WorkItem).where(WorkItem.kind == "sync_course")).one()
+        item.status, item.progress = "running", {"done": 3, "total": 7, "stage": "grades"}
+    frame.wait_for_function("() => document.getElementById('sync-progress').textContent.includes('grades 3 / 7')")
+    assert frame.locator("#sync-bar").get_attribute("value") == "3"
+    with world.db.unit_of_work() as s:
+        s.get(WorkItem, item.id).status = "done"
+    frame.wait_for_function("() => document.getElementById('sync-progress').textContent.includes('finished')")
 
 
 def test_learner_sees_only_own_records_and_downloads(world: BrowserWorld, page: Page) -> None:
