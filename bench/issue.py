@@ -19,6 +19,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -131,7 +132,7 @@ def document_rates(n: int) -> dict[str, float]:
     return {label: round(value, 1) for label, value in results}
 
 
-def bulk_run(db: Database, n: int) -> dict[str, float]:
+def bulk_run(db: Database, n: int, workers: int = 1) -> dict[str, float]:
     """N learners -> evaluation -> N awards + outbox rows -> worker -> credentials."""
     with db.unit_of_work() as session:
         school = School(slug="bench", legal_name="Bench Vocational School", country="HR",
@@ -159,16 +160,23 @@ def bulk_run(db: Database, n: int) -> dict[str, float]:
             for learner_id in learner_ids[chunk:chunk + 500]:
                 evaluate_learner(session, school, learner_id, T0, sources=sources, resolved=resolved)
     evaluated = time.perf_counter()
-    worker = OutboxWorker(db, lambda _school, _target: EmbeddedAdapter(db, BASE_URL),
-                          WorkerConfig(owner="bench", batch=50, notify=False))
-    stats = worker.run_once()
+    # several workers share the outbox through row leases (SKIP LOCKED on PostgreSQL)
+    pool = [OutboxWorker(db, lambda _school, _target: EmbeddedAdapter(db, BASE_URL),
+                         WorkerConfig(owner=f"bench-{i}", batch=20, notify=False)) for i in range(workers)]
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda w=w: results.append(w.run_once())) for w in pool]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = sum(r.sent for r in results)
     issued = time.perf_counter()
     with db.unit_of_work() as session:
         awards = session.scalar(select(func.count()).select_from(Award).where(Award.status == "issued"))
         documents = session.scalar(select(func.count()).select_from(Credential))
-    if awards != n or stats.sent != n:
-        raise SystemExit(f"bulk run incomplete: {awards} of {n} awards issued ({stats})")
-    return {"awards": n, "evaluate_per_s": round(n / (evaluated - started), 1),
+    if awards != n or sent != n:
+        raise SystemExit(f"bulk run incomplete: {awards} of {n} awards issued ({results})")
+    return {"awards": n, "workers": workers, "evaluate_per_s": round(n / (evaluated - started), 1),
             "issue_awards_per_s": round(n / (issued - evaluated), 1),
             "credential_documents": documents,
             "end_to_end_s": round(issued - started, 2)}
@@ -213,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--awards", type=int, help="number of awards in the bulk run")
     parser.add_argument("--pg-url", help="PostgreSQL URL to use instead of starting a throwaway server")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--pg-workers", type=int, default=2, help="outbox workers sharing PostgreSQL (default 2)")
     args = parser.parse_args(argv)
     n = args.awards or (500 if args.quick else 10_000)
     secrets.configure(os.environ.get("CREDBRIDGE_SECRET_KEY", "bench-secret-key-0123456789abcdef-0123"))
@@ -232,12 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_postgres:
         pg, stop, how = postgres_db(args.pg_url)
         try:
-            figures["postgres"] = bulk_run(pg, n) if pg is not None else {"skipped": how}
+            figures["postgres"] = bulk_run(pg, n, workers=args.pg_workers) if pg is not None else {"skipped": how}
         finally:
             stop()
 
     print(f"\nEnd-of-year bulk run: {n} awards (evaluate -> award + outbox -> embedded signer)")
-    print(f"  {'database':<10} {'evaluate/s':>12} {'issue awards/s':>15} {'documents':>10} {'total s':>9}")
+    print(f"  {'database':<10} {'workers':>7} {'evaluate/s':>12} {'issue awards/s':>15} {'documents':>10} "
+          f"{'total s':>9}")
     for name in ("sqlite", "postgres"):
         row = figures.get(name)
         if not row:
@@ -245,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         if "skipped" in row:
             print(f"  {name:<10} {row['skipped']}")
             continue
-        print(f"  {name:<10} {row['evaluate_per_s']:>12.1f} {row['issue_awards_per_s']:>15.1f} "
+        print(f"  {name:<10} {row['workers']:>7} {row['evaluate_per_s']:>12.1f} {row['issue_awards_per_s']:>15.1f} "
               f"{row['credential_documents']:>10} {row['end_to_end_s']:>9.2f}")
     print(json.dumps(figures, sort_keys=True))
     return 0

@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.audit import audit
@@ -77,7 +78,15 @@ def ensure_school_key(session: Session, school: School, *, now: datetime | None 
     current = next((r for r in _rows(session, school.id) if r.retired_at is None), None)
     if current is not None:
         return current
-    row = _new_row(session, school, now or datetime.now(UTC))
+    try:
+        with session.begin_nested():
+            row = _new_row(session, school, now or datetime.now(UTC))
+    except IntegrityError:
+        # another worker created the school's first key at the same moment (same kid): use theirs
+        current = next((r for r in _rows(session, school.id) if r.retired_at is None), None)
+        if current is None:
+            raise
+        return current
     audit(session, school_id=school.id, actor="system:keys", action="credential_key.created",
           subject_type="signing_key", subject_id=row.kid)
     return row

@@ -23,7 +23,7 @@ from credbridge.connector.issuing.status import (
     with_bit,
 )
 from credbridge.connector.store.db import Database
-from credbridge.connector.store.models import AuditEntry, Credential, School, StatusList
+from credbridge.connector.store.models import AuditEntry, Credential, School, SigningKey, StatusList
 from tests.awards.conftest import EvidenceBook
 from tests.awards.test_decide import BASE as DECIDE_BASE
 from tests.awards.test_decide import _evaluate, _setup, _worker
@@ -133,3 +133,26 @@ def test_revocation_flips_the_published_bit(database: Database) -> None:
     assert verdict.ok, verdict
     encoded = jwt.decode(token, options={"verify_signature": False})["credentialSubject"]["encodedList"]
     assert Bitstring.decode(encoded).get(index)
+
+
+@pytest.mark.postgres
+def test_concurrent_first_use_creates_one_school_key(postgres_database: Database) -> None:
+    with postgres_database.unit_of_work() as s:
+        school_id = factories.school(s).id
+    barrier = threading.Barrier(4)
+    names: list[str] = []
+
+    def first_use() -> None:
+        with postgres_database.unit_of_work() as s:
+            school = s.get(School, school_id)
+            barrier.wait()
+            names.append(current_school_key(s, school, BASE).name)
+
+    threads = [threading.Thread(target=first_use) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(names) == 4 and len(set(names)) == 1
+    with postgres_database.unit_of_work() as s:
+        assert len(s.scalars(select(SigningKey).where(SigningKey.school_id == school_id)).all()) == 1
