@@ -65,6 +65,7 @@ def allocate(session: Session, school_id: int, *, size_bits: int = DEFAULT_SIZE_
     """
     status_list = _locked_open_list(session, school_id)
     if status_list is None:
+        # two first-ever allocations racing may each start a list; harmless (indexes are per list)
         if size_bits % 8:
             raise StatusAllocationError("size_bits must be a multiple of 8")
         status_list = StatusList(school_id=school_id, purpose="revocation", size_bits=size_bits,
