@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from credbridge.connector.awards.audit import audit
 from credbridge.connector.issuing.keys import ensure_school_key, rotate_school_key
 from credbridge.connector.moodle.client import MoodleClient
+from credbridge.connector.moodle.functions import MoodleApi
 from credbridge.connector.store.models import (
     AdminUser,
     Award,
@@ -28,6 +29,7 @@ from credbridge.connector.store.models import (
     UnitDefinition,
 )
 from credbridge.connector.store.secrets import Secret
+from credbridge.connector.sync.capabilities import check_connection
 from credbridge.lti.auth import current_session, require_role, require_session
 from credbridge.lti.pages import charts
 from credbridge.lti.pages.award_actions import ActionRefused, retry_outbox_item
@@ -41,11 +43,6 @@ from credbridge.lti.sessions import SESSION_COOKIE, cookie_kwargs, expiry, new_s
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(check_csrf)
-REQUIRED_CAPABILITIES = (
-    "core_webservice_get_site_info", "core_course_get_courses_by_field", "core_enrol_get_enrolled_users",
-    "core_completion_get_activities_completion_status", "gradereport_user_get_grade_items",
-    "mod_quiz_get_user_attempts", "core_competency_list_course_competencies",
-)
 
 
 def _school_id() -> int:
@@ -153,8 +150,7 @@ def connections() -> Any:
         runs = {c.id: session.scalars(select(SyncRun).where(SyncRun.connection_id == c.id)
                                       .order_by(SyncRun.id.desc()).limit(1)).first() for c in rows}
         session.expunge_all()
-    return render_template("pages/admin_connections.html", connections=rows, runs=runs,
-                           required=REQUIRED_CAPABILITIES)
+    return render_template("pages/admin_connections.html", connections=rows, runs=runs)
 
 
 @bp.post("/connections")
@@ -192,27 +188,26 @@ def _own(session: Any, model: Any, row_id: int, school_id: int) -> Any:
 @bp.post("/connections/<int:connection_id>/check")
 @require_role("administrator")
 def connection_check(connection_id: int) -> Any:
+    """The same probes as ``credbridge connections check``: each refusal names what to grant."""
     school_id = _school_id()
     with unit_of_work() as session:
         row = _own(session, LmsConnection, connection_id, school_id)
         client = MoodleClient(row.base_url, row.ws_token.reveal().decode(), retries=0, timeout=10)
         try:
-            info = client.call("core_webservice_get_site_info")
-        except Exception as error:  # shown to the admin who can fix the URL or the token
-            row.last_error = f"core_webservice_get_site_info: {error}"[:2000]
-            flash(gettext("Moodle did not answer: %(error)s", error=str(error)[:300]), "error")
-            return redirect(url_for(".connections"))
+            report = check_connection(MoodleApi(client), row.course_filter or None)
         finally:
             client.close()
-        functions = sorted(f.get("name", "") for f in info.get("functions") or [])
-        row.site_info = {"release": info.get("release"), "version": info.get("version"),
-                         "sitename": info.get("sitename"), "functions": functions}
-        row.last_error = None
-        missing = [f for f in REQUIRED_CAPABILITIES if f not in functions]
-    if missing:
-        flash(gettext("Connected, but the token cannot call: %(functions)s", functions=", ".join(missing)), "warning")
-    else:
+        findings = [{"check": f.check, "ok": f.ok, "detail": f.detail, "fix": f.fix, "required": f.required}
+                    for f in report.findings]
+        row.site_info = {**(row.site_info or {}), **{k: v for k, v in report.site.items() if k != "functions"},
+                         "check": findings, "checked_at": datetime.now(UTC).isoformat()}
+        failed = [f for f in report.findings if not f.ok and f.required]
+        row.last_error = "; ".join(f"{f.check}: {f.detail}" for f in failed)[:2000] or None
+    if report.ok:
         flash(gettext("Connected; every function credbridge needs is allowed."), "success")
+    else:
+        flash(gettext("Moodle refused some of what sync needs: %(checks)s", checks=", ".join(f.check for f in failed)),
+              "error")
     return redirect(url_for(".connections"))
 
 

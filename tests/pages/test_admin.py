@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from credbridge.connector.store.models import (
@@ -16,8 +17,11 @@ from credbridge.connector.store.models import (
     SigningKey,
     TemplateDefinition,
 )
+from credbridge.connector.store.secrets import Secret
+from credbridge.emulator.dataset import Site
 from credbridge.lti.pages.passwords import hash_password, verify_password
 from tests.awards.conftest import MAPPING
+from tests.lti.support import FIXTURES, serve
 from tests.pages.conftest import ADMIN_PASSWORD, Env, csrf_token
 
 
@@ -80,8 +84,28 @@ def test_capability_check_reports_an_unreachable_moodle(env: Env) -> None:
     token = csrf_token(client, "/admin/connections")
     page = client.post(f"/admin/connections/{env.world.connection_a}/check", data={"csrf_token": token},
                        follow_redirects=True).get_data(as_text=True)
-    assert "Moodle did not answer" in page
-    assert "core_webservice_get_site_info" in page  # the last error names the function
+    assert "Moodle refused some of what sync needs" in page
+    with env.db.unit_of_work() as s:
+        assert s.get(LmsConnection, env.world.connection_a).last_error  # kept for the connections page
+
+
+@pytest.mark.parametrize(("token_name", "ok"), [("DEFAULT_TOKEN", True), ("NOCAP_TOKEN", False)])
+def test_capability_check_against_the_moodle_emulator(env: Env, token_name: str, ok: bool) -> None:
+    from credbridge.emulator import server as emulator
+
+    site = Site.from_recording(FIXTURES / "testdata.json")
+    with serve(emulator.create_app(site)) as moodle_url:
+        with env.db.unit_of_work() as s:
+            row = s.get(LmsConnection, env.world.connection_a)
+            row.base_url, row.ws_token = moodle_url, Secret(getattr(emulator, token_name).encode())
+        client = env.admin()
+        token = csrf_token(client, "/admin/connections")
+        page = client.post(f"/admin/connections/{env.world.connection_a}/check", data={"csrf_token": token},
+                           follow_redirects=True).get_data(as_text=True)
+    if ok:
+        assert "every function credbridge needs is allowed" in page and "All allowed" in page
+    else:
+        assert "Moodle refused some of what sync needs" in page and "To fix:" in page
 
 
 def test_manual_registration_and_dynamic_registration_url(env: Env) -> None:
