@@ -62,6 +62,21 @@ def hold(session: Session, school_id: int, award_id: int, *, actor: str, reason:
     return award
 
 
+def keep_flagged(session: Session, school_id: int, award_id: int, *, actor: str, note: str) -> Award:
+    """A teacher looked at a flagged award and decided the credential stands (e.g. the grade change
+    was a correction that still passes): back to the state it had, with the decision audited."""
+    if not note or not note.strip():
+        raise ActionRefused("note_required", "say why the credential stands despite the changed evidence")
+    award = _award(session, school_id, award_id)
+    _require(award, ("flagged",), "keep")
+    previous = (award.regression or {}).get("previous_status", "approved")
+    # remembered so that the same evidence change does not flag it again at the next evaluation
+    award.regression = {**(award.regression or {}), "dismissed_by": actor, "dismissed_note": note,
+                        "dismissed_at": utcnow().isoformat()}
+    _transition(session, award, previous, actor, "award.flag_dismissed", note=note)
+    return award
+
+
 def _due_now(session: Session, award: Award, now: datetime, *, revive_dead: bool) -> int:
     states = ("pending", "failed", "dead") if revive_dead else ("pending", "failed")
     count = 0

@@ -32,6 +32,7 @@ from credbridge.mappings import (
     EarnedTemplate,
     EvidenceFact,
     LearnerEvaluation,
+    Regression,
     ResolvedMappings,
     evaluate,
     resolve,
@@ -105,7 +106,7 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
     policy = (school.policy or {}).get("revoke_on_regression", "ask")
     for regression in evaluation.regressions:
         award = awards.get((regression.code, regression.version))
-        if award is None or award.status in ("flagged", "revoked"):
+        if award is None or award.status in ("flagged", "revoked") or _dismissed(award, regression):
             continue
         details = {"reasons": list(regression.reasons),
                    "withdrawn_evidence_ids": list(regression.withdrawn_evidence_ids),
@@ -143,6 +144,13 @@ def _create(session: Session, school: School, learner_id: int, earned: EarnedTem
         # another evaluator inserted the same (learner, template, version) first
         log.info("award %s v%s for learner %s already decided elsewhere", earned.code, earned.version, learner_id)
         return None
+
+
+def _dismissed(award: Award, regression: Regression) -> bool:
+    """A teacher already decided this credential stands despite this same evidence change."""
+    previous = award.regression or {}
+    return bool(previous.get("dismissed_by")) and set(regression.withdrawn_evidence_ids) <= set(
+        previous.get("withdrawn_evidence_ids") or []) and set(regression.reasons) <= set(previous.get("reasons") or [])
 
 
 def _unflag(session: Session, award: Award, earned: EarnedTemplate) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from credbridge.connector.awards import actions
@@ -144,3 +145,22 @@ def test_issuance_that_lands_after_revocation_is_revoked(database: Database, boo
         assert credentials and all(c.revocation_reason == "wrong learner" for c in credentials)
         assert all(is_revoked_in_list(s, c) for c in credentials)
         assert s.scalars(select(Award)).one().status == "revoked"
+
+
+def test_a_teacher_can_keep_a_flagged_award(database: Database, book: EvidenceBook) -> None:
+    school_id, learner_id = _setup(database, revoke_on_regression="ask")
+    book.facts[learner_id] = [Facts.comp("ME-C1", fid="c1")]
+    _evaluate(database, book, school_id, learner_id)
+    _worker(database).run_once()
+    book.facts[learner_id] = [Facts.comp("ME-C1", fid="c1", withdrawn=True)]
+    _evaluate(database, book, school_id, learner_id)
+    with database.unit_of_work() as s:
+        award = s.scalars(select(Award)).one()
+        with pytest.raises(actions.ActionRefused, match="say why"):
+            actions.keep_flagged(s, school_id, award.id, actor="teacher@school", note="")
+        actions.keep_flagged(s, school_id, award.id, actor="teacher@school", note="rating re-entered in Moodle")
+        assert award.status == "issued"
+    # the same evidence change does not flag it again; a new one does
+    assert _evaluate(database, book, school_id, learner_id).flagged == []
+    book.facts[learner_id].append(Facts.comp("ME-C1", fid="c2", withdrawn=True))
+    assert len(_evaluate(database, book, school_id, learner_id).flagged) == 1
