@@ -122,8 +122,9 @@ def quiz_attempt(learner_id: int, course_id: int, quiz: QuizInfo, row: QuizAttem
                        from_epoch(row.timefinish or row.timemodified))
 
 
-def competency(learner_id: int, course_id: int, row: UserCompetencyRow) -> Observation:
-    return Observation("competency", f"competency:{row.competencyid}", learner_id, course_id,
+def competency(learner_id: int, course_id: int, moodle_course: int, row: UserCompetencyRow) -> Observation:
+    # a competency can be rated in several courses: one fact per course (source keys are site-wide)
+    return Observation("competency", f"course:{moodle_course}:competency:{row.competencyid}", learner_id, course_id,
                        {"competencyid": row.competencyid, "idnumber": row.idnumber,
                         "proficiency": row.proficiency, "grade": row.grade},
                        from_epoch(row.timemodified))

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from credbridge.connector.moodle.errors import CourseNotFound, MoodleError, NotEnrolled
 from credbridge.connector.moodle.functions import (
@@ -338,6 +338,8 @@ class ConnectionSync:
             for userid in sorted(readers):
                 self._read_learner(fetch, plan, userid)
         report.learners_read += len(readers)
+        if not plan["dirty"]:
+            return  # nothing moved: no roster, access or grade change, so nothing to write
         for attempt in (1, 2):
             try:
                 with self.db.unit_of_work() as session:
@@ -354,8 +356,13 @@ class ConnectionSync:
         with self.db.unit_of_work() as session:
             course = session.scalar(select(Course).where(Course.connection_id == self.connection_id,
                                                          Course.moodle_id == fetch.moodle.id))
+            userids = [str(u.id) for u in fetch.users] + [str(r.userid) for r in assign_rows]
             identities = {i.external_id: i.learner_id for i in session.scalars(select(LearnerIdentity).where(
-                LearnerIdentity.connection_id == self.connection_id))}
+                LearnerIdentity.connection_id == self.connection_id, LearnerIdentity.external_id.in_(userids)))}
+            enrolled_ids = list(session.scalars(select(Enrolment.learner_id).where(Enrolment.course_id == course.id)))
+            for i in session.scalars(select(LearnerIdentity).where(
+                    LearnerIdentity.connection_id == self.connection_id, LearnerIdentity.learner_id.in_(enrolled_ids))):
+                identities.setdefault(i.external_id, i.learner_id)
             enrolments = {e.learner_id: (e.active, e.lastcourseaccess) for e in session.scalars(
                 select(Enrolment).where(Enrolment.course_id == course.id))}
             writer = ev.EvidenceWriter(session, self.connection_id)
@@ -477,8 +484,10 @@ class ConnectionSync:
         if fetch.grades:
             idnumber = next((g.courseidnumber for g in fetch.grades if g.courseidnumber), None)
             course.idnumber = idnumber or course.idnumber
-        identities = {i.external_id: i for i in session.scalars(select(LearnerIdentity).where(
-            LearnerIdentity.connection_id == self.connection_id))}
+        identities = {i.external_id: i for i in session.scalars(
+            select(LearnerIdentity).options(selectinload(LearnerIdentity.learner)).where(
+                LearnerIdentity.connection_id == self.connection_id,
+                LearnerIdentity.external_id.in_([str(u.id) for u in fetch.users])))}
         enrolments = {e.learner_id: e for e in session.scalars(select(Enrolment).where(
             Enrolment.course_id == course.id))}
         writer = ev.EvidenceWriter(session, self.connection_id)
@@ -570,7 +579,7 @@ class ConnectionSync:
             if "competencies" in result:
                 for row in result["competencies"]:
                     if row.proficiency is not None or row.grade is not None:
-                        writer.upsert(ev.competency(learner_id, course.id, row))
+                        writer.upsert(ev.competency(learner_id, course.id, fetch.moodle.id, row))
                 writer.withdraw_unseen(learner_id=learner_id, kinds={"competency"}, course_id=course.id)
         for learner_id in sorted(writer.counts.learners):
             request_evaluation(session, conn.school_id, learner_id, reason="evidence_changed",

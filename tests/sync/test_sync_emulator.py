@@ -137,8 +137,8 @@ def test_full_reconciliation_catches_what_leaves_no_signal(harness: Harness):
     before = harness.snapshot()
     report = harness.sync(full=True)
     after = harness.snapshot()
-    assert after - before == {(7, "competency", "competency:1", (False,), False)}
-    assert before - after == {(7, "competency", "competency:1", (True,), False)}
+    assert after - before == {(7, "competency", "course:2:competency:1", (False,), False)}
+    assert before - after == {(7, "competency", "course:2:competency:1", (True,), False)}
     assert report.mode == "full"
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from credbridge.connector.awards.audit import audit
 from credbridge.connector.issuing.adapters.base import AwardPayload, IssueResult, PermanentIssueError
 from credbridge.connector.issuing.adapters.content import SnapshotError, build_content, credential_uuid
 from credbridge.connector.issuing.formats import build_elm, build_ob3, sign_data_integrity, sign_vc_jwt
@@ -114,6 +115,10 @@ class EmbeddedAdapter:
                                    target=self.name, document=document, status_list_id=status_list.id,
                                    status_index=index, issued_at=issued_at))
         session.flush()
+        audit(session, school_id=school.id, actor="system:embedded-signer", action="credential.issued",
+              subject_type="award", subject_id=payload.award_id, kid=key.verification_method,
+              status_list_id=status_list.id, status_index=index,
+              credentials={fmt: cid for fmt, (cid, _doc) in documents.items()})
         first = outputs[0]
         return IssueResult(external_id=documents[first][0], documents={f: d[0] for f, d in documents.items()})
 
