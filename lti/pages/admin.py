@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import format_date, gettext
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from credbridge.connector.awards.audit import audit
 from credbridge.connector.issuing.keys import ensure_school_key, rotate_school_key
+from credbridge.connector.keys import school_registration_token
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.moodle.functions import MoodleApi
 from credbridge.connector.store.models import (
@@ -220,8 +222,11 @@ def registrations() -> Any:
                                     .order_by(LtiRegistration.id)))
         school = session.get(School, school_id)
         session.expunge_all()
+    # the school is named by a signed token, so a registration link cannot be edited into another school's
+    token = school_registration_token(current_app.secret_key, school_id)  # type: ignore[arg-type]
+    dynamic_url = f"{base_url()}{url_for('lti.register_form')}?{urlencode({'school': token})}"
     return render_template("pages/admin_registrations.html", registrations=rows, school=school,
-                           dynamic_url=f"{base_url()}/lti/register?school={school.slug}", base=base_url())
+                           dynamic_url=dynamic_url, base=base_url())
 
 
 @bp.post("/registrations")

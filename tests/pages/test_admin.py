@@ -3,11 +3,14 @@ editor with errors at their line, templates, outbox, audit, keys."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import func, select
 
+from credbridge.connector.keys import school_from_registration_token
 from credbridge.connector.store.models import (
     AuditEntry,
     LmsConnection,
@@ -111,7 +114,12 @@ def test_capability_check_against_the_moodle_emulator(env: Env, token_name: str,
 def test_manual_registration_and_dynamic_registration_url(env: Env) -> None:
     client = env.admin()
     page = client.get("/admin/registrations").get_data(as_text=True)
-    assert "http://localhost/lti/register" in page
+    link = re.search(r'value="(http://localhost/lti/register\?school=[^"]+)"', page)
+    assert link, "the dynamic registration link is shown"
+    token = link.group(1).split("school=", 1)[1]
+    with env.app.app_context():
+        assert school_from_registration_token(env.app.secret_key, unquote(token)) == env.world.school_a
+    assert "/.well-known/jwks.json" in page
     token = csrf_token(client, "/admin/registrations")
     bad = client.post("/admin/registrations", data={"csrf_token": token, "issuer": "not a url"},
                       follow_redirects=True).get_data(as_text=True)
