@@ -41,8 +41,13 @@ def world(sqlite_database: Database) -> Iterator[BrowserWorld]:
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
     context.set_default_timeout(15000)
-    yield context.new_page()
+    opened = context.new_page()
+    refused: list[str] = []
+    opened.on("console", lambda m: refused.append(m.text) if "Refused" in m.text or "Security Policy" in m.text
+              else None)
+    yield opened
     context.close()
+    assert not refused, f"the browser refused something under the page's policy: {refused}"
 
 
 def _launched_frame(page: Page, world: BrowserWorld, user_id: int, lands_on: str) -> Frame:
@@ -178,3 +183,30 @@ def test_admin_fixes_a_mapping_error_shown_at_its_line(world: BrowserWorld, page
     page.click("button[value=save]")
     page.wait_for_url(re.compile(r"/admin/mappings$"))
     assert "Mapping file saved." in page.locator(".flashes").inner_text()
+
+
+def test_console_tour_screenshots_without_policy_violations(world: BrowserWorld, page: Page) -> None:
+    """Every console page renders under the strict CSP (no inline script or style is refused)."""
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(f"{world.tool_url}/admin/login")
+    page.fill("#email", world.admin_email)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+    for name in ("connections", "registrations", "mappings", "templates", "outbox", "audit", "keys"):
+        page.goto(f"{world.tool_url}/admin/{name}")
+        assert page.locator("h1").count() == 1
+        page.screenshot(path=str(SCREENSHOTS / f"admin-{name}.png"), full_page=True)
+    with world.db.unit_of_work() as s:
+        uuid = s.scalars(select(Credential.uuid).where(Credential.award_id == world.award_issued)).first()
+    from credbridge.connector.awards import actions
+
+    with world.db.unit_of_work() as s:
+        actions.revoke(s, world.school_id, world.award_issued, reason="the practical task was repeated",
+                       actor="admin@vet.example")
+    page.goto(f"{world.tool_url}/credentials/{uuid}")
+    assert page.locator("#verdict").get_attribute("data-verdict") == "revoked"
+    assert "the practical task was repeated" in page.locator("#verdict").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "verification-revoked.png"), full_page=True)
+    assert not problems, problems
