@@ -210,3 +210,30 @@ def test_console_tour_screenshots_without_policy_violations(world: BrowserWorld,
     assert "the practical task was repeated" in page.locator("#verdict").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "verification-revoked.png"), full_page=True)
     assert not problems, problems
+
+
+def test_a_site_that_is_not_a_registered_platform_cannot_frame_the_pages(world: BrowserWorld,
+                                                                         browser: Browser) -> None:
+    from werkzeug.wrappers import Response
+
+    from tests.lti.support import serve
+
+    target = f"{world.tool_url}/admin/login"
+
+    def stranger(environ, start_response):  # noqa: ANN001, ANN202 - a bare WSGI app
+        body = f'<!doctype html><title>x</title><iframe id="f" src="{target}"></iframe>'
+        return Response(body, mimetype="text/html")(environ, start_response)
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text))
+        with serve(stranger) as stranger_url:
+            page.goto(stranger_url)
+            page.wait_for_timeout(800)
+            frame = next(f for f in page.frames if f != page.main_frame)
+            assert frame.locator("#email").count() == 0  # the login form never rendered in the stranger's frame
+        assert any("frame-ancestors" in text for text in refused), refused  # (the platform may: tests above)
+    finally:
+        context.close()
