@@ -220,7 +220,7 @@ def test_a_site_that_is_not_a_registered_platform_cannot_frame_the_pages(world: 
 
     target = f"{world.tool_url}/admin/login"
 
-    def stranger(environ, start_response):  # noqa: ANN001, ANN202 - a bare WSGI app
+    def stranger(environ, start_response):
         body = f'<!doctype html><title>x</title><iframe id="f" src="{target}"></iframe>'
         return Response(body, mimetype="text/html")(environ, start_response)
 
