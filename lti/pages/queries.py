@@ -9,13 +9,17 @@ what is still missing. Without evaluation sources, current evidence rows tell "i
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from babel.core import UnknownLocaleError
+from babel.numbers import format_decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -221,14 +225,27 @@ def concept_label(uri: str, locale: str = "en") -> str:
     return concept.labels.get(locale.split("_")[0]) or concept.label("en")
 
 
+_DECIMAL = re.compile(r"^-?\d+\.\d+$")
+
+
+def _number(text: str, locale: str) -> str:
+    """Decimals as the reader writes them (84,5 in Croatian), via babel."""
+    try:
+        return format_decimal(Decimal(text), locale=locale)
+    except (ValueError, UnknownLocaleError):
+        return text
+
+
 def _plain(value: Any, locale: str) -> str:
     if isinstance(value, str) and value.startswith("http://data.europa.eu/snb/"):
         return concept_label(value, locale)
+    if isinstance(value, str) and _DECIMAL.match(value):
+        return _number(value, locale)
     if isinstance(value, dict) and "legal_name" in value:
         return _plain(value["legal_name"], locale)
     if isinstance(value, dict) and "percent" in value:
         label = _plain(value.get("label"), locale)
-        return f"{value['percent']} %" + (f" ({label})" if label else "")
+        return f"{_number(str(value['percent']), locale)} %" + (f" ({label})" if label else "")
     if isinstance(value, dict) and "accrediting_body" in value:
         parts = [_plain(value.get("type"), locale), _plain(value["accrediting_body"], locale),
                  _plain(value.get("decision_reference"), locale)]

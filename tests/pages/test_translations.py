@@ -80,3 +80,10 @@ def test_dates_are_localised(env: Env) -> None:
     html = client.get("/teacher/course/2").get_data(as_text=True)
     dates = re.findall(r'class="date">([^<]*)', html)
     assert dates and all(re.fullmatch(r"\d{1,2}\. [a-zčćšžđ]{3,4}\.? 20\d\d\.", d) for d in dates), dates
+
+
+def test_numbers_are_localised(env: Env) -> None:
+    html = env.teacher(locale="hr").get("/teacher/course/2").get_data(as_text=True)
+    assert "84,5 %" in html and "84.50 %" not in html  # the CNC-PROG grade, Croatian decimal comma
+    english = env.teacher(locale="en").get("/teacher/course/2").get_data(as_text=True)
+    assert "84.5 %" in english
