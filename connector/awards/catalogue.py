@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.audit import audit
 from credbridge.connector.store.models import MappingFile, School, TemplateDefinition, UnitDefinition
-from credbridge.mappings import MappingSet, completeness, diff, load_mapping_text, national_check
+from credbridge.mappings import (
+    CourseStructure,
+    MappingSet,
+    completeness,
+    diff,
+    load_mapping_text,
+    national_check,
+    resolve,
+)
 
 
 @dataclass
@@ -109,15 +117,19 @@ def preview_import(session: Session, school: School, path_or_text: str | Path) -
     return result
 
 
-def import_mapping_file(session: Session, school: School, path_or_text: str | Path, uploaded_by: str) -> ImportResult:
+def import_mapping_file(session: Session, school: School, path_or_text: str | Path, uploaded_by: str, *,
+                        structure: CourseStructure | None = None) -> ImportResult:
     """Store the file and its units and templates (new versions only where something changed).
 
     Raises :class:`credbridge.mappings.MappingError` (file, line, problem) and writes nothing when the
-    file is bad. Templates missing mandatory Annex I elements are stored with ``complete=False`` and
-    the list of what is missing: they will not issue.
+    file is bad — including, when ``structure`` (the synced Moodle courses) is given, references to
+    courses, activities or competencies the site does not have. Templates missing mandatory Annex I
+    elements are stored with ``complete=False`` and the list of what is missing: they will not issue.
     """
     text, filename = _read(path_or_text)
     ms = load_mapping_text(text, filename, check_completeness=False)
+    if structure is not None:
+        resolve(ms, structure)  # raises MappingError naming each dangling reference
     result = preview_import(session, school, text)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     for old in session.scalars(select(MappingFile).where(MappingFile.school_id == school.id,

@@ -127,3 +127,13 @@ def test_concurrent_evaluators_make_one_award(postgres_database: Database, book:
     with postgres_database.unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(Award)) == 1
         assert s.scalar(select(func.count()).select_from(OutboxItem)) == 1
+
+
+def test_import_against_the_synced_site_refuses_dangling_references(database: Database) -> None:
+    from credbridge.mappings import CourseStructure
+
+    with database.unit_of_work() as s:
+        school = factories.school(s)
+        with pytest.raises(MappingError, match="TD110"):
+            import_mapping_file(s, school, MAPPING, "admin", structure=CourseStructure())
+        assert s.scalar(select(func.count()).select_from(MappingFile)) == 0
