@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import format_date, format_datetime, get_locale, lazy_gettext
-from markupsafe import Markup
 
 from credbridge.connector.store.models import LaunchSession
 from credbridge.lti.pages.queries import title_text
@@ -70,4 +69,3 @@ def init_template_helpers(app: Flask) -> None:
     )
     app.jinja_env.globals.update(STATE_LABELS=STATE_LABELS, ACTION_LABELS=ACTION_LABELS,
                                  FORMAT_LABELS=FORMAT_LABELS, cb_locale=lambda: str(get_locale() or "en"))
-    app.jinja_env.globals.setdefault("Markup", Markup)

@@ -35,10 +35,11 @@ DOWNLOAD = {"jwt": ("ob3-jwt", "application/vc+jwt", "jwt"), "json": ("ob3-di", 
 
 def _school_by_did(session: Session, did: str) -> School:
     """Our own schools' did:web documents, read from the store (no network for our own DIDs)."""
-    for school in session.scalars(select(School)):
-        if school_did(base_url(), school) == did:
-            return school
-    raise LookupError(f"{did} is not a DID of this service")
+    slug = did.rsplit(":", 1)[-1]
+    school = session.scalars(select(School).where(School.slug == slug)).first()
+    if school is None or school_did(base_url(), school) != did:
+        raise LookupError(f"{did} is not a DID of this service")
+    return school
 
 
 def _status_credential(session: Session, school: School, row: StatusList) -> str:
