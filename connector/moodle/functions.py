@@ -177,6 +177,8 @@ class QuizAttemptRow:
 class CourseCompletionStatus:
     completed: bool
     timecompleted: int | None
+    #: every criterion is met (or any, for "any" aggregation) but cron has not aggregated it yet
+    criteria_met: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,8 +348,12 @@ class MoodleApi:
         body = self.client.call(WsFunction.COURSE_COMPLETION, {"courseid": courseid, "userid": userid})
         status = self._expect(WsFunction.COURSE_COMPLETION, body, "completionstatus", dict)
         done = bool(status.get("completed"))
-        times = [int(c["timecompleted"]) for c in status.get("completions", []) if c.get("timecompleted")]
-        return CourseCompletionStatus(completed=done, timecompleted=max(times) if done and times else None)
+        criteria = status.get("completions", [])
+        times = [int(c["timecompleted"]) for c in criteria if c.get("timecompleted")]
+        flags = [bool(c.get("complete")) for c in criteria]
+        met = bool(flags) and (any(flags) if int(status.get("aggregation") or 1) == 2 else all(flags))
+        return CourseCompletionStatus(completed=done, timecompleted=max(times) if done and times else None,
+                                      criteria_met=met)
 
     def activities_completion(self, courseid: int, userid: int) -> list[ActivityCompletionRow]:
         body = self.client.call(WsFunction.ACTIVITIES_COMPLETION, {"courseid": courseid, "userid": userid})

@@ -559,8 +559,7 @@ class ConnectionSync:
             for row in result["activities"]:
                 writer.upsert(ev.activity_completion(learner_id, course.id, row))
             writer.withdraw_unseen(learner_id=learner_id, kinds={"activity_completion"}, course_id=course.id)
-            if status is not None and not status.completed and result["activities"] and all(
-                    r.state in (1, 2) for r in result["activities"]):
+            if status is not None and not status.completed and status.criteria_met:
                 awaiting.append(userid)  # Moodle's cron will aggregate the course completion later
             for cmid, attempts in result["attempts"].items():
                 quizid, settings = quizzes[cmid]
