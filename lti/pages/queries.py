@@ -195,7 +195,7 @@ def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en") -> list[Anne
         raw = snapshot.get(name)
         if raw in (None, "", [], {}):
             continue
-        provenance = "mapping file"
+        provenance = ""  # declared in the mapping file (the templates say so in the reader's language)
         value = raw
         if isinstance(raw, dict) and "value" in raw and ("source" in raw or "provenance" in raw):
             value = raw["value"]

@@ -89,6 +89,10 @@ def test_teacher_approves_in_the_iframe_and_the_credential_verifies(world: Brows
     assert cell.locator("details.annex dd").first.is_visible()
     page.screenshot(path=str(SCREENSHOTS / "teacher-course-in-iframe.png"), full_page=True)
 
+    frame.goto(f"{world.tool_url}/teacher/course/{COURSE_ID}/awards/{world.award_pending}/preview")
+    assert "AchievementCredential" in frame.locator("pre.json").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "teacher-preview.png"), full_page=True)
+    frame.goto(f"{world.tool_url}/teacher/course/{COURSE_ID}")
     frame.check(f"#a{world.award_pending}")
     frame.click("button[value=approve]")
     frame.wait_for_load_state()
