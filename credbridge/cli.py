@@ -21,7 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "db": "credbridge.connector.commands.setup:db",
     "schools": "credbridge.connector.commands.setup:schools",
     "serve": "credbridge.lti.commands:serve",
-    "daemon": "credbridge.connector.commands.sync:daemon",
+    "daemon": "credbridge.connector.commands.daemon:daemon",
     "sync": "credbridge.connector.commands.sync:sync",
     "connections": "credbridge.connector.commands.sync:connections",
     "import-results": "credbridge.connector.commands.sync:import_results",

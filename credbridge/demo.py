@@ -187,7 +187,7 @@ def summary(runtime: Runtime, school_id: int) -> tuple[Table, str | None, dict[s
 @click.option("--exit-after-issue", is_flag=True, help="exit after the first issuance cycle (scripts, CI)")
 def demo(data_dir: Path, port: int, emulator_port: int, no_browser: bool, exit_after_issue: bool) -> None:
     """Run the whole product against the Moodle emulator and print where to click."""
-    from credbridge.connector.sync.daemon import Daemon
+    from credbridge.connector.daemon import build_daemon
     from credbridge.lti.app import create_app
 
     try:
@@ -233,7 +233,7 @@ def demo(data_dir: Path, port: int, emulator_port: int, no_browser: bool, exit_a
             return
         if not no_browser:
             webbrowser.open(urls.teacher_launch)
-        daemon = Daemon(runtime.db, settings, workers=1)
+        daemon = build_daemon(runtime.db, settings, workers=1)
         daemon.start()
         click.echo("demo running; Ctrl-C stops it")
         threading.Event().wait()
