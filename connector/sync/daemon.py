@@ -35,13 +35,13 @@ log = logging.getLogger(__name__)
 
 
 def handle_sync_connection(ctx: WorkContext, item: WorkItem) -> None:
-    options = SyncOptions(full=bool(item.payload.get("full")))
+    options = SyncOptions(full=bool(item.payload.get("full")), stop=ctx.stop)
     sync_connection(ctx.db, int(item.payload["connection_id"]), options, progress=ctx.report_progress,
                     worker=ctx.owner)
 
 
 def handle_sync_course(ctx: WorkContext, item: WorkItem) -> None:
-    options = SyncOptions(course_moodle_id=int(item.payload["course_moodle_id"]))
+    options = SyncOptions(course_moodle_id=int(item.payload["course_moodle_id"]), stop=ctx.stop)
     sync_connection(ctx.db, int(item.payload["connection_id"]), options, progress=ctx.report_progress,
                     worker=ctx.owner)
 

@@ -27,6 +27,7 @@ every course is written. Re-reading is harmless because the upsert is idempotent
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -71,6 +72,7 @@ from credbridge.connector.sync.store import (
     request_evaluation,
     set_position,
 )
+from credbridge.connector.sync.worker import WorkInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,12 @@ class SyncOptions:
     #: the naive strategy: every learner's completion read on every sync (for the benchmark)
     naive: bool = False
     assign_overlap_seconds: int = ASSIGN_OVERLAP_SECONDS
+    #: set by the daemon on SIGTERM: the sync stops between courses (each finished course is committed)
+    stop: threading.Event | None = None
+
+
+class SyncInterrupted(WorkInterrupted):
+    pass
 
 
 @dataclass
@@ -150,6 +158,10 @@ class ConnectionSync:
             report.run_id = run.id
         try:
             self._run(report)
+        except SyncInterrupted as exc:
+            self._finish(report, calls_before, started, error=f"interrupted: {exc}", status="interrupted")
+            log.info("sync %s (%s) interrupted: %s", report.connection, mode, exc)
+            raise
         except Exception as exc:
             self._finish(report, calls_before, started, error=f"{type(exc).__name__}: {exc}")
             raise
@@ -157,7 +169,8 @@ class ConnectionSync:
         log.info("%s", report.line())
         return report
 
-    def _finish(self, report: SyncReport, calls_before: dict[str, int], started: float, error: str | None) -> None:
+    def _finish(self, report: SyncReport, calls_before: dict[str, int], started: float, error: str | None,
+                status: str | None = None) -> None:
         report.calls = {k: v - calls_before.get(k, 0) for k, v in self.api.client.calls.items()
                         if v - calls_before.get(k, 0)}
         report.ws_calls = sum(report.calls.values())
@@ -167,12 +180,12 @@ class ConnectionSync:
             conn = session.get(LmsConnection, self.connection_id)
             if run is not None:
                 run.finished_at = utcnow()
-                run.status = "failed" if error else "ok"
+                run.status = status or ("failed" if error else "ok")
                 run.error = error[:2000] if error else None
                 run.ws_calls = report.ws_calls
                 run.evidence_new = report.counts.new
                 run.evidence_changed = report.counts.changed + report.counts.withdrawn
-            if conn is not None:
+            if conn is not None and status != "interrupted":
                 conn.last_error = error[:2000] if error else None
                 if not error:
                     conn.last_sync_at = utcnow()
@@ -193,6 +206,8 @@ class ConnectionSync:
         self._structure(courses, now)
         assign_rows, assign_until = self._assign_grades(courses)
         for index, course in enumerate(courses, start=1):
+            if self.options.stop is not None and self.options.stop.is_set():
+                raise SyncInterrupted(f"stopped after {index - 1} of {len(courses)} courses")
             self.progress(index - 1, len(courses), f"course {course.shortname}")
             self._sync_course(course, assign_rows.get(course.id, []), report)
         self.progress(len(courses), len(courses), "done")

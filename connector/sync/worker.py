@@ -57,6 +57,11 @@ class WorkContext:
             leases.extend(session, item, self.owner, self.lease_seconds)
 
 
+class WorkInterrupted(Exception):
+    """Raised by a handler that stopped early because the daemon is shutting down; the item is put
+    back as pending (not counted as a failed attempt) for the next worker."""
+
+
 Handler = Callable[[WorkContext, WorkItem], None]
 _handlers: dict[str, Handler] = {}
 
@@ -168,6 +173,10 @@ class Worker:
             if handler is None:
                 raise LookupError(f"no handler registered for work kind {item.kind!r}")
             handler(ctx, item)
+        except WorkInterrupted:
+            log.info("work %s %s: interrupted by shutdown, released for the next worker", item.kind, item.key)
+            self.release_current(item.id, give_back_attempt=True)
+            return True
         except Exception as exc:
             log.exception("work %s %s failed (attempt %d)", item.kind, item.key, item.attempts)
             self._finish(item, requested, error=f"{type(exc).__name__}: {exc}")
@@ -194,12 +203,14 @@ class Worker:
             else:
                 row.status = "done"
 
-    def release_current(self, item_id: int) -> None:
+    def release_current(self, item_id: int, *, give_back_attempt: bool = False) -> None:
         with self.db.unit_of_work() as session:
             row = session.get(WorkItem, item_id)
             if row is not None and row.lease_owner == self.owner:
                 leases.release(row)
                 row.status = "pending"
+                if give_back_attempt:
+                    row.attempts = max(0, row.attempts - 1)
 
     def run_until_idle(self, max_items: int | None = None) -> int:
         done = 0

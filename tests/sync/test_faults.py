@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from credbridge.connector.moodle import errors
 from credbridge.connector.moodle.client import MoodleClient
-from credbridge.connector.store.models import LmsConnection, SyncRun
+from credbridge.connector.store.models import LmsConnection, SyncRun, WorkItem
 from credbridge.connector.sync.runner import sync_connection
 from tests.conftest import REPO, TEST_SECRET_KEY
 from tests.sync.conftest import TOKEN, Harness
@@ -53,7 +53,8 @@ def test_invalid_token_fails_with_the_function_and_errorcode(harness: Harness):
         sync_connection(harness.db, harness.connection_id, client=client)
 
 
-def test_daemon_stops_cleanly_on_sigterm(sqlite_database, emulator, tmp_path):
+def test_daemon_stops_cleanly_on_sigterm_and_gives_the_sync_back(sqlite_database, emulator):
+    """SIGTERM mid-sync: the sync stops between courses, the item is released for the next daemon."""
     from tests.sync.conftest import make_connection
 
     make_connection(sqlite_database, emulator.url)
@@ -65,16 +66,24 @@ def test_daemon_stops_cleanly_on_sigterm(sqlite_database, emulator, tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with sqlite_database.unit_of_work() as session:
-                if session.scalar(select(SyncRun.status).where(SyncRun.status == "ok")):
+                if session.scalar(select(SyncRun.id)):
                     break
-            time.sleep(0.2)
+            time.sleep(0.1)
+        time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
         _, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, err
+    assert time.monotonic() - stopped < 10, "the daemon must not finish the whole sync before stopping"
     assert "daemon test-daemon started with 1 workers" in err
-    assert "sync moodle (incremental): 3 courses" in err
     assert "finishing the current work items, then stopping" in err and "daemon test-daemon stopped" in err
     assert TOKEN not in err
+    with sqlite_database.unit_of_work() as session:
+        run = session.scalar(select(SyncRun))
+        item = session.scalar(select(WorkItem).where(WorkItem.kind == "sync_connection"))
+        assert run.status == "interrupted", err
+        assert "released for the next worker" in err
+        assert (item.status, item.lease_owner, item.attempts) == ("pending", None, 0)
