@@ -44,7 +44,7 @@ class NotifyResult:
 
 def verification_url(base_url: str, credential_uuid: str) -> str:
     """The public verification page the web layer serves for one credential."""
-    return f"{base_url.rstrip('/')}/verify/{credential_uuid}"
+    return f"{base_url.rstrip('/')}/credentials/{credential_uuid}"
 
 
 def _title(award: Award) -> str:

@@ -25,9 +25,16 @@ class SnapshotError(ValueError):
     """The award snapshot lacks something the credential needs; names the field."""
 
 
-def credential_uuid(idempotency_key: str, fmt: str) -> str:
-    """Deterministic per (award target key, format): a retried issuance makes the same document id."""
-    return str(uuid.uuid5(_CREDENTIAL_NS, f"{idempotency_key}:{fmt}"))
+def credential_uuid(idempotency_key: str, fmt: str, award_secret: str) -> str:
+    """Deterministic per (award target key, format), so a retried issuance makes the same document id.
+
+    The award's random secret (its snapshot's ``identity_salt``) is mixed in because the id is public
+    (verification URLs): from the idempotency key alone — school, learner number, template — anyone
+    could enumerate every learner's credentials.
+    """
+    if not award_secret:
+        raise ValueError("an award snapshot without identity_salt cannot name its credentials")
+    return str(uuid.uuid5(_CREDENTIAL_NS, f"{idempotency_key}:{fmt}:{award_secret}"))
 
 
 def _concept(name: str, uri: str | None) -> fc.Concept | None:

@@ -101,7 +101,8 @@ class EmbeddedAdapter:
         did = school_did(self.base_url, school)
 
         def content_for(fmt: str) -> fc.CredentialContent:
-            return build_content(snapshot=payload.snapshot, credential_id=credential_uuid(idempotency_key, fmt),
+            return build_content(snapshot=payload.snapshot, credential_id=credential_uuid(idempotency_key, fmt,
+                                                                        payload.snapshot.get("identity_salt", "")),
                                  issuer_did=did, school_homepage=school.homepage or self.base_url,
                                  learner=subject, issued_at=issued_at, status=status)
 

@@ -3,6 +3,7 @@ the service committed (then lookup finds it), 429 with Retry-After, bad credenti
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,11 +162,12 @@ def test_service_rejection_keeps_its_error_body(case: tuple[Case, FakeService]) 
 
 
 def test_issuer_down_is_transient() -> None:
-    fake = FakeWebhookReceiver("s3cret-s3cret").start()
-    url = fake.url
-    fake.stop()
-    with pytest.raises(TransientIssueError, match="refused"):
-        WebhookAdapter({"url": url + "/hook", "secret": "s3cret-s3cret"}).issue(PAYLOAD, KEY)
+    # a bound socket that never listens: connections are refused, and no other test can take the port
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        with pytest.raises(TransientIssueError, match="refused"):
+            WebhookAdapter({"url": url + "/hook", "secret": "s3cret-s3cret"}).issue(PAYLOAD, KEY)
 
 
 def test_missing_settings_name_the_setting() -> None:

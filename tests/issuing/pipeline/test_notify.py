@@ -99,7 +99,7 @@ def test_email_and_ags_score_after_issuance(sqlite_database: Database, smtp: tup
     message = email.message_from_bytes(envelope.content, policy=email.policy.default)
     assert message["Subject"] == "Your micro-credential: Osnove tehničkog crtanja"
     body = message.get_content()
-    assert "Dear Ana Horvat 1" in body and f"{BASE}/verify/" in body
+    assert "Dear Ana Horvat 1" in body and f"{BASE}/credentials/" in body
     assert posted == [("abc", "https://moodle.example/lineitem/7", "5", "Credential issued: Osnove tehničkog crtanja")]
     with sqlite_database.unit_of_work() as s:
         assert s.scalars(select(AuditEntry).where(AuditEntry.action == "award.notified")).one()
