@@ -335,7 +335,8 @@ class ConnectionSync:
 
     def _sync_course(self, moodle: MoodleCourse, assign_rows: list[Any], report: SyncReport) -> None:
         try:
-            users = self.api.enrolled_users(moodle.id)
+            # only learners: teachers and other roles carry no evidence and are not credential subjects
+            users = [u for u in self.api.enrolled_users(moodle.id) if STUDENT_ROLES & set(u.roles)]
         except CourseNotFound:
             log.warning("course %s (%d) disappeared from Moodle; skipped", moodle.shortname, moodle.id)
             return
@@ -617,6 +618,12 @@ class ConnectionSync:
                 row.itemtype, row.itemmodule, row.cmid = item.itemtype, item.itemmodule, item.cmid
                 row.idnumber, row.name = item.idnumber, item.itemname or ""
                 row.grademax = float(item.grademax) if item.grademax is not None else None
+        # a graded module's idnumber is its grade item's (Moodle keeps them equal); contents omit it
+        by_cm = {g.cmid: g.idnumber for g in existing.values() if g.cmid and g.idnumber}
+        if by_cm:
+            for activity in session.scalars(select(Activity).where(Activity.course_id == course.id,
+                                                                   Activity.cmid.in_(list(by_cm)))):
+                activity.idnumber = activity.idnumber or by_cm[activity.cmid]
         session.flush()
 
 
