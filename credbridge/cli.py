@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "init": "credbridge.connector.commands.setup:init",
     "db": "credbridge.connector.commands.setup:db",
     "schools": "credbridge.connector.commands.setup:schools",
+    "admins": "credbridge.connector.commands.setup:admins",
     "serve": "credbridge.lti.commands:serve",
     "daemon": "credbridge.connector.commands.daemon:daemon",
     "sync": "credbridge.connector.commands.sync:sync",

@@ -99,8 +99,8 @@ def start_emulator(emulator_port: int, tool_url: str) -> Any:
 def bootstrap(runtime: Runtime, emulator_url: str, deployment_id: str) -> tuple[int, int, str]:
     """School, Web Services connection, LTI registration, console admin, mapping file (idempotent)."""
     from credbridge.connector.awards.catalogue import import_mapping_file
+    from credbridge.connector.passwords import hash_password
     from credbridge.emulator.server import DEFAULT_TOKEN
-    from credbridge.lti.pages.passwords import hash_password
 
     password = pysecrets.token_urlsafe(12)
     with runtime.db.unit_of_work() as session:

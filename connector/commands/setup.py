@@ -11,10 +11,11 @@ from rich.table import Table
 from sqlalchemy import select
 
 from credbridge.connector.commands.common import runtime_or_exit, with_runtime
+from credbridge.connector.passwords import hash_password
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.settings import config_file_path
 from credbridge.connector.store import migrate
-from credbridge.connector.store.models import AuditEntry, School
+from credbridge.connector.store.models import AdminUser, AuditEntry, School
 
 COUNTRIES_FIRST = ("HR", "SI", "BA", "RS", "ME")
 
@@ -115,3 +116,40 @@ def schools_list(runtime: Runtime) -> None:
         for school in session.scalars(select(School).order_by(School.slug)):
             table.add_row(school.slug, school.legal_name, school.country, school.homepage or "")
     Console().print(table)
+
+
+@click.group()
+def admins() -> None:
+    """School administrators who log in to the admin console directly."""
+
+
+@admins.command("add")
+@click.option("--school", "school_slug", required=True, help="the school's slug")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", default="", help="shown in the console and the audit log")
+@click.password_option(help="at least 12 characters; asked for when not given")
+@with_runtime
+def admins_add(runtime: Runtime, school_slug: str, email: str, display_name: str, password: str) -> None:
+    """Add a console administrator (or set a new password for an existing one)."""
+    try:
+        password_hash = hash_password(password)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--password") from None
+    email = email.strip().casefold()
+    with runtime.db.unit_of_work() as session:
+        school = session.scalar(select(School).where(School.slug == school_slug))
+        if school is None:
+            raise click.BadParameter(f"no school with slug {school_slug!r}", param_hint="--school")
+        admin = session.scalar(select(AdminUser).where(AdminUser.email == email))
+        if admin is not None and admin.school_id != school.id:
+            raise click.BadParameter(f"{email} administers another school", param_hint="--email")
+        action = "admin.password_set" if admin else "admin.created"
+        if admin is None:
+            admin = AdminUser(school_id=school.id, email=email, display_name=display_name or email,
+                              password_hash=password_hash)
+            session.add(admin)
+        admin.password_hash = password_hash
+        session.flush()
+        session.add(AuditEntry(school_id=school.id, actor="cli", action=action, subject_type="admin_user",
+                               subject_id=str(admin.id), details={"email": email}))
+    click.echo(f"{email} can log in at {runtime.settings.base_url}/admin/login")

@@ -16,6 +16,7 @@ from credbridge.connector.issuing.keys import ensure_school_key, rotate_school_k
 from credbridge.connector.keys import school_registration_token
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.moodle.functions import MoodleApi
+from credbridge.connector.passwords import is_locked, verify_password
 from credbridge.connector.store.models import (
     AdminUser,
     Award,
@@ -37,7 +38,6 @@ from credbridge.lti.pages import charts
 from credbridge.lti.pages.award_actions import ActionRefused, retry_outbox_item
 from credbridge.lti.pages.common import who
 from credbridge.lti.pages.mapping_editor import MappingCheck, check_mapping, save_mapping
-from credbridge.lti.pages.passwords import is_locked, verify_password
 from credbridge.lti.pages.queries import audit_page, weekly_issuance
 from credbridge.lti.pages.runtime import base_url, unit_of_work
 from credbridge.lti.pages.security import check_csrf

@@ -57,3 +57,20 @@ def test_init_writes_a_private_config_and_a_migrated_database(tmp_path: Path) ->
     assert (tmp_path / "credbridge.db").exists()
     again = run_cli(["init"], {}, tmp_path)
     assert again.returncode == 0 and "keeping it" in again.stdout
+
+
+def test_admin_command_stores_a_scrypt_hash_never_the_password(tmp_path: Path) -> None:
+    assert run_cli(["init"], {}, tmp_path).returncode == 0
+    assert run_cli(["schools", "add", "--slug", "tss", "--name", "Tehnička škola", "--country", "HR"], {},
+                   tmp_path).returncode == 0
+    short = run_cli(["admins", "add", "--school", "tss", "--email", "a@tss.example", "--password", "short"], {},
+                    tmp_path)
+    assert short.returncode == 2 and "at least 12 characters" in short.stderr
+    ok = run_cli(["admins", "add", "--school", "tss", "--email", "A@tss.example", "--password",
+                  "correct horse battery"], {}, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    import sqlite3
+
+    row = sqlite3.connect(tmp_path / "credbridge.db").execute("SELECT email, password_hash FROM admin_user").fetchone()
+    assert row[0] == "a@tss.example"
+    assert row[1].startswith("scrypt:") and "correct horse" not in row[1]

@@ -35,7 +35,7 @@ from credbridge.connector.store.models import (
 )
 from credbridge.emulator.dataset import Site
 from credbridge.emulator.lti_platform import LtiPlatform, create_platform_app
-from credbridge.lti.pages.passwords import hash_password
+from credbridge.connector.passwords import hash_password
 from tests.awards.conftest import MAPPING, EvidenceBook
 from tests.lti.support import COURSE_ID, FIXTURES, LEARNER_ID, OTHER_LEARNER_ID, add_registration, tool_runtime
 from tests.mappings.helpers import cnc_operator_learner

@@ -36,7 +36,7 @@ from credbridge.connector.store.models import (
 from credbridge.lti.app import create_app
 from credbridge.lti.i18n import compile_catalogues
 from credbridge.lti.pages import register_pages
-from credbridge.lti.pages.passwords import hash_password
+from credbridge.connector.passwords import hash_password
 from credbridge.lti.sessions import SESSION_COOKIE, _serializer, new_session_id
 from tests.awards.conftest import MAPPING, EvidenceBook
 from tests.lti.support import tool_runtime

@@ -22,7 +22,7 @@ from credbridge.connector.store.models import (
 )
 from credbridge.connector.store.secrets import Secret
 from credbridge.emulator.dataset import Site
-from credbridge.lti.pages.passwords import hash_password, verify_password
+from credbridge.connector.passwords import hash_password, verify_password
 from tests.awards.conftest import MAPPING
 from tests.lti.support import FIXTURES, serve
 from tests.pages.conftest import ADMIN_PASSWORD, Env, csrf_token
