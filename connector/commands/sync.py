@@ -13,6 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.commands.common import Progress, with_runtime
+
+# the one daemon command (sync workers + issuance handlers + outbox) lives in commands/daemon.py;
+# re-exported so `credbridge.connector.commands.sync:daemon` keeps working
+from credbridge.connector.commands.daemon import daemon as daemon
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.moodle.errors import MalformedResponse, MoodleError, TransportError
 from credbridge.connector.moodle.functions import MoodleApi
@@ -83,26 +87,6 @@ def sync(runtime: Runtime, name: str | None, school: str | None, full: bool, cou
         click.echo(report.line())
     if failed:
         sys.exit(EXIT_FAILED)
-
-
-# --- daemon ---------------------------------------------------------------------------------------
-
-@click.command()
-@click.option("--workers", default=2, show_default=True, help="worker threads claiming work items")
-@click.option("--once", is_flag=True, help="queue a sync of every connection, run all due work, then exit")
-@with_runtime
-def daemon(runtime: Runtime, workers: int, once: bool) -> None:
-    """Run scheduled syncs and queued work until SIGTERM/SIGINT."""
-    from credbridge.connector.sync.daemon import Daemon, enqueue_due_syncs
-    from credbridge.connector.sync.worker import Worker
-
-    if once:
-        enqueue_due_syncs(runtime.db)
-        done = Worker(runtime.db, f"{runtime.settings.daemon_id}/once", settings=runtime.settings,
-                      lease_seconds=runtime.settings.lease_seconds).run_until_idle()
-        click.echo(f"ran {done} work items")
-        return
-    Daemon(runtime.db, runtime.settings, workers=workers).run_forever()
 
 
 # --- connections ----------------------------------------------------------------------------------
