@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -192,6 +193,16 @@ class ActivityCompletionRow:
 
 
 @dataclass(frozen=True)
+class ReportCompletion:
+    """One row of a custom "course completions" report (course idnumber, learner, time completed)."""
+
+    course_idnumber: str | None
+    username: str | None
+    idnumber: str | None
+    timecompleted: int | None
+
+
+@dataclass(frozen=True)
 class CompetencyInfo:
     id: int
     idnumber: str | None
@@ -370,6 +381,31 @@ class MoodleApi:
         return [CompetencyInfo(id=int(r["competency"]["id"]), idnumber=r["competency"].get("idnumber") or None,
                                shortname=str(r["competency"].get("shortname", ""))) for r in rows]
 
+    def completion_report(self, reportid: int, perpage: int = 1000) -> list[ReportCompletion]:
+        """Every row of a custom course-completion report (Moodle 4.1+), in ceil(rows/perpage) calls.
+
+        Columns are found by their header (Course ID number, Username, ID number, Time completed)."""
+        rows: list[ReportCompletion] = []
+        page = 0
+        while True:
+            body = self.client.call(WsFunction.RETRIEVE_REPORT,
+                                    {"reportid": reportid, "page": page, "perpage": perpage})
+            data = self._expect(WsFunction.RETRIEVE_REPORT, body, "data", dict)
+            headers = [REPORT_COLUMNS.get(str(h).strip().lower()) for h in data.get("headers", [])]
+            if "timecompleted" not in headers or not ({"username", "idnumber"} & set(headers)):
+                raise MalformedResponse(WsFunction.RETRIEVE_REPORT, f"report {reportid} lacks the columns "
+                                        "Course ID number, Username or ID number, and Time completed")
+            chunk = data.get("rows", [])
+            for row in chunk:
+                cells = dict(zip(headers, row.get("columns", []), strict=False))
+                rows.append(ReportCompletion(course_idnumber=cells.get("course_idnumber") or None,
+                                             username=cells.get("username") or None,
+                                             idnumber=cells.get("idnumber") or None,
+                                             timecompleted=parse_report_date(cells.get("timecompleted"))))
+            page += 1
+            if not chunk or len(rows) >= int(data.get("totalrowcount") or 0):
+                return rows
+
     def user_competencies(self, courseid: int, userid: int) -> list[UserCompetencyRow]:
         """All of one learner's competency ratings in one course (one call, not one per competency)."""
         body = self.client.call(WsFunction.COMPETENCY_REPORT, {"courseid": courseid, "userid": userid, "moduleid": 0})
@@ -383,6 +419,22 @@ class MoodleApi:
                 proficiency=None if ucc.get("proficiency") is None else bool(ucc.get("proficiency")),
                 grade=_int(ucc.get("grade")) or None, timemodified=_int(ucc.get("timemodified"))))
         return out
+
+
+REPORT_COLUMNS = {"course id number": "course_idnumber", "username": "username", "id number": "idnumber",
+                  "time completed": "timecompleted"}
+
+
+def parse_report_date(text: str | None) -> int | None:
+    """A report cell such as "22 November 2026, 4:05 AM" (userdate, the WS user's timezone = UTC)."""
+    if not text:
+        return None
+    for fmt in ("%d %B %Y, %I:%M %p", "%A, %d %B %Y, %I:%M %p", "%d/%m/%Y, %H:%M", "%Y-%m-%d %H:%M"):
+        try:
+            return int(datetime.strptime(text.strip(), fmt).replace(tzinfo=UTC).timestamp())
+        except ValueError:
+            continue
+    return None
 
 
 def canonical_json(value: Any) -> str:

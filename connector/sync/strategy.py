@@ -140,6 +140,7 @@ class ConnectionSync:
         self.worker = worker
         self.functions: frozenset[str] = frozenset()
         self.parallel = max(1, getattr(api.client, "max_concurrency", 1))
+        self.report_completed: dict[str, set[str]] = {}
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -204,6 +205,7 @@ class ConnectionSync:
                                      f"course {self.options.course_moodle_id} is not visible to the sync user")
         report.courses = len(courses)
         self._structure(courses, now)
+        self.report_completed = self._completion_report()
         assign_rows, assign_until = self._assign_grades(courses)
         for index, course in enumerate(courses, start=1):
             if self.options.stop is not None and self.options.stop.is_set():
@@ -273,6 +275,22 @@ class ConnectionSync:
             for c in courses:
                 if c not in stale:
                     self._upsert_course(session, c)
+
+    def _completion_report(self) -> dict[str, set[str]]:
+        """Course completions from a custom report (Moodle 4.1+), when the connection names one
+        (``course_filter.completion_report_id``): completions Moodle's cron aggregated without any
+        other signal are found in ceil(rows/perpage) calls instead of one call per learner.
+        Returns course idnumber -> usernames and idnumbers of learners who completed it."""
+        with self.db.unit_of_work() as session:
+            report_id = (session.get(LmsConnection, self.connection_id).course_filter or {}).get(
+                "completion_report_id")
+        if not report_id or WsFunction.RETRIEVE_REPORT not in self.functions:
+            return {}
+        completed: dict[str, set[str]] = defaultdict(set)
+        for row in self.api.completion_report(int(report_id)):
+            if row.course_idnumber:
+                completed[row.course_idnumber].update(k for k in (row.username, row.idnumber) if k)
+        return completed
 
     def _upsert_course(self, session: Session, c: MoodleCourse) -> Course:
         course = session.scalar(select(Course).where(Course.connection_id == self.connection_id,
@@ -414,7 +432,7 @@ class ConnectionSync:
                         assign_changed.add(row.userid)
                 elif writer.would_change(obs):
                     assign_changed.add(row.userid)
-            course_id = course.id
+            course_id, course_idnumber = course.id, course.idnumber
             current = {k: (row.content_hash, row.withdrawn, row.payload) for k, row in writer.current.items()}
         students = {u.id for u in fetch.users if STUDENT_ROLES & set(u.roles)}
         access_changed, new_users = set(), set()
@@ -428,11 +446,15 @@ class ConnectionSync:
         active_learners = {lid for lid, (active, _) in enrolments.items() if active}
         present = {identities.get(str(u.id)) for u in fetch.users}
         gone = active_learners - present
+        reported = self.report_completed.get(course_idnumber or "", set()) if course_idnumber else set()
+        report_changed = {u.id for u in fetch.users if (u.username in reported or u.idnumber in reported)
+                          and identities.get(str(u.id)) not in completed}
         full = self.options.full or self.options.naive or self.options.course_moodle_id is not None
-        dirty = bool(full or new_users or access_changed or gone or assign_changed
+        dirty = bool(full or new_users or access_changed or gone or assign_changed or report_changed
                      or not cursor.get("synced_at") or cursor.get("awaiting_cron"))
         return {"course_id": course_id, "identities": identities, "students": students, "new": new_users,
-                "access": access_changed, "gone": gone, "assign": assign_changed, "completed": completed,
+                "access": access_changed, "gone": gone, "report": report_changed, "assign": assign_changed,
+                "completed": completed,
                 "full": full, "dirty": dirty, "quizzes": quizzes,
                 "has_competencies": has_competencies, "awaiting_cron": set(cursor.get("awaiting_cron", [])),
                 "current": current}
@@ -460,7 +482,7 @@ class ConnectionSync:
         plan["grade_changed"] = grade_changed
         active = {u for u in plan["access"] | plan["new"]
                   if identities.get(str(u)) not in completed}
-        return (active | grade_changed | plan["assign"] | plan["awaiting_cron"]) & students
+        return (active | grade_changed | plan["assign"] | plan["awaiting_cron"] | plan["report"]) & students
 
     def _read_learner(self, fetch: CourseFetch, plan: dict[str, Any], userid: int) -> None:
         course = fetch.moodle.id

@@ -169,3 +169,21 @@ def test_versions_are_kept(harness_any: Harness):
                                                       Evidence.learner_id == learner)
                                .order_by(Evidence.version)).all()
         assert [(r.version, r.is_current, r.payload["raw"]) for r in rows] == [(1, False, "55"), (2, True, "65")]
+
+
+def test_completion_report_finds_cron_completions_without_per_learner_polling(harness: Harness):
+    """A completion Moodle's cron wrote with no other trace is found through the custom report."""
+    site = harness.emulator.site
+    with harness.db.unit_of_work() as session:
+        session.get(LmsConnection, harness.connection_id).course_filter = {"completion_report_id": 1}
+    harness.sync()
+    quiet = harness.sync()
+    assert quiet.calls.get("core_reportbuilder_retrieve_report") == 1 and quiet.learners_read == 0
+    # cron aggregates learner 34's completion (as after a teacher's gradebook override): no access, no grade change
+    completion = site.course_completions[(2, 34)]
+    completion.timecompleted = site.clock.tick()
+    site.completion_version += 1
+    added, removed, report = changes(harness, lambda: None)
+    assert report.learners_read == 1
+    assert added == {(34, "course_completion", "course:2", (True,), False)}
+    assert removed == {(34, "course_completion", "course:2", (False,), False)}
