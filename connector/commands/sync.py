@@ -105,9 +105,11 @@ def connections() -> None:
 @click.option("--interval", type=int, default=None, help="minutes between syncs (default: the daemon setting)")
 @click.option("--course-id", "course_ids", type=int, multiple=True, help="sync only these Moodle courses")
 @click.option("--category-id", type=int, default=None, help="sync only courses of this Moodle category")
+@click.option("--completion-report-id", type=int, default=None,
+              help="id of a custom course-completion report (Moodle 4.1+) read on every sync")
 @with_runtime
 def connections_add(runtime: Runtime, name: str, school: str, base_url: str, token: str, interval: int | None,
-                    course_ids: tuple[int, ...], category_id: int | None) -> None:
+                    course_ids: tuple[int, ...], category_id: int | None, completion_report_id: int | None) -> None:
     """Add a Moodle connection (the token is stored encrypted and never printed)."""
     token = token.strip()
     if not base_url.startswith(("http://", "https://")):
@@ -119,6 +121,8 @@ def connections_add(runtime: Runtime, name: str, school: str, base_url: str, tok
         course_filter["course_ids"] = list(course_ids)
     if category_id is not None:
         course_filter["category_id"] = category_id
+    if completion_report_id is not None:
+        course_filter["completion_report_id"] = completion_report_id
     with runtime.db.unit_of_work() as session:
         school_row = session.scalar(select(School).where(School.slug == school))
         if school_row is None:
