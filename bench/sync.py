@@ -6,7 +6,7 @@ activity, got a grade) — for credbridge's incremental strategy and for the nai
 learner's completion, attempts and competencies read on every sync), in the same run, against the
 emulator on 127.0.0.1 with a per-call latency (default 20 ms, like a Moodle on the school's LAN).
 
-    .venv/bin/python bench/sync.py --quick           # C=40 x U=25 only (about 1.5 minutes at 20 ms)
+    .venv/bin/python bench/sync.py --quick           # C=40 x U=25 only (under a minute on 2 CPUs)
     .venv/bin/python bench/sync.py                   # also C=200 x U=300 (long: the first sync is a full read)
 
 Prints a table and the machine, then one JSON line with every figure.
@@ -178,7 +178,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only C=40 x U=25")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="emulated Moodle latency per call")
-    parser.add_argument("--concurrency", type=int, default=4, help="parallel WS calls per site")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="parallel WS calls per site (the client's default is 4)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     secrets.configure(SECRET)
