@@ -17,5 +17,5 @@ for layer in LAYERS:
     packages.append(f"credbridge.{layer}")
     packages += [f"credbridge.{layer}.{sub}" for sub in find_packages(layer)]
 
-setup(packages=packages, package_dir=package_dir, package_data={"": DATA + ["**/*"]},
-      include_package_data=True)
+# data files sit in plain folders (templates/, vocab/, data/…) below the packages, hence the recursive globs
+setup(packages=packages, package_dir=package_dir, package_data={"": [f"**/{pattern}" for pattern in DATA]})

@@ -23,6 +23,7 @@ from credbridge.connector.awards.catalogue import import_mapping_file
 from credbridge.connector.awards.decide import evaluate_learner
 from credbridge.connector.issuing.adapters.embedded import EmbeddedAdapter
 from credbridge.connector.issuing.pipeline.worker import OutboxWorker, WorkerConfig
+from credbridge.connector.passwords import hash_password
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import (
     AdminUser,
@@ -35,7 +36,6 @@ from credbridge.connector.store.models import (
 )
 from credbridge.emulator.dataset import Site
 from credbridge.emulator.lti_platform import LtiPlatform, create_platform_app
-from credbridge.connector.passwords import hash_password
 from tests.awards.conftest import MAPPING, EvidenceBook
 from tests.lti.support import COURSE_ID, FIXTURES, LEARNER_ID, OTHER_LEARNER_ID, add_registration, tool_runtime
 from tests.mappings.helpers import cnc_operator_learner

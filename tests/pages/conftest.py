@@ -21,6 +21,7 @@ from credbridge.connector.awards.catalogue import import_mapping_file
 from credbridge.connector.awards.decide import evaluate_learner
 from credbridge.connector.issuing.adapters.embedded import EmbeddedAdapter
 from credbridge.connector.issuing.pipeline.worker import OutboxWorker, WorkerConfig
+from credbridge.connector.passwords import hash_password
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import (
@@ -36,7 +37,6 @@ from credbridge.connector.store.models import (
 from credbridge.lti.app import create_app
 from credbridge.lti.i18n import compile_catalogues
 from credbridge.lti.pages import register_pages
-from credbridge.connector.passwords import hash_password
 from credbridge.lti.sessions import SESSION_COOKIE, _serializer, new_session_id
 from tests.awards.conftest import MAPPING, EvidenceBook
 from tests.lti.support import tool_runtime

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from credbridge.connector.keys import school_from_registration_token
+from credbridge.connector.passwords import hash_password, verify_password
 from credbridge.connector.store.models import (
     AuditEntry,
     LmsConnection,
@@ -22,7 +23,6 @@ from credbridge.connector.store.models import (
 )
 from credbridge.connector.store.secrets import Secret
 from credbridge.emulator.dataset import Site
-from credbridge.connector.passwords import hash_password, verify_password
 from tests.awards.conftest import MAPPING
 from tests.lti.support import FIXTURES, serve
 from tests.pages.conftest import ADMIN_PASSWORD, Env, csrf_token
