@@ -16,12 +16,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from credbridge.connector.http import retry_after
 from credbridge.connector.logs import register_secret
 from credbridge.connector.moodle.errors import MalformedResponse, TransportError, error_from_response
 
@@ -156,7 +156,7 @@ class MoodleClient:
                 if attempt > self.retries:
                     raise TransportError(function, f"HTTP {response.status_code} after {attempt} attempts",
                                          status=response.status_code)
-                self._pause(attempt, _retry_after(response), function, f"HTTP {response.status_code}")
+                self._pause(attempt, retry_after(response), function, f"HTTP {response.status_code}")
                 continue
             return self._decode(function, response)
 
@@ -193,14 +193,3 @@ class MoodleClient:
         return body
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
+from credbridge.connector.http import retry_after
 from credbridge.connector.issuing.adapters.base import (
     AdapterConfigError,
     AmbiguousIssueError,
@@ -62,22 +62,6 @@ def base_url(config: dict[str, Any], target: str, key: str = "base_url") -> str:
 
 def timeouts(config: dict[str, Any]) -> Timeouts:
     return Timeouts(float(config.get("connect_timeout", 5.0)), float(config.get("read_timeout", 30.0)))
-
-
-def retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        from datetime import UTC, datetime
-
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def _excerpt(response: requests.Response) -> str:
