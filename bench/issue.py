@@ -55,40 +55,9 @@ from credbridge.mappings import (  # noqa: E402
 )
 
 BASE_URL = "https://credbridge.bench.example"
-MAPPING = """
-school:
-  code: bench-school
-  legal_name: {en: Bench Vocational School, hr: Strukovna škola Bench}
-  country: HR
-  identifiers: [{scheme: OIB, value: "12345678903"}]
-  homepage: https://bench-school.example
-  quality_assurance:
-    type: Institutional Quality Assurance
-    accrediting_body: {en: Agency for Vocational Education and Training and Adult Education}
-    decision_url: https://www.asoo.hr/
-units:
-  - code: TD-READ
-    title: {en: Reading technical drawings, hr: Čitanje tehničkih crteža}
-    learning_outcomes:
-      - statement: {en: "Interpret line types, views and dimensions on a technical drawing"}
-    workload: {credits: [{system: CSVET, points: 2}, {system: ECVET, points: 1}], hours: 25}
-    register_standard: "HKO SK: Operater/operaterka CNC strojeva (ID 1234)"
-    eqf_level: 3
-    isced_f: "0715"
-    assessment_types: [practical assessment]
-    mode: Presential
-    evidence:
-      competency_proficient: {competency: ME-C1}
-templates:
-  - code: TD-BASICS
-    version: 1
-    title: {en: Technical drawing basics, hr: Osnove tehničkog crtanja}
-    units: [TD-READ]
-    eqf_level: 3
-    outputs: [ob3-jwt, elm]
-    languages: [hr, en]
-    register_standard: "HKO SK: Operater/operaterka CNC strojeva (ID 1234)"
-"""
+# the same one-unit school as the award tests: one competency rating earns one micro-credential
+from tests.awards.conftest import MINIMAL_MAPPING as MAPPING  # noqa: E402
+
 STRUCTURE = CourseStructure((), (CompetencyRef(1, "ME-C1", "Reads technical drawings"),))
 T0 = datetime(2026, 6, 20, 9, tzinfo=UTC)
 
