@@ -147,14 +147,14 @@ def bootstrap(runtime: Runtime, emulator_url: str, deployment_id: str) -> tuple[
 def run_cycle(runtime: Runtime, school_id: int, connection_id: int) -> None:
     """One sync, one evaluation of the learners whose evidence changed, one outbox pass."""
     from credbridge.connector.commands.common import progress
-    from credbridge.connector.commands.issue import _evaluate_dirty, _send_outbox
+    from credbridge.connector.commands.issue import evaluate_pending, send_due_outbox
     from credbridge.connector.sync.runner import sync_connection
 
     with progress("syncing the emulated Moodle") as bar:
         report = sync_connection(runtime.db, connection_id, progress=bar.report)
     log.info("%s", report.line())
-    _evaluate_dirty(runtime, school_id)
-    _send_outbox(runtime, school_id)
+    evaluate_pending(runtime, school_id)
+    send_due_outbox(runtime, school_id)
 
 
 def summary(runtime: Runtime, school_id: int) -> tuple[Table, str | None, dict[str, int]]:

@@ -33,7 +33,7 @@ def _school_id(runtime: Runtime, slug: str | None) -> int | None:
     return school_id
 
 
-def _evaluate_dirty(runtime: Runtime, school_id: int | None) -> int:
+def evaluate_pending(runtime: Runtime, school_id: int | None) -> int:
     """Run the pending ``evaluate`` work items (learners whose evidence changed)."""
     from credbridge.connector.issuing.pipeline import handlers  # registers the handlers
     from credbridge.connector.sync.worker import Worker
@@ -54,7 +54,7 @@ def _evaluate_dirty(runtime: Runtime, school_id: int | None) -> int:
     return done
 
 
-def _send_outbox(runtime: Runtime, school_id: int | None) -> Any:
+def send_due_outbox(runtime: Runtime, school_id: int | None) -> Any:
     query = select(func.count()).select_from(OutboxItem).where(OutboxItem.status.in_(("pending", "failed", "sending")))
     with runtime.db.unit_of_work() as session:
         total = session.scalar(query) or 0
@@ -72,8 +72,8 @@ def issue(runtime: Runtime, school_slug: str | None, once: bool, interval: int) 
     """Evaluate learners whose evidence changed, then send due awards to their issuing targets."""
     school_id = _school_id(runtime, school_slug)
     while True:
-        evaluated = _evaluate_dirty(runtime, school_id)
-        stats = _send_outbox(runtime, school_id)
+        evaluated = evaluate_pending(runtime, school_id)
+        stats = send_due_outbox(runtime, school_id)
         click.echo(f"evaluated {evaluated} learners; sent {stats.sent}, retrying {stats.failed}, dead {stats.dead}"
                    f" (reconciled {stats.reconciled})")
         if once:
