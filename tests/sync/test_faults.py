@@ -58,6 +58,7 @@ def test_daemon_stops_cleanly_on_sigterm_and_gives_the_sync_back(sqlite_database
     from tests.sync.conftest import make_connection
 
     make_connection(sqlite_database, emulator.url)
+    emulator.set_latency(40)  # the recorded site syncs in well under a second; keep this one long enough to stop
     env = {**os.environ, "CREDBRIDGE_DATABASE_URL": sqlite_database.url, "CREDBRIDGE_SECRET_KEY": TEST_SECRET_KEY,
            "CREDBRIDGE_CONFIG": "/dev/null", "CREDBRIDGE_DAEMON_ID": "test-daemon"}
     code = "from credbridge.connector.commands.sync import daemon; daemon(['--workers', '1'])"
@@ -66,10 +67,9 @@ def test_daemon_stops_cleanly_on_sigterm_and_gives_the_sync_back(sqlite_database
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with sqlite_database.unit_of_work() as session:
-                if session.scalar(select(SyncRun.id)):
+                if session.scalar(select(SyncRun.id)) and emulator.total_calls >= 5:
                     break
-            time.sleep(0.1)
-        time.sleep(0.5)
+            time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
         _, err = process.communicate(timeout=60)

@@ -55,6 +55,28 @@ def spawn(db_url: str, receiver: FakeWebhookReceiver, owner: str) -> subprocess.
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def kill_after_requests(process: subprocess.Popen[bytes], receiver: FakeWebhookReceiver, rng: random.Random,
+                        most: int) -> bool:
+    """SIGKILL ``process`` once the receiver has seen a drawn number (1..most) of further requests, plus a drawn
+    pause of up to 15 ms that moves the kill into the worker's own writes. Progress, not wall time, picks the
+    moment: a timed kill misses the work on a machine faster or slower than expected. True if it was killed."""
+    with receiver.lock:
+        target = len(receiver.requests) + rng.randint(1, most)
+    pause = rng.uniform(0, 0.015)
+    while process.poll() is None:
+        with receiver.lock:
+            seen = len(receiver.requests)
+        if seen >= target:
+            time.sleep(pause)
+            break
+        time.sleep(0.001)
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return True
+
+
 def check_exactly_once(db: Database, receiver: FakeWebhookReceiver) -> None:
     with db.unit_of_work() as s:
         items = s.scalars(select(OutboxItem)).all()
@@ -90,15 +112,11 @@ def test_sigkill_at_random_points_on_sqlite(seed_value: int, sqlite_template: Pa
     kills = 0
     for run in range(KILLED_RUNS):
         process = spawn(db.url, receiver, f"w{run}")
-        time.sleep(rng.uniform(0.7, 1.6))  # the interpreter needs ~0.6 s to start sending
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
+        kills += kill_after_requests(process, receiver, rng, most=20)  # about 200 of the 500 awards in all
     final = spawn(db.url, receiver, "final")
     _, stderr = final.communicate(timeout=90)
     assert final.returncode == 0, stderr.decode()[-2000:]
-    assert kills >= 5, "the kills must happen while work remains"
+    assert kills == KILLED_RUNS, "every killed run must be killed while work remains"
     check_exactly_once(db, receiver)
     db.dispose()
 
@@ -112,11 +130,8 @@ def test_three_concurrent_workers_with_kills_on_postgres(postgres_database: Data
     url = postgres_database.engine.url.render_as_string(hide_password=False)
     workers = {f"pg{i}": spawn(url, receiver, f"pg{i}") for i in range(3)}
     for round_ in range(4):  # kill one of the three at random, start a replacement
-        time.sleep(rng.uniform(0.6, 1.5))
         name = rng.choice(sorted(workers))
-        if workers[name].poll() is None:
-            workers[name].send_signal(signal.SIGKILL)
-        workers[name].wait()
+        assert kill_after_requests(workers[name], receiver, rng, most=40), "killed while work remains"
         workers[f"pg-restart{round_}"] = spawn(url, receiver, f"pg-restart{round_}")
         del workers[name]
     for process in workers.values():
