@@ -77,15 +77,26 @@ class LearningOutcome:
 
 @dataclass(frozen=True)
 class CreditPoints:
-    framework: Concept  # e.g. Concept(ECTS, "European Credit Transfer System")
+    # Concept(ECTS, "European Credit Transfer System"), or a credbridge concept for a national
+    # system such as CSVET (see frameworks.CREDIT_SYSTEMS)
+    framework: Concept
     points: Decimal
 
 
 @dataclass(frozen=True)
 class NqfLevel:
-    uri: str
-    label: str
+    """A national qualifications framework level; build it with ``frameworks.nqf_level``."""
+
+    level: str  # as the framework writes it: "4", "4.1"
     country: str  # ISO 3166-1 alpha-2 of the national framework
+    framework: str  # e.g. "Croatian Qualifications Framework (HKO)"
+    label: str  # e.g. "HKO level 4"
+    local_uri: str  # credbridge concept of the level, used where no Europass concept is known
+    qdr_uri: str | None = None  # the Europass QDR concept (http://data.europa.eu/snb/qdr/c_…) when known
+
+    @property
+    def uri(self) -> str:
+        return self.qdr_uri or self.local_uri
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,9 @@ class CredentialContent:
     status: StatusEntry
     valid_until: datetime | None = None
     nqf_level: NqfLevel | None = None
-    supervision: Concept | None = None  # http://data.europa.eu/snb/supervision-verification/<id>
+    # http://data.europa.eu/snb/supervision-verification/<id>, or a credbridge concept for the levels
+    # that list lacks (see supervision.py)
+    supervision: Concept | None = None
     prerequisites: LangMap | None = None
     grade: Grade | None = None
     stackability: Stackability = field(default_factory=Stackability)

@@ -25,6 +25,7 @@ from credbridge.connector.issuing.formats.content import (
     iso_z,
 )
 from credbridge.connector.issuing.formats.errors import ContentError
+from credbridge.connector.issuing.formats.frameworks import local_scheme
 from credbridge.connector.issuing.formats.jsonld_offline import EDC_AP, VC_V1
 from credbridge.connector.issuing.formats.ob3 import subject_id
 
@@ -54,6 +55,9 @@ SCHEMES = {
 
 
 def scheme_of(uri: str) -> str:
+    local = local_scheme(uri)
+    if local:
+        return local
     if uri.startswith("http://data.europa.eu/esco/skill/"):
         return ESCO_SKILLS
     if uri.startswith("http://publications.europa.eu/resource/authority/"):
@@ -210,6 +214,8 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
                                "schemeName": "credbridge template"}],
     }
     if c.credit_points:
+        # A national system (CSVET) has a credbridge framework concept: CreditPoint.framework only has
+        # to be a skos:Concept, no shape ties it to the Europass education-credit list (frameworks.py).
         spec["creditPoint"] = [
             {"id": ids("creditPoint"), "type": "CreditPoint", "framework": _c(cp.framework),
              "point": format(cp.points.normalize(), "f")}
@@ -218,7 +224,19 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
     if c.learning_setting:
         spec["learningSetting"] = _c(c.learning_setting)
     if c.nqf_level:
-        spec["nqfLevel"] = [concept(c.nqf_level.uri, c.nqf_level.label)]
+        nqf = c.nqf_level
+        if nqf.qdr_uri:
+            spec["nqfLevel"] = [concept(nqf.qdr_uri, nqf.label, notation=nqf.level)]
+        else:
+            # EDC-generic-full requires every nqfLevel to be in the Europass QDR scheme, and the EDC
+            # rejects a credential whose QDR concept does not exist, so a level without a known QDR
+            # concept cannot be an nqfLevel. It goes into a note about the qualification, with the
+            # level as the note's subject (a credbridge concept carrying the level as notation).
+            spec.setdefault("additionalNote", []).append({
+                "id": ids("note"), "type": "Note",
+                "noteLiteral": {"en": f"National qualifications framework: {nqf.framework}, level {nqf.level}"},
+                "subject": concept(nqf.local_uri, nqf.label, notation=nqf.level),
+            })
     if c.prerequisites:
         spec["entryRequirement"] = _note(ids, c.prerequisites)
     if c.further_info_url:

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from credbridge.connector.issuing.formats.content import CredentialContent, iso_z
+from credbridge.connector.issuing.formats.frameworks import primary_credit
 from credbridge.connector.issuing.formats.jsonld_offline import OB_V3, VC_V2
 from credbridge.connector.issuing.formats.status_list import status_entry
 
@@ -73,12 +74,17 @@ def alignments(content: CredentialContent) -> list[dict[str, Any]]:
     out = [_alignment("ext:EQFLevel", f"EQF level {c.eqf_level}", f"http://data.europa.eu/snb/eqf/{c.eqf_level}",
                       targetCode=str(c.eqf_level), targetFramework=EQF_FRAMEWORK)]
     if c.nqf_level:
-        out.append(_alignment("ext:NQFLevel", c.nqf_level.label, c.nqf_level.uri,
-                              targetFramework=f"National qualifications framework ({c.nqf_level.country})"))
+        nqf = c.nqf_level
+        # targetUrl is the Europass QDR concept when known, else credbridge's URN for the level
+        # (the schema asks for a URI, and no national register publishes stable level URLs)
+        out.append(_alignment("ext:NQFLevel", nqf.label, nqf.uri, targetCode=nqf.level,
+                              targetFramework=nqf.framework))
+    primary = primary_credit(c.credit_points)
     for credit in c.credit_points:
+        extra = {"targetDescription": "creditsAvailable counts these credits"} if credit is primary else {}
         out.append(_alignment("ext:CreditPoints", f"{_number(credit.points)} {credit.framework.label}",
                               credit.framework.uri, targetCode=_number(credit.points),
-                              targetFramework=credit.framework.label))
+                              targetFramework=credit.framework.label, **extra))
     out.append(_alignment("ext:ISCEDF", c.isced_f.label, c.isced_f.uri,
                           targetCode=c.isced_f.uri.rsplit("/", 1)[-1], targetFramework="ISCED-F 2013"))
     for assessment in c.assessment_types:
@@ -156,8 +162,9 @@ def build_ob3(content: CredentialContent) -> dict[str, Any]:
         "version": c.template_version,
         "inLanguage": c.languages[0],
     }
-    if c.credit_points:
-        achievement["creditsAvailable"] = float(c.credit_points[0].points)
+    primary = primary_credit(c.credit_points)
+    if primary:
+        achievement["creditsAvailable"] = float(primary.points)
     if c.further_info_url:
         achievement["criteria"]["id"] = c.further_info_url
     if not c.stackability.stand_alone:
@@ -174,8 +181,8 @@ def build_ob3(content: CredentialContent) -> dict[str, Any]:
         }],
         "achievement": achievement,
     }
-    if c.credit_points:
-        subject["creditsEarned"] = float(c.credit_points[0].points)
+    if primary:
+        subject["creditsEarned"] = float(primary.points)
     if c.grade:
         rd_id = f"{ach_id}#grade"
         achievement["resultDescription"] = [{

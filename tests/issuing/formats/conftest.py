@@ -22,7 +22,6 @@ from credbridge.connector.issuing.formats.content import (
     Issuer,
     Learner,
     LearningOutcome,
-    NqfLevel,
     OrgIdentifier,
     QualityAssurance,
     Stackability,
@@ -31,6 +30,7 @@ from credbridge.connector.issuing.formats.content import (
 )
 from credbridge.connector.issuing.formats.did import NamedKey, did_web_document, did_web_school
 from credbridge.connector.issuing.formats.errors import KeyResolutionError
+from credbridge.connector.issuing.formats.frameworks import nqf_level
 from credbridge.connector.issuing.formats.keys import generate_ed25519
 
 SHARED = (Path(__file__).resolve().parents[3] / ".." / "shared").resolve()
@@ -66,7 +66,7 @@ def make_content(**overrides: Any) -> CredentialContent:
         "credit_points": (CreditPoints(Concept(ECTS, "European Credit Transfer System"), Decimal("5.5")),),
         "hours": Decimal("137.5"),
         "eqf_level": 4,
-        "nqf_level": NqfLevel("http://data.europa.eu/snb/qdr/c_8c6dbe2c", "HKO razina 4.1", "HR"),
+        "nqf_level": nqf_level("4.1", "HR"),
         "isced_f": Concept("http://data.europa.eu/snb/isced-f/0613",
                            "Software and applications development and analysis"),
         "assessment_types": (AssessmentType("http://data.europa.eu/snb/assessment/2939dae15f", "marked assignment",

@@ -87,7 +87,10 @@ def test_alignments_carry_every_annex_element(content: CredentialContent) -> Non
     assert by_type["ext:ModeOfLearning"][0]["targetUrl"].endswith("/learning-assessment/e92d221e4d")
     assert by_type["ext:QualityAssurance"][0]["targetUrl"] == "https://asoo.example.hr/decisions/2026-17"
     assert by_type["ext:SupervisionVerification"][0]["targetUrl"].endswith("/70be69aaf9")
-    assert by_type["ext:NQFLevel"][0]["targetName"] == "HKO razina 4.1"
+    assert by_type["ext:NQFLevel"] == [{
+        "type": ["Alignment"], "targetType": "ext:NQFLevel", "targetName": "HKO level 4.1",
+        "targetUrl": "urn:credbridge:nqf-level:HR-4.1", "targetCode": "4.1",
+        "targetFramework": "Croatian Qualifications Framework (HKO)"}]
     assert [a["targetUrl"] for a in by_type["ceasn:Competency"]] == [
         "http://data.europa.eu/esco/skill/ccdf3597-5c80-410f-896d-e1bdfa223de9"]
     assert by_type["ceterms:Credential"][0]["targetCode"] == "WEB-DEV"
