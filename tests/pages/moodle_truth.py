@@ -34,12 +34,12 @@ class Mapping:
         data = yaml.safe_load(path.read_text("utf-8"))
         return cls({u["code"]: u for u in data["units"]}, {t["code"]: t for t in data["templates"]})
 
-    def template_units(self, code: str) -> set[str]:
+    def template_units(self, code: str, seen: frozenset[str] = frozenset()) -> set[str]:
         """A template's own units plus those of every template stacked into it (``part_of``)."""
         units = set(self.templates[code]["units"])
         for child, tpl in self.templates.items():
-            if code in (tpl.get("part_of") or []) and child != code:
-                units |= self.template_units(child)
+            if code in (tpl.get("part_of") or []) and child not in seen | {code}:
+                units |= self.template_units(child, seen | {code})
         return units
 
     def issue_policy(self, code: str) -> str:

@@ -30,6 +30,7 @@ from credbridge.connector.runtime import Runtime
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import WorkItem
 from credbridge.connector.sync.daemon import Daemon
+from credbridge.connector.sync.worker import SYNC_CONNECTION, SYNC_COURSE
 from credbridge.emulator import lti_platform
 from credbridge.emulator.dataset import Site
 from credbridge.emulator.lti_platform import LtiPlatform, ToolType
@@ -128,12 +129,14 @@ class SyncedWorld:
             running.shutdown(timeout=30)
 
     def wait_for_idle_work(self, timeout: float = 30.0) -> None:
-        """Until no work item is pending or running (the sync queues one evaluation per changed learner)."""
+        """Until no sync or evaluation is pending or running (a sync queues one evaluation per learner
+        whose evidence changed)."""
         deadline = time.monotonic() + timeout
+        kinds = (SYNC_CONNECTION, SYNC_COURSE, issuing_handlers.EVALUATE)
         while True:
             with self.db.unit_of_work() as session:
-                busy = session.scalar(select(func.count()).select_from(WorkItem)
-                                      .where(WorkItem.status.in_(("pending", "running")))) or 0
+                busy = session.scalar(select(func.count()).select_from(WorkItem).where(
+                    WorkItem.kind.in_(kinds), WorkItem.status.in_(("pending", "running")))) or 0
             if not busy:
                 return
             assert time.monotonic() < deadline, f"{busy} work items still pending or running after {timeout} s"

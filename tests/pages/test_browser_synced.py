@@ -112,6 +112,12 @@ def _without_work(truth: Truth) -> set[str]:
     return {name for userid, name in truth.students(COURSE).items() if not truth.has_evidence(userid)}
 
 
+def _shown_matrix(frame: Frame) -> dict[str, dict[str, str]]:
+    shown = frame.evaluate(MATRIX_JS)
+    assert len(shown) == frame.locator("#matrix tbody tr").count(), "two rows with one name"
+    return shown
+
+
 def _assert_matrix(shown: dict[str, dict[str, str]], truth: Truth) -> None:
     expected = truth.matrix(COURSE)
     assert sorted(shown) == sorted(expected), "the matrix must list exactly the course's active students"
@@ -131,7 +137,7 @@ def test_synced_course_matrix_follows_moodle_through_a_teacher_sync(world: Synce
     # the recorded site must exercise every state the oracle knows, or the comparison proves little
     assert {s for row in before.values() for s in row.values()} >= {"achieved", "pending_approval", "issued",
                                                                     "in_progress"}
-    _assert_matrix(frame.evaluate(MATRIX_JS), truth)
+    _assert_matrix(_shown_matrix(frame), truth)
     page.screenshot(path=str(SCREENSHOTS / "synced-teacher-course.png"), full_page=True)
 
     # Moodle changes: Chloé (graded assignment, TD-BASICS already issued) passes the CNC101 quiz with
@@ -143,20 +149,23 @@ def test_synced_course_matrix_follows_moodle_through_a_teacher_sync(world: Synce
     after = truth.matrix(COURSE)
     name = LEARNER_WHO_CATCHES_UP
     assert after[name] != before[name], "the mutation must change what Moodle's data implies"
+    assert after[name]["CNC-OPERATOR"] == "pending_approval"  # so the daemon's evaluation must decide an award
     assert {k: v for k, v in after.items() if k != name} == {k: v for k, v in before.items() if k != name}
 
     with world.daemon():
         frame.click("button:has-text('Sync this course now')")
         frame.wait_for_load_state()
-        frame.wait_for_function(
-            "() => document.getElementById('sync-progress').textContent.includes('finished')", timeout=30000)
+        frame.wait_for_function("() => /finished|failed/.test(document.getElementById('sync-progress').textContent)",
+                                timeout=30000)
+        assert "finished" in frame.locator("#sync-progress").inner_text()
         world.wait_for_idle_work()  # the sync queued an evaluation of each learner whose evidence changed
     world.cli("issue", "--once", "--school", SCHOOL)  # the daemon's outbox pass
     frame.goto(f"{world.tool_url}/teacher/course/{course_id}")
-    shown = frame.evaluate(MATRIX_JS)
+    shown = _shown_matrix(frame)
     _assert_matrix(shown, truth)
     assert shown[name] == after[name]
     page.screenshot(path=str(SCREENSHOTS / "synced-teacher-after-sync.png"), full_page=True)
+    frame.locator("#matrix").screenshot(path=str(SCREENSHOTS / "synced-teacher-matrix-after-sync.png"))
 
 
 def test_synced_learner_sees_only_her_own_records_and_her_share_link_verifies(world: SyncedWorld, truth: Truth,
@@ -174,11 +183,16 @@ def test_synced_learner_sees_only_her_own_records_and_her_share_link_verifies(wo
     text = frame.locator("main").inner_text()
     others = [u.fullname for u in world.site.users.values() if u.id != aino and u.fullname in text]
     assert not others, f"another person's name is on the learner's page: {others}"
-    section = f"section.progress[aria-labelledby='course-{_store_course_id(world, course_id)}']"
-    rows = frame.locator(f"{section} tr[data-code]")
-    progress = dict(rows.evaluate_all("rs => rs.map(r => [r.dataset.code, r.dataset.state])"))
-    assert progress == truth.cell_states(aino, truth.mapping.course_columns(COURSE))
+    her_courses = [c.shortname for c in world.site.courses.values() if aino in truth.students(c.shortname)]
+    assert COURSE in her_courses
+    for shortname in her_courses:  # her own progress, course by course, as Moodle's data implies
+        section = f"section.progress[aria-labelledby='course-{_store_course_id(world, truth.course(shortname))}']"
+        rows = frame.locator(f"{section} tr[data-code]")
+        progress = dict(rows.evaluate_all("rs => rs.map(r => [r.dataset.code, r.dataset.state])"))
+        assert progress == truth.cell_states(aino, truth.mapping.course_columns(shortname)), shortname
     page.screenshot(path=str(SCREENSHOTS / "synced-learner.png"), full_page=True)
+    records = frame.evaluate(f"() => fetch('{world.tool_url}/learner/records.json').then(r => r.json())")
+    assert {a["id"] for a in records["awards"]} == set(own)
 
     share = frame.locator("input.share").first.input_value()
     assert share.startswith(f"{world.tool_url}/credentials/")
@@ -186,6 +200,11 @@ def test_synced_learner_sees_only_her_own_records_and_her_share_link_verifies(wo
     verification.goto(share)
     assert verification.locator("#verdict").get_attribute("data-verdict") == "valid"
     verification.screenshot(path=str(SCREENSHOTS / "synced-verification.png"), full_page=True)
+
+    with world.db.unit_of_work() as session:  # someone else's award, by guessing its id
+        other = session.scalars(select(Award.id).where(Award.learner_id != learner_id).limit(1)).one()
+    response = frame.goto(f"{world.tool_url}/learner/awards/{other}")
+    assert response is not None and response.status == 403
 
 
 @pytest.mark.xfail(strict=True, reason="lti/pages/queries.py learner_progress: a synced learner who did nothing "
@@ -196,6 +215,6 @@ def test_synced_learner_without_any_work_shows_not_started(world: SyncedWorld, t
     assert idle, "the recorded site has enrolled learners who never opened anything"
     course_id = truth.course(COURSE)
     frame = _launched_frame(page, world, _user_id(world.site, TEACHER), course_id, f"/teacher/course/{course_id}")
-    shown = frame.evaluate(MATRIX_JS)
+    shown = _shown_matrix(frame)
     expected = truth.matrix(COURSE)
     assert {name: shown[name] for name in idle} == {name: expected[name] for name in idle}
