@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rdflib
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pyshacl import validate
 
 from credbridge.connector.issuing.formats.content import (
     ECTS,
@@ -31,10 +33,12 @@ from credbridge.connector.issuing.formats.content import (
 from credbridge.connector.issuing.formats.did import NamedKey, did_web_document, did_web_school
 from credbridge.connector.issuing.formats.errors import KeyResolutionError
 from credbridge.connector.issuing.formats.frameworks import nqf_level
+from credbridge.connector.issuing.formats.jsonld_offline import to_nquads
 from credbridge.connector.issuing.formats.keys import generate_ed25519
 
 SHARED = (Path(__file__).resolve().parents[3] / ".." / "shared").resolve()
 STANDARDS = SHARED / "standards"
+SHAPES = STANDARDS / "elm" / "shapes"
 DID = did_web_school("credbridge.test", "tsrb", port=8443)
 LIST_URL = "https://credbridge.test:8443/schools/tsrb/status/1"
 KID = f"{DID}#key-2026-11"
@@ -128,6 +132,27 @@ def provider_for(*documents: dict[str, Any]) -> Callable[[str], dict[str, Any]]:
 @pytest.fixture(scope="session")
 def did_provider(did_document: dict[str, Any]) -> Callable[[str], dict[str, Any]]:
     return provider_for(did_document)
+
+
+@pytest.fixture(scope="session")
+def shapes() -> rdflib.Graph:
+    """EDC-generic-full plus the no-cv shapes it owl:imports (loaded from disk, never fetched).
+
+    Parsing takes about 0.2 s, validating one credential about 0.3 s, so one graph serves the session.
+    """
+    graph = rdflib.Graph()
+    graph.parse(SHAPES / "EDC-generic-full.ttl")
+    graph.parse(SHAPES / "EDC-generic-no-cv.ttl")
+    return graph
+
+
+def elm_report(shapes: rdflib.Graph, document: dict[str, Any]) -> tuple[bool, str]:
+    """pySHACL's verdict and report text for an ELM document."""
+    data = rdflib.Graph()
+    # One default graph only, so the N-Quads are N-Triples (the nquads parser warns on rdflib 7.6).
+    data.parse(data=to_nquads(document), format="nt")
+    conforms, _, text = validate(data, shacl_graph=shapes, inference="none", advanced=True)
+    return conforms, text
 
 
 @pytest.fixture(scope="session")

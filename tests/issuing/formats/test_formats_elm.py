@@ -7,41 +7,16 @@ import struct
 import time
 import zlib
 from decimal import Decimal
-from typing import Any
 
 import pytest
 import rdflib
-from pyshacl import validate
 
 from credbridge.connector.issuing.formats import build_elm
 from credbridge.connector.issuing.formats.content import CredentialContent, Issuer, OrgIdentifier, Stackability
 from credbridge.connector.issuing.formats.elm import duration, placeholder_png
 from credbridge.connector.issuing.formats.errors import ContentError
-from credbridge.connector.issuing.formats.jsonld_offline import to_nquads
-from tests.issuing.formats.conftest import STANDARDS, make_content
-
-SHAPES = STANDARDS / "elm" / "shapes"
-
-
-@pytest.fixture(scope="session")
-def shapes() -> rdflib.Graph:
-    """EDC-generic-full plus the no-cv shapes it owl:imports (loaded from disk, never fetched).
-
-    Parsing takes about 0.2 s, validating one credential about 0.3 s, so one graph serves the session.
-    """
-    graph = rdflib.Graph()
-    graph.parse(SHAPES / "EDC-generic-full.ttl")
-    graph.parse(SHAPES / "EDC-generic-no-cv.ttl")
-    return graph
-
-
-def _report(shapes: rdflib.Graph, document: dict[str, Any]) -> tuple[bool, str]:
-    data = rdflib.Graph()
-    # One default graph only, so the N-Quads are N-Triples (the nquads parser warns on rdflib 7.6).
-    data.parse(data=to_nquads(document), format="nt")
-    conforms, _, text = validate(data, shacl_graph=shapes, inference="none", advanced=True)
-    return conforms, text
-
+from tests.issuing.formats.conftest import elm_report as _report
+from tests.issuing.formats.conftest import make_content
 
 VARIANTS = {
     "full": {},

@@ -1,0 +1,290 @@
+"""National values in both documents: NQF level, national credit systems (CSVET), supervision levels.
+
+The Croatian case runs the real chain: the worked example mapping's CNC-OPERATOR template (HKO
+level 4.1, 5 CSVET + 1 ECVET) evaluated for a recorded learner, frozen by the award snapshot code,
+turned into content and documents, validated (1EdTech JSON Schema, EDC-generic-full SHACL), signed
+and verified.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import rdflib
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from credbridge.connector.awards.snapshot import build_snapshot
+from credbridge.connector.issuing.adapters.content import build_content
+from credbridge.connector.issuing.formats import (
+    build_elm,
+    build_ob3,
+    sign_data_integrity,
+    sign_vc_jwt,
+    verify_data_integrity,
+    verify_jwt,
+)
+from credbridge.connector.issuing.formats import content as fc
+from credbridge.connector.issuing.formats.errors import ContentError
+from credbridge.connector.issuing.formats.frameworks import (
+    credit_points_from_snapshot,
+    credit_system,
+    local_concept_uri,
+    nqf_level,
+    nqf_level_from_snapshot,
+    primary_credit,
+)
+from credbridge.connector.issuing.formats.ob3_schema import schema_errors
+from credbridge.connector.issuing.formats.supervision import supervision_from_snapshot
+from credbridge.mappings import evaluate, load_mapping_file, resolve, vocab
+from credbridge.mappings.derive import SupervisionLevel
+from credbridge.mappings.model import CreditSystem, NQFLevel
+from tests.issuing.formats.conftest import DID, KID, LIST_URL, elm_report, make_content
+from tests.mappings.helpers import EXAMPLES, recorded_evidence, recorded_site
+
+NOW = datetime(2026, 7, 1, tzinfo=UTC)
+CSVET_URI = "urn:credbridge:credit-system:CSVET"
+ECVET_URI = "http://data.europa.eu/snb/education-credit/60b314e826"
+EC_SAMPLE_QDR = "http://data.europa.eu/snb/qdr/c_c392e7a2"  # nqfLevel of the EC's Sample-MC-Annex1
+
+
+def content_from_snapshot(snapshot: dict[str, Any]) -> fc.CredentialContent:
+    """What the issuing adapter makes of a snapshot, with the national values read by the formats helpers."""
+    content = build_content(
+        snapshot=snapshot, credential_id="6c1f0c3e-2b7a-4f0e-9a57-1d2e3f4a5b6c", issuer_did=DID,
+        school_homepage="https://sss.example.hr",
+        learner=fc.Learner(1, "Ivan Kovač", "Ivan", "Kovač", "ivan.kovac@example.hr", "S-1"),
+        issued_at=datetime(2026, 6, 30, 10, tzinfo=UTC), status=fc.StatusEntry(LIST_URL, 3))
+    return replace(content, nqf_level=nqf_level_from_snapshot(snapshot["nqf"]),
+                   credit_points=credit_points_from_snapshot(snapshot["credits"]),
+                   supervision=supervision_from_snapshot(snapshot["supervision"]["value"]))
+
+
+@pytest.fixture(scope="module")
+def croatian_snapshot() -> dict[str, Any]:
+    mapping_set = load_mapping_file(EXAMPLES / "vet-college.yaml")
+    earned = evaluate(resolve(mapping_set, recorded_site()), recorded_evidence()[1]).earned_templates["CNC-OPERATOR"]
+    # stored as JSON in the awards table: read it back the way the issuer does
+    return json.loads(json.dumps(build_snapshot(earned, mapping_set)))
+
+
+@pytest.fixture(scope="module")
+def croatian(croatian_snapshot: dict[str, Any]) -> fc.CredentialContent:
+    return content_from_snapshot(croatian_snapshot)
+
+
+def test_the_snapshot_carries_what_the_helpers_read(croatian_snapshot: dict[str, Any]) -> None:
+    assert croatian_snapshot["nqf"] == {"level": "4.1", "country": "HR"}
+    assert croatian_snapshot["credits"] == {"CSVET": "5", "ECVET": "1"}
+    assert croatian_snapshot["supervision"]["value"]["key"] == "unsupervised_no_id"
+
+
+def test_croatian_ob3_names_hko_and_csvet(croatian: fc.CredentialContent, ob3_validator: Any) -> None:
+    vc = build_ob3(croatian)
+    assert list(ob3_validator.iter_errors(vc)) == []
+    assert schema_errors(vc) == []
+    achievement = vc["credentialSubject"]["achievement"]
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for alignment in achievement["alignment"]:
+        by_type.setdefault(alignment["targetType"], []).append(alignment)
+    assert by_type["ext:NQFLevel"] == [{
+        "type": ["Alignment"], "targetType": "ext:NQFLevel", "targetName": "HKO level 4.1",
+        "targetUrl": "urn:credbridge:nqf-level:HR-4.1", "targetCode": "4.1",
+        "targetFramework": "Croatian Qualifications Framework (HKO)"}]
+    assert by_type["ext:CreditPoints"] == [
+        {"type": ["Alignment"], "targetType": "ext:CreditPoints",
+         "targetName": "5 Croatian credit system for vocational education and training (CSVET)",
+         "targetUrl": CSVET_URI, "targetCode": "5",
+         "targetFramework": "Croatian credit system for vocational education and training (CSVET)"},
+        {"type": ["Alignment"], "targetType": "ext:CreditPoints",
+         "targetName": "1 European credit system for vocational education and training",
+         "targetUrl": ECVET_URI, "targetCode": "1",
+         "targetFramework": "European credit system for vocational education and training",
+         "targetDescription": "creditsAvailable counts these credits"},
+    ]
+    # one number only: the European system wins over the national one
+    assert achievement["creditsAvailable"] == 1.0
+    assert vc["credentialSubject"]["creditsEarned"] == 1.0
+    assert by_type["ext:SupervisionVerification"][0]["targetUrl"] == (
+        "http://data.europa.eu/snb/supervision-verification/c598449d64")
+
+
+def test_croatian_elm_names_hko_and_csvet(croatian: fc.CredentialContent, shapes: rdflib.Graph) -> None:
+    elm = build_elm(croatian)
+    conforms, text = elm_report(shapes, elm)
+    assert conforms, text
+    qualification = elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]
+    assert "nqfLevel" not in qualification  # no Europass QDR concept is known for HKO 4.1
+    [note] = qualification["additionalNote"]
+    assert note["noteLiteral"] == {
+        "en": "National qualifications framework: Croatian Qualifications Framework (HKO), level 4.1"}
+    assert note["subject"] == {
+        "id": "urn:credbridge:nqf-level:HR-4.1", "type": "Concept", "notation": "4.1",
+        "inScheme": {"id": "urn:credbridge:concept-scheme:nqf-level", "type": "ConceptScheme"},
+        "prefLabel": {"en": "HKO level 4.1"}}
+    assert [(cp["framework"]["id"], cp["framework"]["inScheme"]["id"], cp["point"])
+            for cp in qualification["creditPoint"]] == [
+        (CSVET_URI, "urn:credbridge:concept-scheme:credit-system", "5"),
+        (ECVET_URI, "http://data.europa.eu/snb/education-credit/25831c2", "1")]
+    assert qualification["creditPoint"][0]["framework"]["prefLabel"] == {
+        "en": "Croatian credit system for vocational education and training (CSVET)"}
+    assert qualification["volumeOfLearning"] == "PT100H"
+    assert qualification["eqfLevel"]["id"] == "http://data.europa.eu/snb/eqf/4"
+    assessment = elm["credentialSubject"]["hasClaim"][0]["provenBy"][0]
+    assert assessment["idVerification"]["id"] == "http://data.europa.eu/snb/supervision-verification/c598449d64"
+
+
+def test_croatian_credential_signs_and_verifies(croatian: fc.CredentialContent, issuer_key: Ed25519PrivateKey,
+                                                did_provider: Any) -> None:
+    vc = build_ob3(croatian)
+    token = sign_vc_jwt(vc, issuer_key, KID)
+    result = verify_jwt(token, did_provider, now=NOW)
+    assert result.ok, result.failures
+    secured = sign_data_integrity(vc, issuer_key, KID)
+    assert verify_data_integrity(secured, did_provider, now=NOW).ok
+    # the new alignments are covered by the proof: changing the NQF level breaks it
+    tampered = copy.deepcopy(secured)
+    nqf = next(a for a in tampered["credentialSubject"]["achievement"]["alignment"]
+               if a["targetType"] == "ext:NQFLevel")
+    nqf["targetCode"] = "5"
+    assert [c.code for c in verify_data_integrity(tampered, did_provider, now=NOW).failures] == ["signature"]
+
+
+def test_a_known_qdr_concept_is_the_elm_nqf_level(shapes: rdflib.Graph, ob3_validator: Any) -> None:
+    # the EC sample's QDR concept stands in for one a mapping would name
+    content = make_content(nqf_level=nqf_level("4.1", "HR", EC_SAMPLE_QDR))
+    elm = build_elm(content)
+    conforms, text = elm_report(shapes, elm)
+    assert conforms, text
+    qualification = elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]
+    assert qualification["nqfLevel"] == [{
+        "id": EC_SAMPLE_QDR, "type": "Concept", "notation": "4.1",
+        "inScheme": {"id": "http://data.europa.eu/snb/qdr/25831c2", "type": "ConceptScheme"},
+        "prefLabel": {"en": "HKO level 4.1"}}]
+    assert "additionalNote" not in qualification
+    vc = build_ob3(content)
+    assert list(ob3_validator.iter_errors(vc)) == []
+    nqf = [a for a in vc["credentialSubject"]["achievement"]["alignment"] if a["targetType"] == "ext:NQFLevel"]
+    assert nqf[0]["targetUrl"] == EC_SAMPLE_QDR
+
+
+def test_the_shapes_refuse_a_level_outside_the_qdr_scheme(shapes: rdflib.Graph) -> None:
+    """Why a level without a QDR concept is a note: as nqfLevel in another scheme it fails the shapes."""
+    elm = build_elm(make_content())
+    qualification = elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]
+    qualification["nqfLevel"] = [qualification.pop("additionalNote")[0]["subject"]]
+    conforms, text = elm_report(shapes, elm)
+    assert not conforms and "NQF" in text
+
+
+@pytest.mark.parametrize(("country", "framework", "label"), [
+    ("HR", "Croatian Qualifications Framework (HKO)", "HKO level 4"),
+    ("SI", "Slovenian Qualifications Framework (SOK)", "SOK level 4"),
+    ("RS", "National Qualifications Framework of Serbia (NOKS)", "NOKS level 4"),
+    ("AT", "National qualifications framework of Austria (NQF AT)", "NQF AT level 4"),
+])
+def test_each_country_names_its_framework(country: str, framework: str, label: str) -> None:
+    level = nqf_level("4", country)
+    assert (level.framework, level.label, level.uri) == (framework, label, f"urn:credbridge:nqf-level:{country}-4")
+
+
+def test_nqf_snapshot_format_is_the_mapping_models() -> None:
+    plain = NQFLevel(level=4, country="hr").model_dump(mode="json", exclude_none=True)
+    assert nqf_level_from_snapshot(plain) == nqf_level("4", "HR")
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ({"level": "4"}, "needs level and country"),
+    ({"level": "", "country": "HR"}, "needs level and country"),
+    ({"level": "4", "country": "ZZ"}, "'ZZ'"),
+    ({"level": "4", "country": "HR", "uri": "http://data.europa.eu/snb/qdr/25831c2"}, "not a Europass QDR concept"),
+    ({"level": "4", "country": "HR", "uri": "https://example.org/hko/4"}, "not a Europass QDR concept"),
+    ("4", "needs level and country"),
+])
+def test_bad_nqf_values_are_named(value: Any, problem: str) -> None:
+    with pytest.raises(ContentError, match=problem):
+        nqf_level_from_snapshot(value)
+
+
+def test_every_credit_system_of_the_model_has_a_framework(shapes: rdflib.Graph, ob3_validator: Any) -> None:
+    credits = {s.value: "2" for s in CreditSystem}
+    points = credit_points_from_snapshot(credits)
+    assert [cp.framework.uri for cp in points] == [
+        "http://data.europa.eu/snb/education-credit/6fcec5c5af", ECVET_URI, CSVET_URI,
+        "urn:credbridge:credit-system:national-credit-system"]
+    assert primary_credit(points) == points[0]
+    content = make_content(credit_points=points)
+    conforms, text = elm_report(shapes, build_elm(content))
+    assert conforms, text
+    assert list(ob3_validator.iter_errors(build_ob3(content))) == []
+
+
+def test_a_named_other_system_keeps_its_name() -> None:
+    [cp] = credit_points_from_snapshot({"other": "3"}, {"other": "Slovenian KT credits"})
+    assert cp.framework == fc.Concept("urn:credbridge:credit-system:Slovenian-KT-credits", "Slovenian KT credits")
+    assert cp.points == Decimal(3)
+
+
+@pytest.mark.parametrize(("credits", "problem"), [
+    ({"CSVET": "five"}, "'five' is not a number"),
+])
+def test_bad_credits_are_named(credits: dict[str, str], problem: str) -> None:
+    with pytest.raises(ContentError, match=problem):
+        credit_points_from_snapshot(credits)
+
+
+def test_an_unknown_system_without_a_name_is_refused() -> None:
+    with pytest.raises(ContentError, match="'HROO'"):
+        credit_system("HROO")
+    with pytest.raises(ContentError, match="cannot name"):
+        local_concept_uri("credit-system", " : ")
+
+
+SUPERVISION_VALUES = [
+    *[{"key": lvl.key, "label": lvl.label, "uri": lvl.uri} for lvl in SupervisionLevel],
+    *vocab.get("supervision-verification").uris(),
+]
+
+
+@pytest.mark.parametrize("value", SUPERVISION_VALUES, ids=lambda v: v["key"] if isinstance(v, dict) else v[-10:])
+def test_every_supervision_value_validates_in_both_documents(value: Any, shapes: rdflib.Graph,
+                                                             ob3_validator: Any) -> None:
+    concept = supervision_from_snapshot(value)
+    assert concept is not None and concept.label and "(" not in concept.label
+    content = make_content(supervision=concept)
+    elm = build_elm(content)
+    conforms, text = elm_report(shapes, elm)
+    assert conforms, text
+    verification = elm["credentialSubject"]["hasClaim"][0]["provenBy"][0]["idVerification"]
+    europass = concept.uri.startswith("http://data.europa.eu/snb/supervision-verification/")
+    # a credbridge concept never claims the Europass scheme (the EDC would look it up and reject it)
+    assert verification["inScheme"]["id"] == ("http://data.europa.eu/snb/supervision-verification/25831c2"
+                                              if europass else "urn:credbridge:concept-scheme:supervision-verification")
+    vc = build_ob3(content)
+    assert list(ob3_validator.iter_errors(vc)) == []
+    [alignment] = [a for a in vc["credentialSubject"]["achievement"]["alignment"]
+                   if a["targetType"] == "ext:SupervisionVerification"]
+    assert (alignment["targetUrl"], alignment["targetName"]) == (concept.uri, concept.label)
+
+
+def test_levels_without_a_europass_concept_get_credbridge_ones() -> None:
+    assert supervision_from_snapshot({"key": "unsupervised_id", "label": "x", "uri": None}) == fc.Concept(
+        "urn:credbridge:supervision-verification:unsupervised_id", "Unsupervised with ID verification")
+    assert supervision_from_snapshot({"key": "supervised_no_id", "label": "x", "uri": None}) == fc.Concept(
+        "urn:credbridge:supervision-verification:supervised_no_id", "Supervised without ID verification")
+    assert supervision_from_snapshot(None) is None
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("http://data.europa.eu/snb/supervision-verification/0000000000", "not a Europass supervision-verification"),
+    ({"key": "proctored_by_owl", "label": "?", "uri": None}, "'proctored_by_owl'"),
+    (42, "neither a level nor a concept URI"),
+])
+def test_bad_supervision_values_are_named(value: Any, problem: str) -> None:
+    with pytest.raises(ContentError, match=problem):
+        supervision_from_snapshot(value)
