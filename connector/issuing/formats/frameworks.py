@@ -12,7 +12,7 @@ Europass has concepts for only part of what an Annex I credential says here:
   shipped with credbridge, so a level carries a QDR URI only when the mapping provides one.
   The EDC treats qdr as a *mandatory* list: it downloads every concept that claims that scheme
   and rejects the credential when the concept does not exist
-  (european-commission-empl/european-digital-credentials, controlled-lists documentation). So
+  (european-commission-empl/european-digital-credentials, configuration/documentation/controlledLists.md). So
   credbridge never mints a URI inside the qdr scheme; ``elm.py`` writes a level without a QDR
   concept as a note instead (explained there).
 

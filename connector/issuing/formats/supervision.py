@@ -10,7 +10,9 @@ Every value the mappings can produce gets a concept:
 Levels with a Europass concept use it. The two levels without one ("unsupervised with ID
 verification", "supervised without ID verification") get credbridge concepts in their own scheme
 rather than an invented URI in the Europass scheme: the EDC treats supervision-verification as a
-mandatory list and rejects a credential naming a concept that list does not have, while
+mandatory list and rejects a credential naming a concept that list does not have
+(european-commission-empl/european-digital-credentials, configuration/documentation/controlledLists.md),
+while
 ``LearningAssessment.idVerification`` itself only has to be a ``skos:Concept`` (EDC-generic-no-cv
 ``LearningAssessment-elm_idVerification``; EDC-generic-full restricts no vocabulary there).
 """
