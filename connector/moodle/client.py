@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -115,7 +116,14 @@ class MoodleClient:
         self._bucket = TokenBucket(rate_per_second, burst=max_concurrency)
         self.calls: Counter[str] = Counter()
         self._count_lock = threading.Lock()
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # requests re-reads the proxy variables (walking the whole environment) and ~/.netrc on
+            # every call when trust_env is on: a tenth of a sync's CPU. Read them once, for this site.
+            session.proxies.update(requests.utils.get_environ_proxies(self.endpoint))
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            session.trust_env = False
+        self.session = session
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(4, max_concurrency))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

@@ -10,14 +10,15 @@ does happens in the caller's transaction, next to the cursor that covers it.
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from credbridge.connector.moodle.functions import (
     ActivityCompletionRow,
@@ -29,6 +30,7 @@ from credbridge.connector.moodle.functions import (
     UserCompetencyRow,
     canonical_json,
 )
+from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.models import Evidence
 
 PERCENT_PLACES = Decimal("0.00001")
@@ -146,41 +148,101 @@ class WriteCounts:
         self.learners |= other.learners
 
 
+@dataclass(slots=True)
+class Version:
+    """The current version of one fact, as the writer compares against it (a plain record, not an
+    ORM object: a course holds tens of thousands of facts, and identity-mapped entities cost several
+    times as much to load and to insert)."""
+
+    learner_id: int
+    kind: str
+    source_key: str
+    course_id: int | None
+    version: int
+    withdrawn: bool
+    payload: dict[str, Any]
+    content_hash: str
+    occurred_at: datetime | None
+    id: int | None = None  # None while the version is still pending in this writer
+    row: dict[str, Any] | None = None  # the pending INSERT values (None once read from the database)
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.learner_id, self.kind, self.source_key)
+
+
+_VERSION_COLUMNS = (Evidence.id, Evidence.learner_id, Evidence.kind, Evidence.source_key, Evidence.course_id,
+                    Evidence.version, Evidence.withdrawn, Evidence.payload, Evidence.content_hash,
+                    Evidence.occurred_at)
+_CHUNK = 500  # rows per statement: well under SQLite's bound-parameter limit
+
+
 class EvidenceWriter:
     """Upserts observations for one connection in the caller's session.
 
     ``load`` reads the current versions for a scope once (a course, or some learners), so a course
-    with thousands of facts costs one query, not one per fact.
+    with thousands of facts costs one query, not one per fact. New versions are collected and
+    written by :meth:`flush` as one bulk INSERT (plus one UPDATE retiring the versions they replace);
+    like the session's autoflush, the writer also flushes itself before any query of the session
+    and before it commits, so callers read their own writes, and the rows commit in the caller's
+    transaction.
     """
 
     def __init__(self, session: Session, connection_id: int | None, *, source: str = "moodle_ws") -> None:
         self.session = session
         self.connection_id = connection_id
         self.source = source
-        self.current: dict[tuple[int, str, str], Evidence] = {}
+        self._current: dict[tuple[int, str, str], Version] = {}
+        self._by_learner: dict[int, set[tuple[int, str, str]]] = defaultdict(set)
         self.seen: set[tuple[int, str, str]] = set()
         self.counts = WriteCounts()
+        self._inserts: list[dict[str, Any]] = []
+        self._retire: list[int] = []
+        event.listen(session, "before_commit", self._flush_before_commit)
+        event.listen(session, "do_orm_execute", self._flush_before_select)
+
+    @property
+    def current(self) -> dict[tuple[int, str, str], Version]:
+        return self._current
+
+    @current.setter
+    def current(self, versions: dict[tuple[int, str, str], Version]) -> None:
+        """Narrow the scope a caller loaded (e.g. to one external assessment) before comparing."""
+        self._current = dict(versions)
+        self._by_learner = defaultdict(set)
+        for key in self._current:
+            self._by_learner[key[0]].add(key)
 
     def load(self, *, course_id: int | None = None, learner_ids: Iterable[int] | None = None) -> None:
-        query = select(Evidence).where(Evidence.connection_id.is_(self.connection_id) if self.connection_id is None
-                                       else Evidence.connection_id == self.connection_id,
-                                       Evidence.is_current.is_(True))
+        self.flush()
+        query = select(*_VERSION_COLUMNS).where(
+            Evidence.connection_id.is_(None) if self.connection_id is None
+            else Evidence.connection_id == self.connection_id,
+            Evidence.is_current.is_(True))
         if course_id is not None:
             query = query.where(Evidence.course_id == course_id)
         if learner_ids is not None:
             query = query.where(Evidence.learner_id.in_(list(learner_ids)))
-        for row in self.session.scalars(query):
-            self.current[(row.learner_id, row.kind, row.source_key)] = row
+        for (id_, learner_id, kind, source_key, course, version, withdrawn, payload, digest,
+             occurred_at) in self.session.execute(query):
+            key = (learner_id, kind, source_key)
+            self._current[key] = Version(learner_id, kind, source_key, course, version, withdrawn, payload,
+                                         digest, occurred_at, id=id_)
+            self._by_learner[learner_id].add(key)
+
+    def keys_of(self, learner_id: int) -> set[tuple[int, str, str]]:
+        """The keys of a learner's current facts in the loaded scope."""
+        return self._by_learner.get(learner_id, set())
 
     def would_change(self, obs: Observation) -> bool:
-        row = self.current.get(obs.key)
+        row = self._current.get(obs.key)
         return row is None or row.withdrawn or row.content_hash != content_hash(obs.payload)
 
     def upsert(self, obs: Observation) -> str | None:
         """Write ``obs`` if it is new or different; returns "new", "changed" or None."""
         self.seen.add(obs.key)
         digest = content_hash(obs.payload)
-        row = self.current.get(obs.key)
+        row = self._current.get(obs.key)
         if row is not None and not row.withdrawn and row.content_hash == digest:
             return None
         outcome = "new" if row is None else "changed"
@@ -196,11 +258,11 @@ class EvidenceWriter:
         """After a complete re-read of a scope: withdraw its current facts the read did not show."""
         kinds = set(kinds) if kinds is not None else None
         keys = set(source_keys) if source_keys is not None else None
+        candidates = self.keys_of(learner_id) if learner_id is not None else self._current.keys()
         count = 0
-        for key, row in list(self.current.items()):
+        for key in sorted(candidates):  # sorted: the same rows in the same order on every run
+            row = self._current[key]
             if row.withdrawn or key in self.seen:
-                continue
-            if learner_id is not None and row.learner_id != learner_id:
                 continue
             if kinds is not None and row.kind not in kinds:
                 continue
@@ -213,7 +275,7 @@ class EvidenceWriter:
         return count
 
     def withdraw(self, key: tuple[int, str, str]) -> bool:
-        row = self.current.get(key)
+        row = self._current.get(key)
         if row is None or row.withdrawn:
             return False
         payload = dict(row.payload)
@@ -222,15 +284,38 @@ class EvidenceWriter:
         self.counts.withdrawn += 1
         return True
 
+    def flush(self) -> None:
+        """Write the collected versions: retire the ones they replace, then insert them."""
+        retire, inserts = self._retire, self._inserts
+        self._retire, self._inserts = [], []
+        for start in range(0, len(retire), _CHUNK):
+            self.session.execute(update(Evidence).where(Evidence.id.in_(retire[start:start + _CHUNK]))
+                                 .values(is_current=False).execution_options(synchronize_session=False))
+        for start in range(0, len(inserts), _CHUNK):
+            self.session.execute(insert(Evidence), inserts[start:start + _CHUNK])
+
+    def _flush_before_commit(self, _session: Session) -> None:
+        self.flush()
+
+    def _flush_before_select(self, state: ORMExecuteState) -> None:
+        if (self._inserts or self._retire) and state.is_select and state.session.autoflush:
+            self.flush()
+
     def _new_version(self, key: tuple[int, str, str], course_id: int | None, payload: dict[str, Any], digest: str,
-                     occurred_at: datetime | None, previous: Evidence | None, *, withdrawn: bool) -> None:
+                     occurred_at: datetime | None, previous: Version | None, *, withdrawn: bool) -> None:
         learner_id, kind, source_key = key
         if previous is not None:
-            previous.is_current = False
-        row = Evidence(connection_id=self.connection_id, learner_id=learner_id, course_id=course_id, kind=kind,
-                       source_key=source_key, version=(previous.version + 1) if previous else 1, is_current=True,
-                       withdrawn=withdrawn, payload=payload, content_hash=digest, occurred_at=occurred_at,
-                       source=self.source)
-        self.session.add(row)
-        self.current[key] = row
+            if previous.row is not None:  # replaced before it was written: it is written as not current
+                previous.row["is_current"] = False
+            elif previous.id is not None:
+                self._retire.append(previous.id)
+        version = (previous.version + 1) if previous else 1
+        row = {"connection_id": self.connection_id, "learner_id": learner_id, "course_id": course_id,
+               "kind": kind, "source_key": source_key, "version": version, "is_current": True,
+               "withdrawn": withdrawn, "payload": payload, "content_hash": digest, "occurred_at": occurred_at,
+               "observed_at": utcnow(), "source": self.source}
+        self._inserts.append(row)
+        self._current[key] = Version(learner_id, kind, source_key, course_id, version, withdrawn, payload, digest,
+                                     occurred_at, row=row)
+        self._by_learner[learner_id].add(key)
         self.counts.learners.add(learner_id)

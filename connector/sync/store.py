@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -38,38 +39,64 @@ def set_position(cursor: SyncCursor, **values: Any) -> None:
     cursor.position = {**(cursor.position or {}), **values}  # a new dict so the JSON column is marked dirty
 
 
-def learner_for(session: Session, school_id: int, connection_id: int, user: EnrolledUser,
-                identities: dict[str, LearnerIdentity]) -> Learner:
-    """The learner behind a Moodle user: by identity, else by idnumber or email within the school
-    (so a CSV import or a second Moodle lands on the same person), else a new learner."""
-    ident = identities.get(str(user.id))
-    if ident is not None:
-        learner = ident.learner
-        learner.full_name = user.fullname or learner.full_name
-        learner.given_name, learner.family_name = user.firstname or None, user.lastname or None
-        learner.email = user.email or learner.email
-        learner.idnumber = user.idnumber or learner.idnumber
-        if user.username:
-            ident.username = user.username
-        return learner
-    learner = None
-    if user.idnumber:
-        learner = session.scalar(select(Learner).where(Learner.school_id == school_id,
-                                                       Learner.idnumber == user.idnumber).limit(1))
-    if learner is None and user.email:
-        learner = session.scalar(select(Learner).where(Learner.school_id == school_id,
-                                                       Learner.email == user.email).limit(1))
-    if learner is None:
-        learner = Learner(school_id=school_id, full_name=user.fullname, given_name=user.firstname or None,
-                          family_name=user.lastname or None, email=user.email, idnumber=user.idnumber)
-        session.add(learner)
-        session.flush()
-    ident = LearnerIdentity(learner_id=learner.id, connection_id=connection_id, external_id=str(user.id),
-                            username=user.username)
-    ident.learner = learner
-    session.add(ident)
-    identities[str(user.id)] = ident
-    return learner
+def learners_for(session: Session, school_id: int, connection_id: int, users: Iterable[EnrolledUser],
+                 identities: dict[str, LearnerIdentity]) -> dict[int, Learner]:
+    """The learner behind each Moodle user (by Moodle userid): by identity, else by idnumber or
+    email within the school (so a CSV import or a second Moodle lands on the same person), else a
+    new learner. ``identities`` (external id -> identity, learners loaded) gains the new identities.
+
+    Two queries look up every unknown user's idnumber and email at once and one flush inserts the
+    new learners, instead of two SELECTs and a flush per user."""
+    users = list(users)
+    unknown = [u for u in users if str(u.id) not in identities]
+    by_idnumber: dict[str, Learner] = {}
+    by_email: dict[str, Learner] = {}
+    idnumbers = sorted({u.idnumber for u in unknown if u.idnumber})
+    emails = sorted({u.email for u in unknown if u.email})
+    # descending id, so that the lowest id wins when several learners share an idnumber or email
+    for chunk in _chunks(idnumbers):
+        for learner in session.scalars(select(Learner).where(Learner.school_id == school_id,
+                                                             Learner.idnumber.in_(chunk)).order_by(Learner.id.desc())):
+            by_idnumber[learner.idnumber] = learner
+    for chunk in _chunks(emails):
+        for learner in session.scalars(select(Learner).where(Learner.school_id == school_id,
+                                                             Learner.email.in_(chunk)).order_by(Learner.id.desc())):
+            by_email[learner.email] = learner
+    learners: dict[int, Learner] = {}
+    for user in users:
+        ident = identities.get(str(user.id))
+        if ident is not None:
+            learner = ident.learner
+            learner.full_name = user.fullname or learner.full_name
+            learner.given_name, learner.family_name = user.firstname or None, user.lastname or None
+            learner.email = user.email or learner.email
+            learner.idnumber = user.idnumber or learner.idnumber
+            if user.username:
+                ident.username = user.username
+            learners[user.id] = learner
+            continue
+        learner = (by_idnumber.get(user.idnumber) if user.idnumber else None) or (
+            by_email.get(user.email) if user.email else None)
+        if learner is None:
+            learner = Learner(school_id=school_id, full_name=user.fullname, given_name=user.firstname or None,
+                              family_name=user.lastname or None, email=user.email, idnumber=user.idnumber)
+            session.add(learner)
+            if user.idnumber:
+                by_idnumber[user.idnumber] = learner
+            if user.email:
+                by_email.setdefault(user.email, learner)
+        ident = LearnerIdentity(connection_id=connection_id, external_id=str(user.id), username=user.username)
+        ident.learner = learner  # the relationship orders the INSERTs: no flush per learner
+        session.add(ident)
+        identities[str(user.id)] = ident
+        learners[user.id] = learner
+    session.flush()
+    return learners
+
+
+def _chunks(values: list[Any], size: int = 500) -> Iterable[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def request_evaluation(session: Session, school_id: int | None, learner_id: int, *, reason: str,
@@ -79,16 +106,26 @@ def request_evaluation(session: Session, school_id: int | None, learner_id: int,
     One row per learner: a later request resets it to pending with a new ``requested_at``, which
     tells a worker that is evaluating the older request not to mark it done.
     """
+    request_evaluations(session, school_id, [learner_id], reason=reason, course_ids=course_ids, now=now)
+
+
+def request_evaluations(session: Session, school_id: int | None, learner_ids: Iterable[int], *, reason: str,
+                        course_ids: list[int] | None = None, now: datetime | None = None) -> None:
+    """:func:`request_evaluation` for many learners, one multi-row upsert per 200 learners."""
     now = now or utcnow()
-    payload = {"learner_id": learner_id, "reason": reason, "course_ids": sorted(course_ids or []),
-               "requested_at": now.isoformat()}
-    values = {"school_id": school_id, "kind": EVALUATE, "key": f"learner:{learner_id}", "payload": payload,
-              "status": "pending", "run_after": now, "attempts": 0, "progress": {}, "created_at": now,
-              "updated_at": now}
+    rows = []
+    for learner_id in sorted(set(learner_ids)):
+        payload = {"learner_id": learner_id, "reason": reason, "course_ids": sorted(course_ids or []),
+                   "requested_at": now.isoformat()}
+        rows.append({"school_id": school_id, "kind": EVALUATE, "key": f"learner:{learner_id}", "payload": payload,
+                     "status": "pending", "run_after": now, "attempts": 0, "progress": {}, "created_at": now,
+                     "updated_at": now})
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(WorkItem).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["kind", "key"],
-        set_={"payload": payload, "status": "pending", "run_after": now, "updated_at": now, "attempts": 0})
-    session.execute(statement)
+    for chunk in _chunks(rows, 200):
+        statement = insert(WorkItem).values(chunk)
+        statement = statement.on_conflict_do_update(
+            index_elements=["kind", "key"],
+            set_={"payload": statement.excluded.payload, "status": "pending", "run_after": now, "updated_at": now,
+                  "attempts": 0})
+        session.execute(statement)

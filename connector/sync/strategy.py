@@ -67,9 +67,9 @@ from credbridge.connector.store.models import (
 from credbridge.connector.sync import evidence as ev
 from credbridge.connector.sync.store import (
     get_cursor,
-    learner_for,
+    learners_for,
     read_position,
-    request_evaluation,
+    request_evaluations,
     set_position,
 )
 from credbridge.connector.sync.worker import WorkInterrupted
@@ -434,6 +434,10 @@ class ConnectionSync:
                     assign_changed.add(row.userid)
             course_id, course_idnumber = course.id, course.idnumber
             current = {k: (row.content_hash, row.withdrawn, row.payload) for k, row in writer.current.items()}
+            attempted: dict[int, set[int]] = defaultdict(set)  # learner -> quiz cmids with a current attempt
+            for (learner_id, kind, _key), row in writer.current.items():
+                if kind == "quiz_attempt" and not row.withdrawn:
+                    attempted[learner_id].add(row.payload.get("cmid"))
         students = {u.id for u in fetch.users if STUDENT_ROLES & set(u.roles)}
         access_changed, new_users = set(), set()
         for u in fetch.users:
@@ -457,7 +461,7 @@ class ConnectionSync:
                 "completed": completed,
                 "full": full, "dirty": dirty, "quizzes": quizzes,
                 "has_competencies": has_competencies, "awaiting_cron": set(cursor.get("awaiting_cron", [])),
-                "current": current}
+                "current": current, "attempted": attempted}
 
     def _learners_to_read(self, fetch: CourseFetch, plan: dict[str, Any]) -> set[int]:
         students = plan["students"]
@@ -504,11 +508,9 @@ class ConnectionSync:
             if ug.userid == userid:
                 graded_quiz_cms = {i.cmid for i in ug.items if i.itemmodule == "quiz" and i.raw is not None}
         learner_id = plan["identities"].get(str(userid))
+        attempted = plan["attempted"].get(learner_id, set()) if learner_id is not None else set()
         for cmid, (quizid, _settings) in plan["quizzes"].items():
-            had = learner_id is not None and any(k[0] == learner_id and k[1] == "quiz_attempt"
-                                                 and v[2].get("cmid") == cmid and not v[1]
-                                                 for k, v in plan["current"].items())
-            if quizid and (cmid in graded_quiz_cms or had):
+            if quizid and (cmid in graded_quiz_cms or cmid in attempted):
                 attempts[cmid] = self.api.quiz_attempts(quizid, userid)
         result["attempts"] = attempts
         if plan["has_competencies"] and WsFunction.COMPETENCY_REPORT in self.functions:
@@ -530,11 +532,13 @@ class ConnectionSync:
             Enrolment.course_id == course.id))}
         writer = ev.EvidenceWriter(session, self.connection_id)
         writer.load(course_id=course.id)
+        learners = learners_for(session, conn.school_id, self.connection_id,
+                                [u for u in fetch.users if u.id not in fetch.not_enrolled], identities)
         learner_of: dict[int, int] = {}
         for u in fetch.users:
             if u.id in fetch.not_enrolled:
                 continue
-            learner = learner_for(session, conn.school_id, self.connection_id, u, identities)
+            learner = learners[u.id]
             learner_of[u.id] = learner.id
             enrolment = enrolments.get(learner.id)
             if enrolment is None:
@@ -609,18 +613,18 @@ class ConnectionSync:
                     obs = ev.quiz_attempt(learner_id, course.id, quiz, attempt)
                     keys.add(obs.source_key)
                     writer.upsert(obs)
-                for key, row in list(writer.current.items()):
-                    if (key[0] == learner_id and row.kind == "quiz_attempt" and row.payload.get("cmid") == cmid
-                            and key[2] not in keys):
+                for key in sorted(writer.keys_of(learner_id)):
+                    row = writer.current[key]
+                    if row.kind == "quiz_attempt" and row.payload.get("cmid") == cmid and key[2] not in keys:
                         writer.withdraw(key)
             if "competencies" in result:
                 for row in result["competencies"]:
                     if row.proficiency is not None or row.grade is not None:
                         writer.upsert(ev.competency(learner_id, course.id, fetch.moodle.id, row))
                 writer.withdraw_unseen(learner_id=learner_id, kinds={"competency"}, course_id=course.id)
-        for learner_id in sorted(writer.counts.learners):
-            request_evaluation(session, conn.school_id, learner_id, reason="evidence_changed",
-                               course_ids=[course.id])
+        writer.flush()
+        request_evaluations(session, conn.school_id, writer.counts.learners, reason="evidence_changed",
+                            course_ids=[course.id])
         cursor = get_cursor(session, self.connection_id, str(fetch.moodle.id), "course")
         position: dict[str, Any] = {"synced_at": utcnow().isoformat(), "awaiting_cron": sorted(awaiting)}
         if plan["full"]:
