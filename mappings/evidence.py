@@ -101,6 +101,25 @@ class EvidenceFact:
         return None
 
     @property
+    def shows_work(self) -> bool:
+        """Whether the learner did something. A sync stores a row for every enrolled learner, work or not
+        (an incomplete course completion, activity state 0, an empty grade), and such rows must not turn
+        "not started" into "in progress"."""
+        if self.withdrawn:
+            return False
+        match self.kind:
+            case EvidenceKind.COURSE_COMPLETION:
+                return bool(self.completed)
+            case EvidenceKind.ACTIVITY_COMPLETION:
+                return bool(self.state) or bool(self.completed)
+            case EvidenceKind.GRADE_ITEM | EvidenceKind.ASSIGNMENT_GRADE:
+                return self.raw is not None or self.percent is not None
+            case EvidenceKind.COMPETENCY:
+                return self.proficient is not None
+            case _:  # a quiz attempt (even one in progress) or an external result is work
+                return True
+
+    @property
     def is_complete(self) -> bool:
         """Moodle completion: state 1 (complete) or 2 (complete pass); 3 is complete-but-failed."""
         if self.state is not None:

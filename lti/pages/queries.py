@@ -38,7 +38,9 @@ from credbridge.connector.store.models import (
     TemplateDefinition,
     UnitDefinition,
 )
+from credbridge.connector.sync.facts import facts_for
 from credbridge.mappings.evaluate import evaluate
+from credbridge.mappings.evidence import EvidenceFact
 from credbridge.mappings.vocab import all_vocabularies
 
 log = logging.getLogger(__name__)
@@ -304,12 +306,13 @@ def learner_progress(session: Session, school_id: int, learner_ids: list[int],
     cells: dict[tuple[int, str], Cell] = {}
     for learner_id in learner_ids:
         facts = list(sources.evidence_facts(session, learner_id))
+        started = any(f.shows_work for f in facts)
         result = evaluate(resolved, facts, set())
         for code, unit in result.achieved_units.items():
             cells[(learner_id, code)] = Cell("achieved", unit.achieved_at)
         for code, progress in result.progress.items():
             if (learner_id, code) not in cells:
-                cells[(learner_id, code)] = Cell("in_progress" if facts else "not_started",
+                cells[(learner_id, code)] = Cell("in_progress" if started else "not_started",
                                                  missing=list(progress.missing))
         for code, earned in result.earned_templates.items():
             cells[(learner_id, code)] = Cell("achieved", earned.achieved_at, missing=[str(m) for m in earned.missing])
@@ -343,6 +346,13 @@ def credentials_of(session: Session, award_ids: Iterable[int]) -> dict[int, list
     return found
 
 
+def _course_facts(session: Session, course_id: int, learner_ids: list[int]) -> list[tuple[int, EvidenceFact]]:
+    rows = session.scalars(select(Evidence).where(
+        Evidence.course_id == course_id, Evidence.learner_id.in_(learner_ids), Evidence.is_current.is_(True),
+        Evidence.withdrawn.is_(False)).order_by(Evidence.id)).all()
+    return list(zip((r.learner_id for r in rows), facts_for(session, rows), strict=True))
+
+
 def course_matrix(session: Session, school_id: int, course: Course, context_id: str | None, *,
                   search: str = "", locale: str = "en", sources: EvaluationSources | None = None,
                   learner_id: int | None = None) -> Matrix:
@@ -353,9 +363,8 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
     learner_ids = [lr.id for lr in learners]
     awards = latest_awards(session, learner_ids)
     credentials = credentials_of(session, [a.id for a in awards.values()])
-    active = set(session.scalars(select(Evidence.learner_id).where(
-        Evidence.course_id == course.id, Evidence.is_current.is_(True), Evidence.withdrawn.is_(False))
-        .distinct())) if learner_ids else set()
+    active = {fact_learner for fact_learner, fact in _course_facts(session, course.id, learner_ids)
+              if fact.shows_work} if learner_ids else set()
     progress = learner_progress(session, school_id, learner_ids, sources)
     cells: dict[tuple[int, str], Cell] = {}
     for learner in learners:
