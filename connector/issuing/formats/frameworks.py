@@ -32,7 +32,6 @@ from credbridge.connector.issuing.formats.content import (
     ECVET,
     Concept,
     CreditPoints,
-    LangMap,
     NqfLevel,
 )
 from credbridge.connector.issuing.formats.errors import ContentError
@@ -65,20 +64,17 @@ def local_scheme(uri: str) -> str | None:
 @dataclass(frozen=True)
 class NationalFramework:
     name: str  # English name
-    acronym: str  # the acronym the country itself uses (HKO, SOK, NOKS…)
-    local_name: LangMap  # the name in the country's language(s)
+    acronym: str  # e.g. HKO, SOK, NOKS
 
 
-#: Frameworks of the countries credbridge's schools are in (names as in their EQF referencing
-#: reports). Other countries fall back to "National qualifications framework (<country>)".
+#: Frameworks of the countries credbridge's schools are in. Other countries fall back to
+#: "National qualifications framework of <country>" rather than a name nobody checked.
 NATIONAL_FRAMEWORKS: dict[str, NationalFramework] = {
-    "HR": NationalFramework("Croatian Qualifications Framework", "HKO", {"hr": "Hrvatski kvalifikacijski okvir"}),
-    "SI": NationalFramework("Slovenian Qualifications Framework", "SOK", {"sl": "Slovensko ogrodje kvalifikacij"}),
-    "RS": NationalFramework("National Qualifications Framework of Serbia", "NOKS",
-                            {"sr": "Nacionalni okvir kvalifikacija Srbije"}),
-    "ME": NationalFramework("Montenegrin Qualifications Framework", "NOK", {"cnr": "Nacionalni okvir kvalifikacija"}),
-    "BA": NationalFramework("Qualifications Framework in Bosnia and Herzegovina", "KO BiH",
-                            {"bs": "Kvalifikacijski okvir u Bosni i Hercegovini"}),
+    "HR": NationalFramework("Croatian Qualifications Framework", "HKO"),  # Hrvatski kvalifikacijski okvir
+    "SI": NationalFramework("Slovenian Qualifications Framework", "SOK"),  # Slovensko ogrodje kvalifikacij
+    # Nacionalni okvir kvalifikacija Srbije
+    "RS": NationalFramework("National Qualifications Framework of Serbia", "NOKS"),
+    "ME": NationalFramework("Montenegrin Qualifications Framework", "MQF"),
 }
 
 
@@ -89,7 +85,7 @@ def national_framework(country: str) -> NationalFramework:
     found = vocab.COUNTRIES.get(country)
     if found is None:
         raise ContentError(f"NQF country {country!r} is not an ISO 3166-1 alpha-2 code credbridge knows")
-    return NationalFramework(f"National qualifications framework of {found.name}", f"NQF {country}", {})
+    return NationalFramework(f"National qualifications framework of {found.name}", f"NQF {country}")
 
 
 def nqf_level(level: str, country: str, qdr_uri: str | None = None) -> NqfLevel:
