@@ -10,12 +10,14 @@ from typing import Any
 
 from credbridge.connector.issuing.formats import content as fc
 from credbridge.connector.issuing.formats.content import CredentialContent
+from credbridge.connector.issuing.formats.frameworks import (
+    credit_points_from_snapshot,
+    nqf_level_from_snapshot,
+    primary_credit,
+)
+from credbridge.connector.issuing.formats.supervision import supervision_from_snapshot
 from credbridge.mappings import vocab
 
-# ECVET and ECTS have Europass concepts; national systems (e.g. CSVET) stay in the snapshot and in
-# the criteria text but cannot be a creditPoint framework
-_CREDIT_FRAMEWORKS = {"ECTS": (fc.ECTS, "European Credit Transfer and Accumulation System"),
-                      "ECVET": (fc.ECVET, "European Credit system for Vocational Education and Training")}
 _HOURS_PER_CREDIT = Decimal(25)  # ECTS users' guide: 25-30 hours per credit; the lower bound is used
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
 _CREDENTIAL_NS = uuid.UUID("0b6f1a52-3c1e-5a8e-8f55-4c0c3f7d9a21")
@@ -77,12 +79,10 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
         did=issuer_did,
         identifiers=tuple(fc.OrgIdentifier(i["scheme"], i["value"]) for i in body.get("identifiers", [])),
     )
-    credits = tuple(
-        fc.CreditPoints(fc.Concept(*_CREDIT_FRAMEWORKS[system]), Decimal(points))
-        for system, points in (s.get("credits") or {}).items() if system in _CREDIT_FRAMEWORKS
-    )
-    hours = Decimal(s["hours"]) if s.get("hours") else sum(
-        (Decimal(p) * _HOURS_PER_CREDIT for p in (s.get("credits") or {}).values()), Decimal(0))
+    credits = credit_points_from_snapshot(s.get("credits"))
+    # several systems (e.g. CSVET and ECVET) measure the same work, so hours come from one of them, not their sum
+    primary = primary_credit(credits)
+    hours = Decimal(s["hours"]) if s.get("hours") else (primary.points * _HOURS_PER_CREDIT if primary else Decimal(0))
     eqf_uri = s.get("eqf_level")
     if not eqf_uri:
         raise SnapshotError("award snapshot: eqf_level is missing")
@@ -107,13 +107,7 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
     accrediting = qa.get("accrediting_body") or {}
     quality = fc.QualityAssurance(qa_type, next(iter(accrediting.values()), ""),
                                   qa.get("decision_url") or issuer.homepage)
-    supervision_value = (s.get("supervision") or {}).get("value")
-    supervision = None
-    if isinstance(supervision_value, dict) and supervision_value.get("uri"):
-        supervision = fc.Concept(supervision_value["uri"], supervision_value.get("label") or "")
-    elif isinstance(supervision_value, str):
-        supervision = _concept("supervision-verification", supervision_value)
-    nqf = s.get("nqf")
+    supervision = supervision_from_snapshot((s.get("supervision") or {}).get("value"))
     grades = list((s.get("grades") or {}).values())
     grade = None
     if len(grades) == 1:
@@ -135,9 +129,7 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
         credit_points=credits, hours=hours, eqf_level=int(str(eqf_uri).rsplit("/", 1)[-1]),
         isced_f=isced, assessment_types=assessment_types, mode=mode, quality_assurance=quality,
         languages=tuple(s.get("languages") or ("en",)), status=status, valid_until=valid_until,
-        # only with a Europass qdr concept: the mapping gives a level name, and an invented URI would
-        # not validate against the ELM shapes (the level stays in the award snapshot)
-        nqf_level=fc.NqfLevel(nqf["uri"], f"NQF {nqf['level']}", nqf["country"]) if nqf and nqf.get("uri") else None,
+        nqf_level=nqf_level_from_snapshot(s.get("nqf")),
         supervision=supervision, prerequisites=prerequisites, grade=grade, stackability=stack,
         units=tuple(fc.Unit(u["code"], u["title"], tuple(fc.LearningOutcome(o["statement"], o.get("esco_skill"))
                                                         for o in u.get("outcomes", [])))

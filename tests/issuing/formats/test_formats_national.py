@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -54,15 +53,12 @@ EC_SAMPLE_QDR = "http://data.europa.eu/snb/qdr/c_c392e7a2"  # nqfLevel of the EC
 
 
 def content_from_snapshot(snapshot: dict[str, Any]) -> fc.CredentialContent:
-    """What the issuing adapter makes of a snapshot, with the national values read by the formats helpers."""
-    content = build_content(
+    """What the issuing adapter makes of a snapshot (it reads the national values with the formats helpers)."""
+    return build_content(
         snapshot=snapshot, credential_id="6c1f0c3e-2b7a-4f0e-9a57-1d2e3f4a5b6c", issuer_did=DID,
         school_homepage="https://sss.example.hr",
         learner=fc.Learner(1, "Ivan Kovač", "Ivan", "Kovač", "ivan.kovac@example.hr", "S-1"),
         issued_at=datetime(2026, 6, 30, 10, tzinfo=UTC), status=fc.StatusEntry(LIST_URL, 3))
-    return replace(content, nqf_level=nqf_level_from_snapshot(snapshot["nqf"]),
-                   credit_points=credit_points_from_snapshot(snapshot["credits"]),
-                   supervision=supervision_from_snapshot(snapshot["supervision"]["value"]))
 
 
 @pytest.fixture(scope="module")
@@ -288,3 +284,11 @@ def test_levels_without_a_europass_concept_get_credbridge_ones() -> None:
 def test_bad_supervision_values_are_named(value: Any, problem: str) -> None:
     with pytest.raises(ContentError, match=problem):
         supervision_from_snapshot(value)
+
+
+def test_hours_come_from_one_credit_system_not_their_sum(croatian_snapshot: dict[str, Any]) -> None:
+    """CSVET 5 and ECVET 1 describe the same work: without declared hours, ECVET's 25 h count, not 150 h."""
+    snapshot = {**croatian_snapshot, "hours": None}
+    assert content_from_snapshot(snapshot).hours == 25
+    assert content_from_snapshot({**snapshot, "credits": {"CSVET": "5"}}).hours == 125
+    assert content_from_snapshot({**snapshot, "hours": "40"}).hours == 40
