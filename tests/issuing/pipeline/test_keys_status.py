@@ -141,18 +141,23 @@ def test_concurrent_first_use_creates_one_school_key(postgres_database: Database
         school_id = factories.school(s).id
     barrier = threading.Barrier(4)
     names: list[str] = []
+    errors: list[BaseException] = []
 
     def first_use() -> None:
-        with postgres_database.unit_of_work() as s:
-            school = s.get(School, school_id)
-            barrier.wait()
-            names.append(current_school_key(s, school, BASE).name)
+        try:
+            with postgres_database.unit_of_work() as s:
+                school = s.get(School, school_id)
+                barrier.wait()
+                names.append(current_school_key(s, school, BASE).name)
+        except BaseException as exc:  # a thread's exception is otherwise only printed, not reported by pytest
+            errors.append(exc)
 
     threads = [threading.Thread(target=first_use) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     assert len(names) == 4 and len(set(names)) == 1
     with postgres_database.unit_of_work() as s:
         assert len(s.scalars(select(SigningKey).where(SigningKey.school_id == school_id)).all()) == 1
