@@ -31,6 +31,8 @@ class WsFunction(StrEnum):
     ASSIGN_GRADES = "mod_assign_get_grades"
     QUIZZES = "mod_quiz_get_quizzes_by_courses"
     QUIZ_ATTEMPTS = "mod_quiz_get_user_attempts"
+    #: Moodle 4.5+; QUIZ_ATTEMPTS is deprecated since 5.0 (MDL-68806) and goes in 6.0 (MDL-80956)
+    QUIZ_USER_ATTEMPTS = "mod_quiz_get_user_quiz_attempts"
     COURSE_COMPETENCIES = "core_competency_list_course_competencies"
     USER_COMPETENCY_IN_COURSE = "tool_lp_data_for_user_competency_summary_in_course"
     COMPETENCY_REPORT = "report_competency_data_for_report"
@@ -45,8 +47,10 @@ REQUIRED_FUNCTIONS = (
 )
 OPTIONAL_FUNCTIONS = (
     WsFunction.COURSE_COMPETENCIES, WsFunction.COMPETENCY_REPORT, WsFunction.USER_COMPETENCY_IN_COURSE,
-    WsFunction.COURSE_MODULE, WsFunction.RETRIEVE_REPORT,
+    WsFunction.COURSE_MODULE, WsFunction.RETRIEVE_REPORT, WsFunction.QUIZ_USER_ATTEMPTS,
 )
+#: a required function whose successor, when the service offers it, takes its place
+SUCCESSORS = {WsFunction.QUIZ_ATTEMPTS: WsFunction.QUIZ_USER_ATTEMPTS}
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -346,10 +350,19 @@ class MoodleApi:
         body = self.client.call(WsFunction.QUIZZES, {"courseids": ids})
         return [_quiz(q) for q in self._expect(WsFunction.QUIZZES, body, "quizzes", list)]
 
-    def quiz_attempts(self, quizid: int, userid: int) -> list[QuizAttemptRow]:
-        body = self.client.call(WsFunction.QUIZ_ATTEMPTS,
-                                {"quizid": quizid, "userid": userid, "status": "all", "includepreviews": 0})
-        rows = self._expect(WsFunction.QUIZ_ATTEMPTS, body, "attempts", list)
+    def quiz_attempts(self, quizid: int, userid: int, *,
+                      function: WsFunction = WsFunction.QUIZ_ATTEMPTS) -> list[QuizAttemptRow]:
+        """A learner's attempts at a quiz, in every state, previews left out.
+
+        ``function`` is QUIZ_USER_ATTEMPTS where the service offers it (same parameters and attempt
+        structure, per mod/quiz/classes/external.php). It reports the true states: a ``submitted``
+        attempt (5.0+, awaiting grading; the old function calls it ``finished``, both without marks)
+        stays ``submitted``, and ``notstarted`` attempts (pre-created by Moodle, 4.5+) are left out, as
+        the old function leaves them out: the learner has done nothing yet."""
+        if function not in (WsFunction.QUIZ_ATTEMPTS, WsFunction.QUIZ_USER_ATTEMPTS):
+            raise ValueError(f"{function} does not list quiz attempts")
+        body = self.client.call(function, {"quizid": quizid, "userid": userid, "status": "all", "includepreviews": 0})
+        rows = [a for a in self._expect(function, body, "attempts", list) if a.get("state") != "notstarted"]
         return [QuizAttemptRow(id=int(a["id"]), quiz=int(a["quiz"]), userid=int(a["userid"]),
                                attempt=int(a["attempt"]), state=str(a.get("state", "")),
                                sumgrades=to_decimal(a.get("sumgrades")), timefinish=_int(a.get("timefinish")) or None,

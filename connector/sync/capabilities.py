@@ -21,7 +21,13 @@ from credbridge.connector.moodle.errors import (
     MoodleError,
     TransportError,
 )
-from credbridge.connector.moodle.functions import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS, MoodleApi, WsFunction
+from credbridge.connector.moodle.functions import (
+    OPTIONAL_FUNCTIONS,
+    REQUIRED_FUNCTIONS,
+    SUCCESSORS,
+    MoodleApi,
+    WsFunction,
+)
 
 
 @dataclass
@@ -55,6 +61,7 @@ CAPABILITIES = {
     WsFunction.ASSIGN_GRADES: "mod/assign:grade",
     WsFunction.QUIZZES: "mod/quiz:view",
     WsFunction.QUIZ_ATTEMPTS: "mod/quiz:viewreports",
+    WsFunction.QUIZ_USER_ATTEMPTS: "mod/quiz:viewreports",
     WsFunction.COURSE_COMPETENCIES: "moodle/competency:coursecompetencyview",
     WsFunction.COMPETENCY_REPORT: "moodle/competency:usercompetencyview",
 }
@@ -77,9 +84,17 @@ def check_connection(api: MoodleApi, course_filter: dict[str, Any] | None = None
     for function in (*REQUIRED_FUNCTIONS, *OPTIONAL_FUNCTIONS):
         required = function in REQUIRED_FUNCTIONS
         present = function in info.functions
+        successor = SUCCESSORS.get(function)
+        if not present and successor in info.functions:
+            report.findings.append(Finding(f"function {function}", True, f"not in the service; {successor} "
+                                           "replaces it", required=required))
+            continue
+        fix = f"add {function} to the external service of the token"
+        if successor is not None:
+            fix += f" (or, on Moodle 4.5+, {successor})"
         report.findings.append(Finding(
             f"function {function}", present, "in the service" if present else "missing from the service",
-            "" if present else f"add {function} to the external service of the token", required=required))
+            "" if present else fix, required=required))
 
     def probe(function: WsFunction, call: Callable[[], Any], required: bool = True) -> Any:
         if function not in info.functions:

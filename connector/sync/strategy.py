@@ -509,9 +509,12 @@ class ConnectionSync:
                 graded_quiz_cms = {i.cmid for i in ug.items if i.itemmodule == "quiz" and i.raw is not None}
         learner_id = plan["identities"].get(str(userid))
         attempted = plan["attempted"].get(learner_id, set()) if learner_id is not None else set()
+        # the 4.5 function where the service offers it: the old one is deprecated and goes in Moodle 6.0
+        function = (WsFunction.QUIZ_USER_ATTEMPTS if WsFunction.QUIZ_USER_ATTEMPTS in self.functions
+                    else WsFunction.QUIZ_ATTEMPTS)
         for cmid, (quizid, _settings) in plan["quizzes"].items():
             if quizid and (cmid in graded_quiz_cms or cmid in attempted):
-                attempts[cmid] = self.api.quiz_attempts(quizid, userid)
+                attempts[cmid] = self.api.quiz_attempts(quizid, userid, function=function)
         result["attempts"] = attempts
         if plan["has_competencies"] and WsFunction.COMPETENCY_REPORT in self.functions:
             result["competencies"] = self.api.user_competencies(course, userid)

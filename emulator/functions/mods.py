@@ -88,11 +88,36 @@ ATTEMPTS_SPEC = {"quizid": Value("int"), "userid": Value("int", default=0),
                  "status": Value("alpha", default="finished"), "includepreviews": Value("bool", default=False)}
 
 
-# mod_quiz_get_user_attempts is deprecated in 4.5 in favour of mod_quiz_get_user_quiz_attempts (same
-# parameters and result); the recorded service has only the old name, the new one can be added to a service.
+# mod_quiz_get_user_quiz_attempts (4.5) replaces mod_quiz_get_user_attempts (deprecated since 5.0, MDL-68806):
+# same parameters and attempt structure (mod/quiz/classes/external.php). The new one reports every
+# state as it is, marks only on finished attempts; the old one leaves out "notstarted" attempts and
+# reports "submitted" ones as "finished" without marks. The recorded service has only the old name;
+# the new one answers once added to the service.
 @ws_function("mod_quiz_get_user_quiz_attempts", ATTEMPTS_SPEC)
+def get_user_quiz_attempts(call: Call) -> dict[str, Any]:
+    rows = []
+    for a, m in _user_attempts(call):
+        row = attempt_row(a, m)
+        if a.state != "finished":
+            row["sumgrades"] = None
+        rows.append(row)
+    return {"attempts": rows, "warnings": []}
+
+
 @ws_function("mod_quiz_get_user_attempts", ATTEMPTS_SPEC)
 def get_user_attempts(call: Call) -> dict[str, Any]:
+    rows = []
+    for a, m in _user_attempts(call):
+        if a.state == "notstarted":
+            continue  # "for backwards compatibility, do not return Not Started attempts"
+        row = attempt_row(a, m)
+        if a.state == "submitted":
+            row["state"], row["sumgrades"] = "finished", None
+        rows.append(row)
+    return {"attempts": rows, "warnings": []}
+
+
+def _user_attempts(call: Call) -> list[tuple[QuizAttempt, Module]]:
     m = _quiz(call, call.params["quizid"])
     status = call.params["status"]
     if status not in ("all", "finished", "unfinished"):
@@ -104,11 +129,12 @@ def get_user_attempts(call: Call) -> dict[str, Any]:
         call.require("mod/quiz:viewreports")
     attempts = sorted((a for a in call.site.attempts_of(m.instance) if a.userid == userid),
                       key=lambda a: a.attempt)
+    # the state sets of quiz_get_user_attempts (mod/quiz/lib.php); "all" is what sync asks for
     if status == "finished":
         attempts = [a for a in attempts if a.state in ("finished", "abandoned")]
     elif status == "unfinished":
         attempts = [a for a in attempts if a.state in ("inprogress", "overdue")]
-    return {"attempts": [attempt_row(a, m) for a in attempts], "warnings": []}
+    return [(a, m) for a in attempts]
 
 
 @ws_function("mod_quiz_get_user_best_grade", {"quizid": Value("int"), "userid": Value("int", default=0)})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from credbridge.connector.moodle.functions import MoodleApi, to_decimal
+from credbridge.connector.moodle.functions import MoodleApi, WsFunction, to_decimal
 from tests.moodle.conftest import json_reply
 from tests.moodle.test_client import client, fixture
 
@@ -72,3 +72,18 @@ def test_enrolled_users_and_competencies(scripted):
     assert comps and all(c.idnumber for c in comps)
     listed = api_with(scripted, "core_competency_list_course_competencies__id=2.json").course_competencies(2)
     assert listed[0].idnumber == "ME-C1"
+
+
+def test_attempts_through_the_45_function_drop_attempts_not_started(scripted):
+    recorded = fixture("mod_quiz_get_user_attempts__quizid=1_userid=5.json")
+    finished = recorded["attempts"][0]
+    body = {"attempts": [finished, {**finished, "id": 90, "attempt": 2, "state": "notstarted", "sumgrades": None},
+                         {**finished, "id": 91, "attempt": 3, "state": "submitted", "sumgrades": None}],
+            "warnings": []}
+    scripted.reply(json_reply(body))
+    attempts = MoodleApi(client(scripted.url)).quiz_attempts(1, 5, function=WsFunction.QUIZ_USER_ATTEMPTS)
+    assert [(a.attempt, a.state, a.sumgrades) for a in attempts] == [(1, "finished", Decimal(3)),
+                                                                     (3, "submitted", None)]
+    form = dict(scripted.requests[-1]["form"])
+    assert form["wsfunction"] == "mod_quiz_get_user_quiz_attempts"
+    assert (form["quizid"], form["userid"], form["status"], form["includepreviews"]) == ("1", "5", "all", "0")
