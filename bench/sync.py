@@ -192,7 +192,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
               f"this size took {r['seconds_total']:.0f} s")
         skipped.update({f"{size} {k}": v for k, v in r["skipped"].items()})
     if skipped:
-        print("not run (by --skip), to keep the full run bounded:")
+        print("not run (--skip, or --quick), to keep the run bounded:")
         for name, why in skipped.items():
             print(f"  {name}: {why}" + ("  [* in the table]" if name.endswith("naive_first") else ""))
     else:
