@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import case, event, insert, null, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from credbridge.connector.moodle.functions import (
@@ -198,6 +198,7 @@ class EvidenceWriter:
         self.counts = WriteCounts()
         self._inserts: list[dict[str, Any]] = []
         self._retire: list[int] = []
+        self.read_only = False
         event.listen(session, "before_commit", self._flush_before_commit)
         event.listen(session, "do_orm_execute", self._flush_before_select)
 
@@ -213,9 +214,18 @@ class EvidenceWriter:
         for key in self._current:
             self._by_learner[key[0]].add(key)
 
-    def load(self, *, course_id: int | None = None, learner_ids: Iterable[int] | None = None) -> None:
+    def load(self, *, course_id: int | None = None, learner_ids: Iterable[int] | None = None,
+             payload_kinds: Iterable[str] | None = None) -> None:
+        """Read the current versions of a scope. With ``payload_kinds``, only those kinds' payloads
+        are read (the others come as ``{}``): decoding every payload is most of a no-change sync's
+        comparison, which needs only hashes. Such a writer compares but refuses to write."""
         self.flush()
-        query = select(*_VERSION_COLUMNS).where(
+        columns = list(_VERSION_COLUMNS)
+        if payload_kinds is not None:
+            self.read_only = True
+            columns[_VERSION_COLUMNS.index(Evidence.payload)] = case(
+                (Evidence.kind.in_(sorted(payload_kinds)), Evidence.payload), else_=null())
+        query = select(*columns).where(
             Evidence.connection_id.is_(None) if self.connection_id is None
             else Evidence.connection_id == self.connection_id,
             Evidence.is_current.is_(True))
@@ -226,8 +236,8 @@ class EvidenceWriter:
         for (id_, learner_id, kind, source_key, course, version, withdrawn, payload, digest,
              occurred_at) in self.session.execute(query):
             key = (learner_id, kind, source_key)
-            self._current[key] = Version(learner_id, kind, source_key, course, version, withdrawn, payload,
-                                         digest, occurred_at, id=id_)
+            self._current[key] = Version(learner_id, kind, source_key, course, version, withdrawn,
+                                         payload if payload is not None else {}, digest, occurred_at, id=id_)
             self._by_learner[learner_id].add(key)
 
     def keys_of(self, learner_id: int) -> set[tuple[int, str, str]]:
@@ -303,6 +313,8 @@ class EvidenceWriter:
 
     def _new_version(self, key: tuple[int, str, str], course_id: int | None, payload: dict[str, Any], digest: str,
                      occurred_at: datetime | None, previous: Version | None, *, withdrawn: bool) -> None:
+        if self.read_only:
+            raise RuntimeError("this writer loaded only some payloads: it compares, it cannot write")
         learner_id, kind, source_key = key
         if previous is not None:
             if previous.row is not None:  # replaced before it was written: it is written as not current
