@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
 
 from credbridge.emulator.dataset import ROLE_STUDENT, Module, Site
 
@@ -31,7 +31,7 @@ class Mapping:
 
     @classmethod
     def read(cls, path: Path) -> Mapping:
-        data = yaml.safe_load(path.read_text("utf-8"))
+        data = YAML(typ="safe").load(path.read_text("utf-8"))
         return cls({u["code"]: u for u in data["units"]}, {t["code"]: t for t in data["templates"]})
 
     def template_units(self, code: str, seen: frozenset[str] = frozenset()) -> set[str]:
