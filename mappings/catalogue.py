@@ -16,7 +16,16 @@ from decimal import Decimal
 from typing import Any
 
 from credbridge.mappings import vocab
-from credbridge.mappings.model import AwardingBody, CreditSystem, MappingSet, QualityAssurance, Template, Unit
+from credbridge.mappings.model import (
+    CREDIT_FRAMEWORK_URI,
+    KNOWN_CREDIT_SYSTEMS,
+    AwardingBody,
+    MappingSet,
+    QualityAssurance,
+    Template,
+    Unit,
+    credit_totals,
+)
 
 __all__ = ["ELM_CONTEXT", "catalogue", "concept"]
 
@@ -105,22 +114,18 @@ class _Builder:
         return acc
 
     def credits(self, units: list[Unit], spec: dict[str, Any]) -> None:
-        totals: dict[CreditSystem, Decimal] = {}
-        hours = Decimal(0)
-        for u in units:
-            if u.workload:
-                for cp in u.workload.credits:
-                    totals[cp.system] = totals.get(cp.system, Decimal(0)) + cp.points
-                hours += u.workload.hours or 0
+        totals = credit_totals(u.workload for u in units)
+        hours = sum((u.workload.hours or 0 for u in units if u.workload), Decimal(0))
         points, notes = [], []
         for system, value in totals.items():
             text = f"{value.normalize():f}"
-            if cp_uri := {CreditSystem.ECTS: "http://data.europa.eu/snb/education-credit/6fcec5c5af",
-                          CreditSystem.ECVET: "http://data.europa.eu/snb/education-credit/60b314e826"}.get(system):
+            if cp_uri := CREDIT_FRAMEWORK_URI.get(system):  # a StrEnum key matches its str
                 points.append({"id": self.nid("creditPoint"), "type": "CreditPoint",
                                "framework": concept("credit-points", cp_uri), "point": text})
-            else:
-                notes.append(_note(self.nid("note"), {"en": f"{text} {system.value} credits"}))
+            elif system in KNOWN_CREDIT_SYSTEMS:
+                notes.append(_note(self.nid("note"), {"en": f"{text} {system} credits"}))
+            else:  # a national system named in the mapping
+                notes.append(_note(self.nid("note"), {"en": f"{system}: {text}"}))
         if points:
             spec["creditPoint"] = points
         if notes:

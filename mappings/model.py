@@ -8,6 +8,7 @@ concept URIs; mapping files may use labels.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -110,6 +111,9 @@ class CreditSystem(StrEnum):
     OTHER = "other"
 
 
+#: the codes a mapping may write as ``system`` besides ``other``
+KNOWN_CREDIT_SYSTEMS = frozenset(s.value for s in CreditSystem if s is not CreditSystem.OTHER)
+
 #: Europass education-credit concepts for the systems that have one
 CREDIT_FRAMEWORK_URI = {
     CreditSystem.ECTS: "http://data.europa.eu/snb/education-credit/6fcec5c5af",
@@ -125,9 +129,20 @@ class CreditPoints(_Model):
 
     @model_validator(mode="after")
     def _other_needs_label(self) -> CreditPoints:
-        if self.system is CreditSystem.OTHER and not self.label:
-            raise ValueError("a credit system 'other' needs a label naming the national system")
+        if self.system is CreditSystem.OTHER:
+            if not self.label:
+                raise ValueError("a credit system 'other' needs a label naming the national system")
+            if self.key.upper() in KNOWN_CREDIT_SYSTEMS:
+                raise ValueError(f"write system: {self.key.upper()} instead of a system 'other' labelled {self.key!r}")
         return self
+
+    @property
+    def key(self) -> str:
+        """What points add up under: the system's code, or a national system's name (English if given),
+        so two different national systems are never summed together."""
+        if self.system is CreditSystem.OTHER and self.label:
+            return self.label.get("en") or next(iter(self.label.values()))
+        return self.system.value
 
     @property
     def framework_uri(self) -> str | None:
@@ -140,12 +155,21 @@ class Workload(_Model):
 
     @model_validator(mode="after")
     def _one_system_once(self) -> Workload:
-        systems = [c.system for c in self.credits if c.system is not CreditSystem.OTHER]
+        systems = [c.key for c in self.credits]
         if len(systems) != len(set(systems)):
             raise ValueError("each credit system may appear once")
         if not self.credits and self.hours is None:
             raise ValueError("give credit points and/or hours")
         return self
+
+
+def credit_totals(workloads: Iterable[Workload | None]) -> dict[str, Decimal]:
+    """Credit points per system (``CreditPoints.key``) summed over several units' workloads."""
+    totals: dict[str, Decimal] = {}
+    for workload in workloads:
+        for cp in workload.credits if workload else ():
+            totals[cp.key] = totals.get(cp.key, Decimal(0)) + cp.points
+    return totals
 
 
 class LearningOutcome(_Model):

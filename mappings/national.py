@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from credbridge.mappings.model import GENERIC_CREDENTIAL, CreditSystem, MappingSet, Template
+from credbridge.mappings.model import GENERIC_CREDENTIAL, CreditSystem, MappingSet, Template, credit_totals
 
 __all__ = ["NationalFinding", "national_check", "template_credits"]
 
@@ -37,14 +37,7 @@ class NationalFinding:
 def template_credits(template: Template, ms: MappingSet) -> dict[str, Decimal]:
     """Credit points per system summed over the template's units (own and stacked)."""
     by_code = {u.code: u for u in ms.units}
-    totals: dict[str, Decimal] = {}
-    for code in ms.template_unit_codes(template.code):
-        unit = by_code.get(code)
-        if unit is None or unit.workload is None:
-            continue
-        for cp in unit.workload.credits:
-            totals[cp.system.value] = totals.get(cp.system.value, Decimal(0)) + cp.points
-    return totals
+    return credit_totals(by_code[c].workload for c in ms.template_unit_codes(template.code) if c in by_code)
 
 
 def national_check(template: Template, mapping_set: MappingSet) -> list[NationalFinding]:

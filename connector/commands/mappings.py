@@ -16,6 +16,7 @@ from credbridge.connector.runtime import Runtime
 from credbridge.connector.store.models import Enrolment, Learner, School
 from credbridge.mappings import MappingError, MappingSet, evaluate, load_mapping_file, resolve, warnings_of
 from credbridge.mappings.catalogue import catalogue
+from credbridge.mappings.model import credit_totals
 from credbridge.mappings.preview import preview as preview_rows
 
 
@@ -42,14 +43,11 @@ def _templates_table(ms: MappingSet) -> Table:
     table.columns.insert(0, Column("template", no_wrap=True))
     for t in ms.templates:
         units = ms.template_unit_codes(t.code)
-        credits: dict[str, float] = {}
-        for code in units:
-            for c in ms.unit(code).workload.credits:
-                credits[c.system] = credits.get(c.system, 0) + float(c.points)
+        credits = credit_totals(ms.unit(code).workload for code in units)
         levels = [ms.unit(code).eqf_level for code in units if ms.unit(code).eqf_level is not None]
         eqf = t.eqf_level or (max(levels) if levels else None)
         table.add_row(t.code, str(t.version), ", ".join(units), str(eqf).rsplit("/", 1)[-1] if eqf else "–",
-                      ", ".join(f"{v:g} {k}" for k, v in credits.items()) or "–", str(t.issue_policy.value),
+                      ", ".join(f"{v.normalize():f} {k}" for k, v in credits.items()) or "–", str(t.issue_policy.value),
                       ", ".join(t.outputs))
     return table
 

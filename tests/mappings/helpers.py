@@ -162,3 +162,16 @@ def recorded_evidence() -> dict[int, list[EvidenceFact]]:
             datetime.fromtimestamp(1795316300, UTC), course_id=row["courseid"],
             competency_idnumber=comp_idnumber[row["competencyid"]], proficient=bool(row["proficiency"])))
     return out
+
+
+def vet_college_with_national_credits() -> str:
+    """The worked example with CNC-OPERATOR's practical units also credited in two national systems
+    declared as ``other`` (one named in English, one only in Serbian): 6 "Slovenian KT", 1 "srpski bodovi"."""
+    slovenian = "{system: other, points: 3, label: {en: Slovenian KT, sl: kreditne točke}}"
+    serbian = "{system: other, points: 1, label: {sr: srpski bodovi}}"
+    text = (EXAMPLES / "vet-college.yaml").read_text("utf-8")
+    two = "{credits: [{system: CSVET, points: 2}], hours: 50}"
+    one = "{credits: [{system: CSVET, points: 1}], hours: 25}"
+    assert text.count(two) == 1 and text.count(one) == 1
+    return (text.replace(two, f"{{credits: [{{system: CSVET, points: 2}}, {slovenian}], hours: 50}}")
+                .replace(one, f"{{credits: [{{system: CSVET, points: 1}}, {slovenian}, {serbian}], hours: 25}}"))

@@ -153,8 +153,9 @@ def credit_system(code: str, label: str | None = None) -> CreditSystem:
 def credit_points_from_snapshot(credits: Any, labels: dict[str, str] | None = None) -> tuple[CreditPoints, ...]:
     """The award snapshot's ``credits`` (``{"CSVET": "5", "ECVET": "2"}``) as document credit points.
 
-    ``labels`` names systems credbridge does not know (the snapshot keeps only the code, so the
-    system ``other`` is named "national credit system" unless the caller knows better).
+    A national system the mapping declared as ``other`` is keyed by its name
+    (``mappings.model.CreditPoints.key``); snapshots written before that say just ``other``.
+    ``labels`` may name a system better than its key.
     """
     out = []
     for code, points in (credits or {}).items():
@@ -162,7 +163,7 @@ def credit_points_from_snapshot(credits: Any, labels: dict[str, str] | None = No
             value = Decimal(str(points))
         except InvalidOperation as exc:
             raise ContentError(f"award snapshot: credits {code!r} = {points!r} is not a number") from exc
-        name = (labels or {}).get(code) or ("national credit system" if code == "other" else None)
+        name = (labels or {}).get(code) or ("national credit system" if code == "other" else code)
         out.append(CreditPoints(credit_system(code, name).concept, value))
     return tuple(out)
 

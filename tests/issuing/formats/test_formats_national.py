@@ -40,11 +40,11 @@ from credbridge.connector.issuing.formats.frameworks import (
 )
 from credbridge.connector.issuing.formats.ob3_schema import schema_errors
 from credbridge.connector.issuing.formats.supervision import supervision_from_snapshot
-from credbridge.mappings import evaluate, load_mapping_file, resolve, vocab
+from credbridge.mappings import evaluate, load_mapping_file, load_mapping_text, resolve, vocab
 from credbridge.mappings.derive import SupervisionLevel
 from credbridge.mappings.model import CreditSystem, NQFLevel
 from tests.issuing.formats.conftest import DID, KID, LIST_URL, elm_report, make_content
-from tests.mappings.helpers import EXAMPLES, recorded_evidence, recorded_site
+from tests.mappings.helpers import EXAMPLES, recorded_evidence, recorded_site, vet_college_with_national_credits
 
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
 CSVET_URI = "urn:credbridge:credit-system:CSVET"
@@ -224,6 +224,25 @@ def test_a_named_other_system_keeps_its_name() -> None:
     [cp] = credit_points_from_snapshot({"other": "3"}, {"other": "Slovenian KT credits"})
     assert cp.framework == fc.Concept("urn:credbridge:credit-system:Slovenian-KT-credits", "Slovenian KT credits")
     assert cp.points == Decimal(3)
+
+
+def test_national_systems_declared_as_other_reach_both_documents_by_name(shapes: rdflib.Graph,
+                                                                        ob3_validator: Any) -> None:
+    mapping_set = load_mapping_text(vet_college_with_national_credits(), "vet-college.yaml")
+    earned = evaluate(resolve(mapping_set, recorded_site()), recorded_evidence()[1]).earned_templates["CNC-OPERATOR"]
+    snapshot = json.loads(json.dumps(build_snapshot(earned, mapping_set)))
+    assert snapshot["credits"] == {"CSVET": "5", "ECVET": "1", "Slovenian KT": "6", "srpski bodovi": "1"}
+    content = content_from_snapshot(snapshot)
+    assert {cp.framework.label: cp.points for cp in content.credit_points} == {
+        "Croatian credit system for vocational education and training (CSVET)": Decimal(5),
+        "European credit system for vocational education and training": Decimal(1),
+        "Slovenian KT": Decimal(6), "srpski bodovi": Decimal(1)}
+    elm = build_elm(content)
+    conforms, text = elm_report(shapes, elm)
+    assert conforms, text
+    assert list(ob3_validator.iter_errors(build_ob3(content))) == []
+    frameworks = json.dumps(elm["credentialSubject"]["hasClaim"][0])
+    assert "urn:credbridge:credit-system:Slovenian-KT" in frameworks and "srpski" in frameworks
 
 
 @pytest.mark.parametrize(("credits", "problem"), [
