@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from credbridge.connector.runtime import Runtime, open_runtime
 from credbridge.connector.settings import Settings
 from credbridge.lti import errors
+from credbridge.lti.i18n import init_i18n
 from credbridge.lti.launch.platform_keys import KeySetRegistry
 
 
@@ -48,6 +49,7 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
     app.register_blueprint(lti_views.bp)
     app.register_blueprint(pages.bp)
     errors.install(app)
+    init_i18n(app)  # launch, deep-linking and error pages are translated too, with or without the full pages
     if app.config.get("CREDBRIDGE_FULL_PAGES", True):
         # the teacher, learner, admin and verification pages (credbridge.lti.pages) build on this app
         from credbridge.lti.pages import register_pages

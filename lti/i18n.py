@@ -13,7 +13,7 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ def select_locale() -> str:
 
 def init_i18n(app: Flask) -> Babel:
     compile_catalogues()
+    # the page's lang attribute (screen readers pronounce by it)
+    app.jinja_env.globals["cb_locale"] = lambda: str(get_locale() or DEFAULT_LOCALE)
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
     existing = app.extensions.get("babel")

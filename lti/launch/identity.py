@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from credbridge.connector.store.models import Learner, LearnerIdentity, LtiRegistration
 from credbridge.lti.launch import claims as c
 
+#: LaunchSession.subject of a launch without ``sub`` (LTI Core §5.3.6 allows anonymous launches)
+ANONYMOUS = "anonymous"
 
 def display_name(claims: dict[str, Any]) -> str | None:
     name = claims.get("name")

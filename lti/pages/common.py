@@ -68,4 +68,4 @@ def init_template_helpers(app: Flask) -> None:
         cb_date=_date, cb_datetime=_datetime, cb_element=_element, cb_text=_i18n_text,
     )
     app.jinja_env.globals.update(STATE_LABELS=STATE_LABELS, ACTION_LABELS=ACTION_LABELS,
-                                 FORMAT_LABELS=FORMAT_LABELS, cb_locale=lambda: str(get_locale() or "en"))
+                                 FORMAT_LABELS=FORMAT_LABELS)

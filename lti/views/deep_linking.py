@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, render_template, request
+from flask_babel import gettext
 from sqlalchemy import select
 
 from credbridge.connector.keys import current_tool_key
@@ -61,5 +62,5 @@ def deep_link_submit() -> str:
         token = response_jwt(current_tool_key(db), client_id=registration.client_id,
                              platform_issuer=registration.issuer, deployment_id=session.deployment_id or "",
                              items=[item], data=settings.get("data"))
-    return render_template("autopost.html", title="Returning to the platform",
+    return render_template("autopost.html", title=gettext("Returning to the platform"),
                            action=settings["deep_link_return_url"], fields={"JWT": token})

@@ -25,7 +25,7 @@ from credbridge.lti import sessions
 from credbridge.lti.launch import claims as c
 from credbridge.lti.launch import state as login_state
 from credbridge.lti.launch.errors import LaunchError
-from credbridge.lti.launch.identity import display_name, link_learner
+from credbridge.lti.launch.identity import ANONYMOUS, display_name, link_learner
 from credbridge.lti.launch.roles import ADMINISTRATOR, INSTRUCTOR, LEARNER, tool_roles
 from credbridge.lti.launch.validation import ExpectedPlatform, validate_id_token
 from credbridge.lti.registrations import find_registration
@@ -146,7 +146,7 @@ def _open_session(registration_id: int, claims: dict[str, Any]) -> tuple[str, st
             id=sessions.new_session_id(), school_id=registration.school_id, registration_id=registration_id,
             deployment_id=claims.get(c.DEPLOYMENT_ID), context_id=str(context["id"]) if context.get("id") else None,
             context_title=context.get("title") or context.get("label"), resource_link_id=link.get("id"),
-            subject=claims.get("sub") or "anonymous", learner_id=learner.id if learner else None, roles=roles,
+            subject=claims.get("sub") or ANONYMOUS, learner_id=learner.id if learner else None, roles=roles,
             name=display_name(claims), email=claims.get("email"),
             locale=(claims.get(c.LAUNCH_PRESENTATION) or {}).get("locale"),
             claims={k: claims[k] for k in (c.MESSAGE_TYPE, c.AGS_ENDPOINT, c.NRPS, c.CUSTOM, c.DL_SETTINGS,

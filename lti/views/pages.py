@@ -4,6 +4,7 @@ purpose; the full pages build on these routes and their authorisation."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template
+from flask_babel import gettext
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -15,6 +16,7 @@ from credbridge.connector.store.models import (
     ResourceLinkTemplate,
 )
 from credbridge.lti.auth import current_session, require_course, require_learner, require_role
+from credbridge.lti.launch.identity import ANONYMOUS
 from credbridge.lti.views.lti import runtime
 
 bp = Blueprint("pages", __name__)
@@ -25,10 +27,18 @@ def home() -> str | Response:
     session = current_session()
     if session is None:
         return render_template("error.html", title="credbridge",
-                               message="Open credbridge from an activity in your Moodle course.")
+                               message=gettext("Open credbridge from an activity in your Moodle course."))
     if session.learner_id is not None and not session.context_id:
         return redirect(f"/learners/{session.learner_id}")
-    return render_template("error.html", title="credbridge", message=f"Signed in as {session.name or 'guest'}.")
+    if session.subject == ANONYMOUS:
+        # LTI allows launches without `sub`; with no one to match, there are no records to show
+        return render_template("error.html", title="credbridge", check="sub", message=gettext(
+            "The platform opened credbridge without saying who you are, so there are no records to show."),
+            hint=gettext("Ask your Moodle administrator to let this tool receive the user's identity, "
+                         "then open the activity again."))
+    return render_template("error.html", title="credbridge", message=gettext(
+        "Signed in as %(name)s. Teachers open credbridge from a course; learners see their own records here "
+        "once the school's Moodle has been synced.", name=session.name or gettext("guest")))
 
 
 @bp.get("/courses/<context_id>")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, render_template, request
+from flask_babel import gettext
 from sqlalchemy import select
 
 from credbridge.connector.keys import school_from_registration_token
@@ -39,15 +40,15 @@ def _school(token: str | None) -> School | None:
 def _failure(error: RegistrationError) -> tuple[str, int]:
     log.warning("dynamic registration failed: %s", error)
     hints = {
-        "missing_registration_token": "Moodle did not send a registration token: start again from "
-                                      "Site administration › Manage tools.",
-        "token_already_used": "This registration token was already used: close this dialog and start the "
-                              "registration again in Moodle (each attempt gets a fresh token).",
-        "domain_targetlinkuri_mismatch": "Moodle requires the tool domain to equal the launch URL's host "
-                                         "including the port: check CREDBRIDGE_BASE_URL.",
+        "missing_registration_token": gettext("Moodle did not send a registration token: start again from "
+                                              "Site administration › Manage tools."),
+        "token_already_used": gettext("This registration token was already used: close this dialog and start "
+                                      "the registration again in Moodle (each attempt gets a fresh token)."),
+        "domain_targetlinkuri_mismatch": gettext("Moodle requires the tool domain to equal the launch URL's host "
+                                                 "including the port: check CREDBRIDGE_BASE_URL."),
     }
     return render_error(error.status if error.status in (400, 401, 403) else 502, str(error), check=error.code,
-                        hint=hints.get(error.code or ""), title="The registration failed")
+                        hint=hints.get(error.code or ""), title=gettext("The registration failed"))
 
 
 @bp.get("/lti/register")
@@ -66,7 +67,7 @@ def register_form() -> tuple[str, int] | str:
     except RegistrationError as error:
         return _failure(error)
     family = (config.get("https://purl.imsglobal.org/spec/lti-platform-configuration") or {})
-    return render_template("register.html", platform_name=family.get("product_family_code", "the platform"),
+    return render_template("register.html", platform_name=family.get("product_family_code") or gettext("the platform"),
                            issuer=config["issuer"], school_name=school.legal_name, openid_configuration=config_url,
                            registration_token=request.args.get("registration_token", ""), school_token=school_token)
 

@@ -230,6 +230,9 @@ def test_cert_6_1_3_student_no_context(lti_env: LtiEnvironment) -> None:
 def test_anonymous_launch_without_sub(lti_env: LtiEnvironment) -> None:
     response = launch_with(lti_env, "learner", sub=None)
     assert response.status_code == 200 and urlsplit(response.url).path == "/"
+    # nobody to match to a learner: the page says why nothing is shown and what the admin can change
+    assert "without saying who you are" in response.text and '<code class="check">sub</code>' in response.text
+    assert "Signed in as" not in response.text
 
 
 def test_administrator_roles(lti_env: LtiEnvironment) -> None:

@@ -102,3 +102,17 @@ def test_resource_link_session_cannot_post_a_deep_link(with_templates: LtiEnviro
     http = with_templates.browser()
     launch(http, with_templates.platform, TEACHER_ID, COURSE_ID)
     assert http.get(with_templates.tool_url + "/lti/deep-link").status_code == 403
+
+
+def test_picker_speaks_the_teachers_moodle_language(with_templates: LtiEnvironment) -> None:
+    # the emulated Moodle sends the user's language as launch_presentation.locale, as Moodle does
+    teacher = with_templates.platform.site.user(TEACHER_ID)
+    teacher.lang = "hr"
+    try:
+        page = launch(with_templates.browser(), with_templates.platform, TEACHER_ID, COURSE_ID,
+                      message_type="LtiDeepLinkingRequest")
+    finally:
+        teacher.lang = "en"
+    assert page.status_code == 200 and '<html lang="hr">' in page.text
+    assert "Priloži predloške vjerodajnica" in page.text and "Stvori stavku ocjene" in page.text
+    assert forms(page.text)[0]["multi"]["template"] == ["CNC-BASICS", "CNC-SAFETY"]

@@ -75,6 +75,28 @@ def test_replayed_launch_is_refused_on_the_state(lti_env: LtiEnvironment, caplog
     assert not any(r.exc_info for r in caplog.records)  # one line, no stack trace
 
 
+def test_cookieless_launch_page_speaks_the_browsers_language(lti_env: LtiEnvironment) -> None:
+    # there is no launch yet to carry a locale: the page follows Accept-Language, and says so in <html lang>
+    http = lti_env.browser()
+    form = _until_auth_form(lti_env, http)
+    stranger = requests.post(form["action"], data=form["fields"], headers={"Accept-Language": "hr-HR,hr;q=0.9"},
+                             timeout=10)
+    assert stranger.status_code == 401
+    assert '<html lang="hr">' in stranger.text and "Otvori u novom prozoru" in stranger.text
+    assert "Neuspjela provjera:" in stranger.text and '<code class="check">state_cookie</code>' in stranger.text
+    assert "Open in a new window" not in stranger.text
+
+
+def test_a_refused_launch_is_explained_in_the_browsers_language(lti_env: LtiEnvironment) -> None:
+    http = lti_env.browser()
+    form = _until_auth_form(lti_env, http)
+    forged = http.post(form["action"], data={**form["fields"], "id_token": "not.a.token"},
+                       headers={"Accept-Language": "sl"})
+    assert forged.status_code == 400 and '<html lang="sl">' in forged.text
+    assert "Zagon je bil zavrnjen" in forged.text and "Neuspešno preverjanje:" in forged.text
+    assert "Traceback" not in forged.text
+
+
 def test_cookieless_launch_offers_a_new_window_and_keeps_the_state(lti_env: LtiEnvironment) -> None:
     http = lti_env.browser()
     form = _until_auth_form(lti_env, http)
