@@ -7,6 +7,12 @@ auth of the issuer's API user). Sealing is stateless at EDC: there is nothing to
 the same document twice yields the same credential (same id) sealed twice, not a second credential —
 so ``lookup`` is unsupported and a retry simply seals again.
 
+These sealing endpoints answer only on an EDC Issuer the school (or its ministry) installs itself:
+the EDC team said that the Europass-hosted issuer does not expose them to other applications
+(futurium.ec.europa.eu/en/node/17397). ``base_url`` is therefore the self-hosted issuer. The
+multipart field names follow the EC's description and could not be checked against a running EDC
+Issuer; the tests use our own HTTP stand-in.
+
 Settings: ``base_url``, ``username``, ``password`` (``enc:…`` allowed), timeouts.
 """
 
