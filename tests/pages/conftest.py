@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import select
 
 from credbridge.connector.awards import actions
@@ -228,3 +229,29 @@ def csrf_token(client: FlaskClient, path: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
     assert found, f"no CSRF token on {path} ({page.status_code})"
     return found.group(1)
+
+
+# --- a real browser (headless Chromium, Debian's binary) for the test_browser* modules ------------
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from tests.pages.browser_support import CHROMIUM_ARGS, SCREENSHOTS  # it imports this module
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    context.set_default_timeout(15000)
+    opened = context.new_page()
+    refused: list[str] = []
+    opened.on("console", lambda m: refused.append(m.text) if "Refused" in m.text or "Security Policy" in m.text
+              else None)
+    yield opened
+    context.close()
+    assert not refused, f"the browser refused something under the page's policy: {refused}"

@@ -9,45 +9,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Frame, Page, sync_playwright
+from playwright.sync_api import Browser, Frame, Page
 from sqlalchemy import select
 
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import Award, Credential, WorkItem
 from tests.awards.conftest import MAPPING
 from tests.lti.support import COURSE_ID, LEARNER_ID, TEACHER_ID
-from tests.pages.browser_support import CHROMIUM_ARGS, SCREENSHOTS, BrowserWorld, browser_world
+from tests.pages.browser_support import SCREENSHOTS, BrowserWorld, browser_world
 from tests.pages.conftest import ADMIN_PASSWORD, HOSTILE_COURSE, HOSTILE_LEARNER
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
 def world(sqlite_database: Database) -> Iterator[BrowserWorld]:
     with browser_world(sqlite_database) as found:
         yield found
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
-    context.set_default_timeout(15000)
-    opened = context.new_page()
-    refused: list[str] = []
-    opened.on("console", lambda m: refused.append(m.text) if "Refused" in m.text or "Security Policy" in m.text
-              else None)
-    yield opened
-    context.close()
-    assert not refused, f"the browser refused something under the page's policy: {refused}"
 
 
 def _launched_frame(page: Page, world: BrowserWorld, user_id: int, lands_on: str) -> Frame:

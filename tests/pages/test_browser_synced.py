@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Frame, Page, sync_playwright
+from playwright.sync_api import Frame, Page
 from sqlalchemy import select
 
 from credbridge.connector.moodle.client import MoodleClient
@@ -26,7 +26,7 @@ from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import Award, Course, LearnerIdentity
 from credbridge.connector.sync import runner
 from credbridge.emulator.dataset import Site
-from tests.pages.browser_support import CHROMIUM_ARGS, SCREENSHOTS
+from tests.pages.browser_support import SCREENSHOTS
 from tests.pages.moodle_truth import Mapping, Truth
 from tests.pages.synced_world import EXAMPLE_MAPPING, SCHOOL, SyncedWorld, synced_world
 
@@ -39,28 +39,6 @@ LEARNER_WHO_CATCHES_UP = "Chloé Dubois"  # graded assignment in CNC101 but no q
 MATRIX_JS = """() => Object.fromEntries(Array.from(document.querySelectorAll('#matrix tbody tr')).map(tr => [
     tr.querySelector('th.learner-name').textContent.trim(),
     Object.fromEntries(Array.from(tr.querySelectorAll('td.cell')).map(td => [td.dataset.code, td.dataset.state]))]))"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    context.set_default_timeout(15000)
-    opened = context.new_page()
-    refused: list[str] = []
-    opened.on("console", lambda m: refused.append(m.text) if "Refused" in m.text or "Security Policy" in m.text
-              else None)
-    yield opened
-    context.close()
-    assert not refused, f"the browser refused something under the page's policy: {refused}"
 
 
 @pytest.fixture(scope="module")
