@@ -145,6 +145,9 @@ def bench_size(courses: int, learners: int, latency_ms: float, concurrency: int,
             # start the naive strategy from our synced state (a copy of the database): the same
             # state its own first sync would have left
             naive_db.dispose()
+            # closing the last connection checkpoints SQLite's WAL: without it the copy misses the
+            # latest transactions and the naive sync would re-write their evidence
+            inc_db.dispose()
             shutil.copyfile(folder / f"{inc_name}.db", folder / f"{naive_name}.db")
             naive_db = Database(f"sqlite:///{folder / f'{naive_name}.db'}")
             naive["first"] = {**inc["first"], "not_run": True}
