@@ -16,7 +16,8 @@ Per incremental sync (C courses, D dirty courses, L learners with changed signal
 
 A full reconciliation (``full=True``; nightly by default) re-reads everything, which catches
 what leaves no signal: cron-aggregated completions, teacher overrides, competency ratings,
-reversed quiz grades.
+reversed quiz grades, and grades an external tool (LTI) or a teacher gives to a non-assignment
+activity after the learner's last visit (grade_grades changes move no ``lastcourseaccess``).
 
 Crash safety: each course is fetched first and then written in ONE transaction with its
 enrolments, evidence, evaluation requests and cursor, so a process killed at any point leaves
