@@ -9,7 +9,10 @@ Per incremental sync (C courses, D dirty courses, L learners with changed signal
 * enrolled users per course (C calls): the roster and ``lastcourseaccess``, the cheapest signal
   that a learner did something;
 * ``gradereport_user_get_grade_items(userid=0)`` only for dirty courses (D calls): a new or
-  withdrawn learner, a changed ``lastcourseaccess``, a changed assignment grade;
+  withdrawn learner, a changed ``lastcourseaccess``, a changed assignment grade, or a course where
+  a learner was active in the last day and whose gradebook was last read over an hour ago (so a
+  grade an external tool sends back after the visit arrives within the hour, at one call per
+  active course per hour);
 * per-learner completion (course + activities), quiz attempts and competency calls only for the L
   learners whose signals changed (access or grades) and who are not complete yet, plus those whose
   activities are done but whose course completion waits for Moodle's cron.
@@ -17,7 +20,8 @@ Per incremental sync (C courses, D dirty courses, L learners with changed signal
 A full reconciliation (``full=True``; nightly by default) re-reads everything, which catches
 what leaves no signal: cron-aggregated completions, teacher overrides, competency ratings,
 reversed quiz grades, and grades an external tool (LTI) or a teacher gives to a non-assignment
-activity after the learner's last visit (grade_grades changes move no ``lastcourseaccess``).
+activity more than a day after the learner's last visit (grade_grades changes move no
+``lastcourseaccess``; the hourly recheck of active courses covers the day after a visit).
 
 Crash safety: each course is fetched first and then written in ONE transaction with its
 enrolments, evidence, evaluation requests and cursor, so a process killed at any point leaves
@@ -80,6 +84,9 @@ log = logging.getLogger(__name__)
 SITE_INFO_MAX_AGE = timedelta(days=1)
 STRUCTURE_MAX_AGE = timedelta(days=1)
 ASSIGN_OVERLAP_SECONDS = 3600
+#: after a learner's visit, how long the course's gradebook is rechecked, and how often
+ACTIVE_WINDOW = timedelta(days=1)
+GRADE_RECHECK = timedelta(hours=1)
 STUDENT_ROLES = frozenset({"student"})
 Progress = Callable[[int, int, str], None]
 
@@ -91,6 +98,8 @@ class SyncOptions:
     #: the naive strategy: every learner's completion read on every sync (for the benchmark)
     naive: bool = False
     assign_overlap_seconds: int = ASSIGN_OVERLAP_SECONDS
+    active_window: timedelta = ACTIVE_WINDOW
+    grade_recheck: timedelta = GRADE_RECHECK
     #: set by the daemon on SIGTERM: the sync stops between courses (each finished course is committed)
     stop: threading.Event | None = None
 
@@ -458,13 +467,27 @@ class ConnectionSync:
                           and identities.get(str(u.id)) not in completed}
         full = self.options.full or self.options.naive or self.options.course_moodle_id is not None
         dirty = bool(full or new_users or access_changed or gone or assign_changed or report_changed
-                     or not cursor.get("synced_at") or cursor.get("awaiting_cron"))
+                     or not cursor.get("synced_at") or cursor.get("awaiting_cron")
+                     or self._grades_due(cursor))
         return {"course_id": course_id, "identities": identities, "students": students, "new": new_users,
                 "access": access_changed, "gone": gone, "report": report_changed, "assign": assign_changed,
                 "completed": completed,
                 "full": full, "dirty": dirty, "quizzes": quizzes,
+                # a first sync sees every learner as new: that is not a visit
+                "visited": bool(access_changed or (new_users and cursor.get("synced_at"))),
                 "has_competencies": has_competencies, "awaiting_cron": set(cursor.get("awaiting_cron", [])),
                 "current": current, "attempted": attempted}
+
+    def _grades_due(self, cursor: dict[str, Any]) -> bool:
+        """A learner visited the course recently (seen by us, so Moodle's clock does not matter) and
+        its gradebook was last read longer ago than the recheck interval: a grade may have come
+        without a visit (an external tool's grade passback, a teacher grading a non-assignment)."""
+        active_until, synced_at = cursor.get("active_until"), cursor.get("synced_at")
+        if not active_until or not synced_at:
+            return False
+        now = utcnow()
+        return datetime.fromisoformat(active_until) > now \
+            and datetime.fromisoformat(synced_at) <= now - self.options.grade_recheck
 
     def _learners_to_read(self, fetch: CourseFetch, plan: dict[str, Any]) -> set[int]:
         students = plan["students"]
@@ -632,7 +655,10 @@ class ConnectionSync:
         request_evaluations(session, conn.school_id, writer.counts.learners, reason="evidence_changed",
                             course_ids=[course.id])
         cursor = get_cursor(session, self.connection_id, str(fetch.moodle.id), "course")
-        position: dict[str, Any] = {"synced_at": utcnow().isoformat(), "awaiting_cron": sorted(awaiting)}
+        now = utcnow()
+        position: dict[str, Any] = {"synced_at": now.isoformat(), "awaiting_cron": sorted(awaiting)}
+        if plan["visited"]:
+            position["active_until"] = (now + self.options.active_window).isoformat()
         if plan["full"]:
             position["full_at"] = position["synced_at"]
         set_position(cursor, **position)

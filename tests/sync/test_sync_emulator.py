@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from credbridge.connector.store.models import (
@@ -187,3 +189,38 @@ def test_completion_report_finds_cron_completions_without_per_learner_polling(ha
     assert report.learners_read == 1
     assert added == {(34, "course_completion", "course:2", (True,), False)}
     assert removed == {(34, "course_completion", "course:2", (False,), False)}
+
+
+def test_a_grade_sent_back_without_a_visit_is_read_at_the_next_hourly_recheck(harness: Harness):
+    site = harness.emulator.site
+    harness.sync()
+    site.view_activity(34, 1)  # learner 34 visits CNC101: the course is active for a day
+    harness.sync()
+    # the external tool (cm 10, completion by grade) sends its grade back later: no visit, no signal
+    site.complete_activity(34, 10)
+    added, _, report = changes(harness, lambda: None)
+    assert added == set(), "within the hour the gradebook is not read again"
+    assert "gradereport_user_get_grade_items" not in report.calls
+    before = harness.snapshot()
+    report = harness.sync(grade_recheck=timedelta(0))  # as if the hour had passed
+    added = harness.snapshot() - before
+    assert {(34, "activity_completion", "cm:10", (1,), False)} <= added
+    assert any(row[0] == 34 and row[1] == "grade_item" for row in added)
+    # only the visited course's gradebook, and only the learner whose grades moved
+    assert report.calls["gradereport_user_get_grade_items"] == 1 and report.learners_read == 1
+
+
+def test_no_recheck_without_a_recent_visit(harness: Harness):
+    harness.sync()
+    site = harness.emulator.site
+    site.complete_activity(34, 10)  # a grade with no visit since the first sync
+    report = harness.sync(grade_recheck=timedelta(0))
+    assert "gradereport_user_get_grade_items" not in report.calls and report.learners_read == 0
+    # the visit window has closed: the nightly reconciliation catches it (as it always did)
+    site.view_activity(33, 1)
+    harness.sync(active_window=timedelta(0))
+    site.complete_activity(33, 10)
+    report = harness.sync(grade_recheck=timedelta(0))
+    assert "gradereport_user_get_grade_items" not in report.calls
+    full = harness.sync(full=True)
+    assert full.counts.new + full.counts.changed > 0
