@@ -35,7 +35,7 @@ def handle_evaluate(ctx: WorkContext, item: WorkItem) -> None:
         school = session.get(School, learner.school_id)
         assert school is not None
         outcome = evaluate_learner(session, school, learner_id, utcnow(), sources=store_sources())
-    log.info("evaluate learner %s: %d new awards, %d flagged, %d revoked", learner_id, len(outcome.created),
+    log.info("evaluate learner %s: new awards %d, flagged %d, revoked %d", learner_id, len(outcome.created),
              len(outcome.flagged), len(outcome.revoked))
 
 
