@@ -12,7 +12,8 @@ from credbridge.lti.launch.errors import LaunchError
 
 log = logging.getLogger("credbridge.lti")
 
-# what the check names stays English (an administrator searches for it); the words around it are translated
+# titles and hints are translated; the failed check's name and the technical reason stay English,
+# since that is what an administrator searches logs and specifications for
 _TITLES = {400: lazy_gettext("Bad request"), 401: lazy_gettext("Not authorised"), 403: lazy_gettext("Forbidden"),
            404: lazy_gettext("Not found"), 405: lazy_gettext("Method not allowed"),
            500: lazy_gettext("Server error"), 502: lazy_gettext("Platform error")}

@@ -14,6 +14,7 @@ from credbridge.lti.launch import claims as c
 #: LaunchSession.subject of a launch without ``sub`` (LTI Core §5.3.6 allows anonymous launches)
 ANONYMOUS = "anonymous"
 
+
 def display_name(claims: dict[str, Any]) -> str | None:
     name = claims.get("name")
     if isinstance(name, str) and name.strip():
