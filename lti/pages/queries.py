@@ -18,12 +18,14 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from babel.core import UnknownLocaleError
+from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.decide import EvaluationSources, resolved_mappings
+from credbridge.connector.issuing.formats.errors import ContentError
+from credbridge.connector.issuing.formats.frameworks import national_framework
 from credbridge.connector.store.models import (
     AuditEntry,
     Award,
@@ -208,10 +210,26 @@ def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en") -> list[Anne
             provenance = "; ".join(x for x in [str(raw.get("source") or ""), *reasons] if x)
             if evidence:
                 provenance += f" (evidence {', '.join(evidence)})"
-        text = _plain(value, locale)
+        text = _special(name, value, locale) or _plain(value, locale)
         if text:
             rows.append(AnnexRow(name, text, provenance or None))
     return rows
+
+
+def _special(name: str, value: Any, locale: str) -> str | None:
+    """Elements whose stored form is a code: the country by its name in the reader's language, the
+    NQF level with its framework's acronym (``HKO 4.1``)."""
+    if name == "country" and isinstance(value, str) and len(value) == 2:
+        try:
+            return Locale.parse(locale).territories.get(value.upper()) or value
+        except (ValueError, UnknownLocaleError):
+            return value
+    if name == "nqf" and isinstance(value, dict) and value.get("level") and value.get("country"):
+        try:
+            return f"{national_framework(str(value['country'])).acronym} {value['level']}"
+        except ContentError:
+            return None
+    return None
 
 
 @cache

@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+import segno
+from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 from flask_babel import get_locale
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -101,23 +103,42 @@ def credential(credential_id: UUID) -> Any:
             response = jsonify(_vc_json(found))
             response.mimetype = wanted
             return response
-        award = session.get(Award, found.award_id)
-        learner = session.get(Learner, award.learner_id) if award else None
-        school = session.get(School, found.school_id)
-        siblings = list(session.scalars(select(Credential).where(Credential.award_id == found.award_id)
-                                        .order_by(Credential.format)))
-        checked = found if found.format in ("ob3-jwt", "ob3-di") else next(
-            (s for s in siblings if s.format in ("ob3-jwt", "ob3-di")), None)
-        result = _verify(session, checked) if checked is not None else None
-        # the Annex I values in the learner's language (the page around them in the reader's)
-        language = normalise_locale(learner.locale if learner else None) or str(get_locale() or "en")
-        annex = annex_rows(award.snapshot if award else {}, language)
-        session.expunge_all()
+        page = _page(session, found)
+    return render_template("pages/verify.html", **page)
+
+
+@bp.get("/credentials/<uuid:credential_id>/certificate")
+def certificate(credential_id: UUID) -> str:
+    """A printable certificate (the browser's "Save as PDF" makes the PDF) with a QR code of the
+    verification page, so a paper copy leads back to the live check."""
+    with unit_of_work() as session:
+        page = _page(session, _find(session, str(credential_id)))
+    url = base_url() + url_for("verify.credential", credential_id=credential_id)
+    # segno writes the SVG itself (no image library, no inline style, so the page's CSP holds)
+    qr = Markup(segno.make(url, error="m").svg_inline(omitsize=True, title=url))  # noqa: S704 - segno's own markup
+    return render_template("pages/certificate.html", verification_url=url, qr=qr, **page)
+
+
+def _page(session: Session, found: Credential) -> dict[str, Any]:
+    """What the verification page and the certificate show: the award, its learner and school, every
+    format issued for it, the signature and status check, and the Annex I values."""
+    award = session.get(Award, found.award_id)
+    learner = session.get(Learner, award.learner_id) if award else None
+    school = session.get(School, found.school_id)
+    siblings = list(session.scalars(select(Credential).where(Credential.award_id == found.award_id)
+                                    .order_by(Credential.format)))
+    checked = found if found.format in ("ob3-jwt", "ob3-di") else next(
+        (s for s in siblings if s.format in ("ob3-jwt", "ob3-di")), None)
+    result = _verify(session, checked) if checked is not None else None
+    # the Annex I values in the learner's language (the page around them in the reader's)
+    language = normalise_locale(learner.locale if learner else None) or str(get_locale() or "en")
+    annex = annex_rows(award.snapshot if award else {}, language)
+    session.expunge_all()
     revoked = found.revoked_at is not None or any(s.revoked_at for s in siblings)
     reason = found.revocation_reason or next((s.revocation_reason for s in siblings if s.revocation_reason), None)
-    return render_template("pages/verify.html", credential=found, award=award, learner=learner, school=school,
-                           siblings=siblings, result=result, annex=annex, revoked=revoked, reason=reason,
-                           learner_language=(learner.locale if learner else None))
+    return {"credential": found, "award": award, "learner": learner, "school": school, "siblings": siblings,
+            "result": result, "annex": annex, "revoked": revoked, "reason": reason,
+            "learner_language": learner.locale if learner else None}
 
 
 @bp.get("/credentials/<uuid:credential_id>.<any(jwt, json, 'elm.json'):ext>")

@@ -91,6 +91,24 @@ def test_teacher_approves_in_the_iframe_and_the_credential_verifies(world: Brows
     assert "Ed25519" in verify.locator(".checks").inner_text()
     verify.screenshot(path=str(SCREENSHOTS / "verification-valid.png"), full_page=True)
 
+    refused: list[str] = []
+    verify.on("console", lambda m: refused.append(m.text) if "Refused" in m.text or "Security Policy" in m.text
+              else None)
+    verify.click("#certificate-link")
+    verify.wait_for_url(f"**/credentials/{uuid}/certificate")
+    assert verify.locator("#certificate svg.segno path").count() == 1  # the QR code drew under the CSP
+    assert verify.locator("#verification-url").inner_text().endswith(f"/credentials/{uuid}")
+    verify.screenshot(path=str(SCREENSHOTS / "certificate.png"), full_page=True)
+    pdf = verify.pdf(prefer_css_page_size=True, print_background=True)  # what "Save as PDF" makes
+    (SCREENSHOTS / "certificate.pdf").write_bytes(pdf)
+    verify.emulate_media(media="print")
+    verify.set_viewport_size({"width": 1123, "height": 794})  # A4 landscape at 96 dpi
+    assert verify.locator("button[data-print]").is_hidden() and verify.locator(".navbar").is_hidden()
+    verify.screenshot(path=str(SCREENSHOTS / "certificate-print.png"))
+    pages = len(re.findall(rb"/Type\s*/Page\b", pdf))
+    assert pdf.startswith(b"%PDF") and pages == 1, pages  # a three-unit micro-credential fits one A4 page
+    assert not refused, refused
+
 
 def test_teacher_page_progress_chart_and_keyboard_skip_link(world: BrowserWorld, page: Page) -> None:
     frame = _launched_frame(page, world, TEACHER_ID, f"/teacher/course/{COURSE_ID}")

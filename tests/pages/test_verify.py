@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 
+import segno
 from sqlalchemy import select
 
 from credbridge.connector.awards import actions
 from credbridge.connector.issuing.formats.verify import verify_jwt
-from credbridge.connector.store.models import Credential
+from credbridge.connector.store.models import Award, Credential, Learner
 from tests.pages.conftest import Env
 
 
@@ -85,3 +86,46 @@ def test_verification_page_in_the_learner_language(env: Env) -> None:
         as_text=True)
     assert "Provjera" in html  # page chrome in Croatian
     assert "Čitanje tehničkih crteža" in html or "tehničk" in html  # Annex values in the learner's language
+
+
+def test_certificate_names_the_learner_and_leads_back_to_the_live_check(env: Env) -> None:
+    uuids = _credentials(env)
+    client = env.client()
+    page = client.get(f"/credentials/{uuids['ob3-jwt']}/certificate")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="certificate"' in html
+    with env.db.unit_of_work() as s:
+        award = s.get(Award, env.world.award_full)
+        learner = s.get(Learner, award.learner_id)
+        title, name = award.snapshot["title"]["en"], learner.full_name
+    assert f'<p class="certificate-learner" id="learner">{name}</p>' in html and title in html
+    url = f"http://localhost/credentials/{uuids['ob3-jwt']}"
+    assert f'id="verification-url">{url}</a>' in html and "data-print" in html
+    # the QR code is segno's encoding of exactly that address (segno is deterministic)
+    assert segno.make(url, error="m").svg_inline(omitsize=True, title=url) in html
+    assert "REVOKED" not in html
+    # every format's page links to it; the learner's page does too
+    verify = client.get(f"/credentials/{uuids['ob3-di']}").get_data(as_text=True)
+    assert f'/credentials/{uuids["ob3-di"]}/certificate' in verify
+
+
+def test_certificate_of_a_revoked_credential_is_stamped_revoked(env: Env) -> None:
+    with env.db.unit_of_work() as s:
+        actions.revoke(s, env.world.school_a, env.world.award_full, reason="assessment annulled <b>",
+                       actor="admin:test")
+    uuid = _credentials(env)["ob3-jwt"]
+    html = env.client().get(f"/credentials/{uuid}/certificate").get_data(as_text=True)
+    assert 'data-verdict="revoked"' in html and "assessment annulled &lt;b&gt;" in html
+
+
+def test_certificate_of_an_unknown_credential_is_not_found(env: Env) -> None:
+    client = env.client()
+    assert client.get("/credentials/00000000-0000-4000-8000-000000000000/certificate").status_code == 404
+    assert client.get("/credentials/not-a-uuid/certificate").status_code == 404
+
+
+def test_certificate_in_the_readers_language(env: Env) -> None:
+    uuid = _credentials(env)["ob3-jwt"]
+    html = env.client().get(f"/credentials/{uuid}/certificate", headers={"Accept-Language": "sl"}).get_data(
+        as_text=True)
+    assert "Natisni ali shrani kot PDF" in html and "Mikrodokazilo" in html and '<html lang="sl">' in html

@@ -37,6 +37,9 @@ def test_learner_and_verification_pages_escape_names(env: Env) -> None:
     uuid = client.get("/learner/records.json").get_json()["awards"]
     uuid = next(c["uuid"] for a in uuid for c in a["credentials"])
     _assert_inert(env.client().get(f"/credentials/{uuid}").get_data(as_text=True))
+    certificate = env.client().get(f"/credentials/{uuid}/certificate")
+    assert certificate.status_code == 200
+    _assert_inert(certificate.get_data(as_text=True))
 
 
 def test_mapping_text_with_markup_is_shown_as_text(env: Env) -> None:

@@ -31,6 +31,9 @@
     tick();
   }
   document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
     var box = document.getElementById("sync-progress");
     if (box) { pollSync(box); }
     var revoke = document.querySelector("button[value=revoke]");
