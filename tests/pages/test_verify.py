@@ -107,6 +107,10 @@ def test_certificate_names_the_learner_and_leads_back_to_the_live_check(env: Env
     # every format's page links to it; the learner's page does too
     verify = client.get(f"/credentials/{uuids['ob3-di']}").get_data(as_text=True)
     assert f'/credentials/{uuids["ob3-di"]}/certificate' in verify
+    with env.db.unit_of_work() as s:
+        learner_id = s.get(Award, env.world.award_full).learner_id
+    own = env.learner(learner_id).get("/learner/").get_data(as_text=True)
+    assert 'class="certificate-link"' in own and "/certificate" in own and 'target="_blank"' in own
 
 
 def test_certificate_of_a_revoked_credential_is_stamped_revoked(env: Env) -> None:
