@@ -473,8 +473,9 @@ class ConnectionSync:
                 "access": access_changed, "gone": gone, "report": report_changed, "assign": assign_changed,
                 "completed": completed,
                 "full": full, "dirty": dirty, "quizzes": quizzes,
-                # a first sync sees every learner as new: that is not a visit
-                "visited": bool(access_changed or (new_users and cursor.get("synced_at"))),
+                # enrolling is not visiting, and a first sync sees every learner as new
+                "visited": bool(access_changed or (cursor.get("synced_at") and any(
+                    u.lastcourseaccess for u in fetch.users if u.id in new_users))),
                 "has_competencies": has_competencies, "awaiting_cron": set(cursor.get("awaiting_cron", [])),
                 "current": current, "attempted": attempted}
 

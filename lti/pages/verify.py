@@ -11,7 +11,7 @@ from uuid import UUID
 
 import segno
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -115,7 +115,9 @@ def certificate(credential_id: UUID) -> str:
         page = _page(session, _find(session, str(credential_id)))
     url = base_url() + url_for("verify.credential", credential_id=credential_id)
     # segno writes the SVG itself (no image library, no inline style, so the page's CSP holds)
-    qr = Markup(segno.make(url, error="m").svg_inline(omitsize=True, title=url))  # noqa: S704 - segno's own markup
+    # segno escapes the title; the SVG's title is what a screen reader says for the code
+    qr = Markup(segno.make(url, error="m").svg_inline(  # noqa: S704 - segno's own markup
+        omitsize=True, title=gettext("QR code of the verification page")))
     return render_template("pages/certificate.html", verification_url=url, qr=qr, **page)
 
 
@@ -138,7 +140,8 @@ def _page(session: Session, found: Credential) -> dict[str, Any]:
     reason = found.revocation_reason or next((s.revocation_reason for s in siblings if s.revocation_reason), None)
     return {"credential": found, "award": award, "learner": learner, "school": school, "siblings": siblings,
             "result": result, "annex": annex, "revoked": revoked, "reason": reason,
-            "learner_language": learner.locale if learner else None}
+            # the language the Annex I values are in, when it is not the reader's (for lang attributes)
+            "learner_language": normalise_locale(learner.locale) if learner else None}
 
 
 @bp.get("/credentials/<uuid:credential_id>.<any(jwt, json, 'elm.json'):ext>")

@@ -222,5 +222,25 @@ def test_no_recheck_without_a_recent_visit(harness: Harness):
     site.complete_activity(33, 10)
     report = harness.sync(grade_recheck=timedelta(0))
     assert "gradereport_user_get_grade_items" not in report.calls
-    full = harness.sync(full=True)
-    assert full.counts.new + full.counts.changed > 0
+    before = harness.snapshot()
+    harness.sync(full=True)
+    assert (33, "activity_completion", "cm:10", (1,), False) in harness.snapshot() - before
+
+
+def _active_until(harness: Harness, course: int) -> str | None:
+    with harness.db.unit_of_work() as session:
+        cursor = session.scalar(select(SyncCursor).where(SyncCursor.stream == "course",
+                                                         SyncCursor.course_key == str(course)))
+        return cursor.position.get("active_until")
+
+
+def test_enrolling_is_not_visiting(harness: Harness):
+    site = harness.emulator.site
+    harness.sync()
+    assert _active_until(harness, 2) is None  # a first sync sees everyone as new: not a visit
+    site.enrol(31, 4)  # a new learner in TD110 (course 4) who has not opened it
+    harness.sync()
+    assert _active_until(harness, 4) is None
+    site.view_activity(31, 7)  # now they visit
+    harness.sync()
+    assert _active_until(harness, 4) is not None and _active_until(harness, 2) is None

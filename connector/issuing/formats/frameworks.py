@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 from credbridge.connector.issuing.formats.content import (
     ECTS,
@@ -40,15 +41,20 @@ from credbridge.mappings import vocab
 LOCAL_PREFIX = "urn:credbridge:"
 LOCAL_SCHEME_PREFIX = "urn:credbridge:concept-scheme:"
 QDR_PREFIX = "http://data.europa.eu/snb/qdr/"
-_CODE = re.compile(r"[^A-Za-z0-9._-]+")
+_SPACES = re.compile(r"\s+")
 
 
 def local_concept_uri(kind: str, code: str) -> str:
-    """``urn:credbridge:<kind>:<code>`` for a value no Europass vocabulary has (code made URN-safe)."""
-    safe = _CODE.sub("-", code.strip()).strip("-")
-    if not safe:
+    """``urn:credbridge:<kind>:<code>`` for a value no Europass vocabulary has.
+
+    Spaces become ``-``; anything else outside ASCII letters, digits and ``-._~`` is percent-encoded
+    (RFC 8141), so a name written only in Cyrillic (``Кредити``) gets a URN and two names that
+    differ only in punctuation or accents get two.
+    """
+    text = _SPACES.sub("-", code.strip())
+    if not any(ch.isalnum() for ch in text):
         raise ContentError(f"cannot name a local {kind} concept after {code!r}")
-    return f"{LOCAL_PREFIX}{kind}:{safe}"
+    return f"{LOCAL_PREFIX}{kind}:{quote(text, safe='')}"
 
 
 def local_scheme(uri: str) -> str | None:

@@ -245,6 +245,18 @@ def test_national_systems_declared_as_other_reach_both_documents_by_name(shapes:
     assert "urn:credbridge:credit-system:Slovenian-KT" in frameworks and "srpski" in frameworks
 
 
+def test_national_systems_named_in_any_script_get_distinct_urns(shapes: rdflib.Graph, ob3_validator: Any) -> None:
+    points = credit_points_from_snapshot({"Кредити": "2", "KT (SI)": "1", "KT SI": "1", "kreditne točke": "3"})
+    uris = [cp.framework.uri for cp in points]
+    assert len(set(uris)) == 4 and all(uri.isascii() and " " not in uri for uri in uris)
+    assert uris[0] == "urn:credbridge:credit-system:%D0%9A%D1%80%D0%B5%D0%B4%D0%B8%D1%82%D0%B8"
+    assert points[0].framework.label == "Кредити"  # the name itself is kept for people
+    content = make_content(credit_points=points)
+    conforms, text = elm_report(shapes, build_elm(content))
+    assert conforms, text
+    assert list(ob3_validator.iter_errors(build_ob3(content))) == []
+
+
 @pytest.mark.parametrize(("credits", "problem"), [
     ({"CSVET": "five"}, "'five' is not a number"),
 ])
