@@ -17,6 +17,11 @@ log = logging.getLogger("credbridge.lti")
 _TITLES = {400: lazy_gettext("Bad request"), 401: lazy_gettext("Not authorised"), 403: lazy_gettext("Forbidden"),
            404: lazy_gettext("Not found"), 405: lazy_gettext("Method not allowed"),
            500: lazy_gettext("Server error"), 502: lazy_gettext("Platform error")}
+#: in place of werkzeug's own English descriptions (an abort() with a message of ours keeps it)
+_DEFAULT_MESSAGES = {400: lazy_gettext("The request was not understood."),
+                     403: lazy_gettext("You may not see this page."),
+                     404: lazy_gettext("There is nothing at this address."),
+                     405: lazy_gettext("This page cannot be used that way.")}
 
 
 def render_error(status: int, message: str, *, check: str | None = None, hint: str | None = None,
@@ -41,7 +46,10 @@ def install(app: Flask) -> None:
         status = error.code or 500
         if status >= 500:
             log.error("HTTP %s: %s", status, error.description)
-        return render_error(status, error.description or _TITLES.get(status, gettext("Error")))
+        message = error.description
+        if not message or message == type(error).description:
+            message = str(_DEFAULT_MESSAGES.get(status) or _TITLES.get(status) or gettext("Error"))
+        return render_error(status, message)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[str, int]:

@@ -87,3 +87,13 @@ def test_numbers_are_localised(env: Env) -> None:
     assert "84,5 %" in html and "84.50 %" not in html  # the CNC-PROG grade, Croatian decimal comma
     english = env.teacher(locale="en").get("/teacher/course/2").get_data(as_text=True)
     assert "84.5 %" in english
+
+
+def test_error_pages_speak_the_readers_language(env: Env) -> None:
+    missing = env.client().get("/no-such-page", headers={"Accept-Language": "hr"})
+    html = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and '<html lang="hr">' in html
+    assert "Nije pronađeno" in html and "Na ovoj adresi nema ničega." in html
+    assert "requested URL was not found" not in html  # werkzeug's own English text is replaced
+    english = env.client().get("/no-such-page").get_data(as_text=True)
+    assert "There is nothing at this address." in english
