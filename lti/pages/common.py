@@ -8,8 +8,10 @@ from typing import Any
 from flask import Flask
 from flask_babel import format_date, format_datetime, get_locale, lazy_gettext
 
+from credbridge.connector.issuing.notify import verification_url
 from credbridge.connector.store.models import LaunchSession
 from credbridge.lti.pages.queries import title_text
+from credbridge.lti.pages.runtime import base_url
 
 _ = lazy_gettext
 
@@ -63,9 +65,15 @@ def _i18n_text(value: Any) -> str:
     return title_text(value, str(get_locale() or "en"))
 
 
+def public_verification_url(credential_uuid: str) -> str:
+    """The address written into the credential itself (from the configured public URL), not one
+    built from this request's host, which behind a proxy may be an internal name or plain http."""
+    return verification_url(base_url(), credential_uuid)
+
+
 def init_template_helpers(app: Flask) -> None:
     app.jinja_env.filters.update(
         cb_date=_date, cb_datetime=_datetime, cb_element=_element, cb_text=_i18n_text,
     )
     app.jinja_env.globals.update(STATE_LABELS=STATE_LABELS, ACTION_LABELS=ACTION_LABELS,
-                                 FORMAT_LABELS=FORMAT_LABELS)
+                                 FORMAT_LABELS=FORMAT_LABELS, cb_verification_url=public_verification_url)

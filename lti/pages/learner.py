@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, render_template, url_for
+from flask import Blueprint, abort, jsonify, render_template
 from flask_babel import get_locale, gettext
 
 from credbridge.connector.store.models import Award, Learner
 from credbridge.lti.auth import require_learner, require_role, require_session
+from credbridge.lti.pages.common import public_verification_url
 from credbridge.lti.pages.queries import annex_rows, course_matrix, learner_awards, learner_courses
 from credbridge.lti.pages.runtime import evaluation_sources, unit_of_work
 from credbridge.lti.pages.security import check_csrf
@@ -52,7 +53,7 @@ def records_json() -> Any:
         body = {"learner_id": learner_id, "awards": [
             {"id": a.id, "template": a.template_code, "version": a.template_version, "status": a.status,
              "credentials": [{"uuid": c.uuid, "format": c.format, "revoked": c.revoked_at is not None,
-                              "url": url_for("verify.credential", credential_id=c.uuid, _external=True)}
+                              "url": public_verification_url(c.uuid)}
                              for c in creds]}
             for a, creds in rows]}
     return jsonify(body)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import segno
-from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, render_template, request
 from flask_babel import get_locale, gettext
 from markupsafe import Markup
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from credbridge.connector.issuing.keys import current_school_key, school_did, sc
 from credbridge.connector.issuing.status import status_list_url
 from credbridge.connector.store.models import Award, Credential, Learner, School, StatusList
 from credbridge.lti.i18n import normalise_locale
+from credbridge.lti.pages.common import public_verification_url
 from credbridge.lti.pages.queries import annex_rows
 from credbridge.lti.pages.runtime import base_url, unit_of_work
 
@@ -113,7 +114,7 @@ def certificate(credential_id: UUID) -> str:
     verification page, so a paper copy leads back to the live check."""
     with unit_of_work() as session:
         page = _page(session, _find(session, str(credential_id)))
-    url = base_url() + url_for("verify.credential", credential_id=credential_id)
+    url = public_verification_url(str(credential_id))
     # segno writes the SVG itself (no image library, no inline style, so the page's CSP holds)
     # segno escapes the title; the SVG's title is what a screen reader says for the code
     qr = Markup(segno.make(url, error="m").svg_inline(  # noqa: S704 - segno's own markup

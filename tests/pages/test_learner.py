@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from credbridge.lti.sessions import SESSION_COOKIE
 from tests.pages.conftest import Env
 
 
@@ -35,3 +36,21 @@ def test_learner_sees_progress_with_what_is_missing(env: Env) -> None:
     assert 'data-code="CNC-PROG" data-state="in_progress"' in html
     assert "My progress in" in html
     assert "Marko Horvat" in html and "O&#39;Brien" not in html  # the course's other learners stay hidden
+
+
+def test_share_links_use_the_public_address_not_the_requests_host(env: Env) -> None:
+    # behind a reverse proxy the request may name an internal host; the link is the one in the credential
+    client = env.learner(env.world.learner_full)
+    internal = "http://credbridge-internal:8000"
+    cookie = client.get_cookie(SESSION_COOKIE, domain="localhost")
+    assert cookie is not None
+    client.set_cookie(SESSION_COOKIE, cookie.value, domain="credbridge-internal")
+    page = client.get("/learner/", base_url=internal)
+    records = client.get("/learner/records.json", base_url=internal)
+    assert page.status_code == records.status_code == 200
+    html = page.get_data(as_text=True)
+    urls = [c["url"] for a in records.get_json()["awards"] for c in a["credentials"]]
+    assert urls and all(u.startswith("http://localhost/credentials/") for u in urls)
+    assert "credbridge-internal" not in html and "http://localhost/credentials/" in html
+    certificate = client.get(urls[0].removeprefix("http://localhost") + "/certificate", base_url=internal)
+    assert certificate.status_code == 200 and "credbridge-internal" not in certificate.get_data(as_text=True)
