@@ -115,8 +115,8 @@ def certificate(credential_id: UUID) -> str:
     with unit_of_work() as session:
         page = _page(session, _find(session, str(credential_id)))
     url = public_verification_url(str(credential_id))
-    # segno writes the SVG itself (no image library, no inline style, so the page's CSP holds)
-    # segno escapes the title; the SVG's title is what a screen reader says for the code
+    # segno writes (and escapes) the SVG itself: no image library, no inline style, so the CSP holds;
+    # its title is what a screen reader says for the code
     qr = Markup(segno.make(url, error="m").svg_inline(  # noqa: S704 - segno's own markup
         omitsize=True, title=gettext("QR code of the verification page")))
     return render_template("pages/certificate.html", verification_url=url, qr=qr, **page)
@@ -141,7 +141,7 @@ def _page(session: Session, found: Credential) -> dict[str, Any]:
     reason = found.revocation_reason or next((s.revocation_reason for s in siblings if s.revocation_reason), None)
     return {"credential": found, "award": award, "learner": learner, "school": school, "siblings": siblings,
             "result": result, "annex": annex, "revoked": revoked, "reason": reason,
-            # the language the Annex I values are in, when it is not the reader's (for lang attributes)
+            # the language the Annex I values are in, if the learner has one we offer (for lang attributes)
             "learner_language": normalise_locale(learner.locale) if learner else None}
 
 
