@@ -18,6 +18,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from credbridge.connector.store.models import AuditEntry, SigningKey
@@ -78,12 +79,20 @@ def _current_row(session: Session) -> SigningKey | None:
 def ensure_tool_key(session: Session) -> SigningKey:
     """The current tool key, created on first use (a fresh install needs no key ceremony)."""
     row = _current_row(session)
-    if row is None:
-        row = _new_key_row()
-        session.add(row)
-        session.flush()
-        session.add(AuditEntry(actor="system:keys", action="lti_key.created", subject_type="signing_key",
-                               subject_id=row.kid, details={"alg": ALG, "bits": KEY_BITS}))
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = _new_key_row()
+            session.add(row)
+    except IntegrityError:
+        # two first launches at the same moment: the database keeps one current key (uq_signing_key_current_tool)
+        row = _current_row(session)
+        if row is None:
+            raise
+        return row
+    session.add(AuditEntry(actor="system:keys", action="lti_key.created", subject_type="signing_key",
+                           subject_id=row.kid, details={"alg": ALG, "bits": KEY_BITS}))
     return row
 
 

@@ -82,7 +82,8 @@ def ensure_school_key(session: Session, school: School, *, now: datetime | None 
         with session.begin_nested():
             row = _new_row(session, school, now or datetime.now(UTC))
     except IntegrityError:
-        # another worker created the school's first key at the same moment (same kid): use theirs
+        # another worker created the school's first key at the same moment; the database keeps one
+        # current key per school (uq_signing_key_current_school), so use theirs
         current = next((r for r in _rows(session, school.id) if r.retired_at is None), None)
         if current is None:
             raise

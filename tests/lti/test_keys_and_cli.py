@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from credbridge.connector.commands.lti import keys as keys_group
@@ -127,3 +127,20 @@ def test_cli_registration_url_and_key_rotation(cli_env: dict[str, str], sqlite_d
     with sqlite_database.unit_of_work() as db:
         rows = db.scalars(select(SigningKey).order_by(SigningKey.id)).all()
         assert len(rows) == 2 and rows[0].retired_at is not None and rows[1].retired_at is None
+
+
+@pytest.mark.postgres
+def test_two_first_launches_at_once_keep_one_tool_key(postgres_database: Database) -> None:
+    # another worker commits the first tool key after this one found none and before it inserts
+    def competitor_commits_first(session, flush_context, instances) -> None:
+        with postgres_database.unit_of_work() as other:
+            current_tool_key(other)
+
+    with postgres_database.unit_of_work() as db:
+        event.listen(db, "before_flush", competitor_commits_first, once=True)
+        key = current_tool_key(db)
+    with postgres_database.unit_of_work() as db:
+        rows = db.scalars(select(SigningKey).where(SigningKey.purpose == "lti")).all()
+        created = db.scalars(select(AuditEntry).where(AuditEntry.action == "lti_key.created")).all()
+    assert [r.kid for r in rows] == [key.kid]
+    assert len(created) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from credbridge.connector.store.base import Base, utcnow
@@ -60,7 +60,17 @@ class SigningKey(Base):
     """
 
     __tablename__ = "signing_key"
-    __table_args__ = (UniqueConstraint("kid"),)
+    __table_args__ = (
+        UniqueConstraint("kid"),
+        # One current key per school and purpose (and one current tool key), enforced by the database:
+        # two workers signing a school's first credential at the same moment must not both create one.
+        Index("uq_signing_key_current_school", "school_id", "purpose", unique=True,
+              sqlite_where=text("retired_at IS NULL AND school_id IS NOT NULL"),
+              postgresql_where=text("retired_at IS NULL AND school_id IS NOT NULL")),
+        Index("uq_signing_key_current_tool", "purpose", unique=True,
+              sqlite_where=text("retired_at IS NULL AND school_id IS NULL"),
+              postgresql_where=text("retired_at IS NULL AND school_id IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)

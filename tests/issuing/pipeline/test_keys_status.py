@@ -4,10 +4,12 @@ import threading
 
 import jwt
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 
 from credbridge.connector.issuing.formats import StatusList as Bitstring
 from credbridge.connector.issuing.formats import verify_jwt
+from credbridge.connector.issuing.formats.keys import generate_ed25519, private_key_to_pem, public_jwk
 from credbridge.connector.issuing.keys import (
     current_school_key,
     rotate_school_key,
@@ -24,6 +26,7 @@ from credbridge.connector.issuing.status import (
 )
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import AuditEntry, Credential, School, SigningKey, StatusList
+from credbridge.connector.store.secrets import Secret
 from tests.awards.conftest import EvidenceBook
 from tests.awards.test_decide import BASE as DECIDE_BASE
 from tests.awards.test_decide import _evaluate, _setup, _worker
@@ -161,3 +164,43 @@ def test_concurrent_first_use_creates_one_school_key(postgres_database: Database
     assert len(names) == 4 and len(set(names)) == 1
     with postgres_database.unit_of_work() as s:
         assert len(s.scalars(select(SigningKey).where(SigningKey.school_id == school_id)).all()) == 1
+
+
+def test_the_database_keeps_one_current_key_per_school(database: Database) -> None:
+    with database.unit_of_work() as s:
+        school = factories.school(s)
+        current_school_key(s, school, BASE)
+        school_id, slug = school.id, school.slug
+    second = SigningKey(school_id=school_id, purpose="credential", kid=f"{slug}/other", alg="EdDSA",
+                        private_key=Secret(b"x"), public_jwk={})
+    with pytest.raises(IntegrityError), database.unit_of_work() as s:
+        s.add(second)
+    with database.unit_of_work() as s:
+        assert len(s.scalars(select(SigningKey).where(SigningKey.school_id == school_id)).all()) == 1
+
+
+@pytest.mark.postgres
+def test_a_key_committed_between_check_and_insert_is_used_not_doubled(postgres_database: Database) -> None:
+    # the race CI once hit, made deterministic: another worker commits the school's first key after
+    # this one found none and before it inserts its own (with a different name, so only the
+    # one-current-key index can notice)
+    with postgres_database.unit_of_work() as s:
+        school_id = factories.school(s).id
+
+    def competitor_commits_first(session, flush_context, instances) -> None:
+        with postgres_database.unit_of_work() as other:
+            school = other.get(School, school_id)
+            private = generate_ed25519()
+            other.add(SigningKey(school_id=school_id, purpose="credential", kid=f"{school.slug}/theirs",
+                                 alg="EdDSA", private_key=Secret(private_key_to_pem(private)),
+                                 public_jwk=public_jwk(private.public_key())))
+
+    with postgres_database.unit_of_work() as s:
+        event.listen(s, "before_flush", competitor_commits_first, once=True)
+        key = current_school_key(s, s.get(School, school_id), BASE)
+    assert key.name == "theirs"
+    with postgres_database.unit_of_work() as s:
+        rows = s.scalars(select(SigningKey).where(SigningKey.school_id == school_id)).all()
+        created = s.scalars(select(AuditEntry).where(AuditEntry.action == "credential_key.created")).all()
+    assert [r.kid.split("/")[1] for r in rows] == ["theirs"]
+    assert created == []  # the key this worker did not keep is not in the audit log either
