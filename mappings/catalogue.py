@@ -12,7 +12,6 @@ points go into an ``additionalNote`` instead of a ``CreditPoint``.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from credbridge.mappings import vocab
@@ -25,6 +24,7 @@ from credbridge.mappings.model import (
     Template,
     Unit,
     credit_totals,
+    hours_total,
 )
 
 __all__ = ["ELM_CONTEXT", "catalogue", "concept"]
@@ -115,7 +115,7 @@ class _Builder:
 
     def credits(self, units: list[Unit], spec: dict[str, Any]) -> None:
         totals = credit_totals(u.workload for u in units)
-        hours = sum((u.workload.hours or 0 for u in units if u.workload), Decimal(0))
+        hours = hours_total(u.workload for u in units)
         points, notes = [], []
         for system, value in totals.items():
             text = f"{value.normalize():f}"

@@ -37,6 +37,7 @@ from credbridge.mappings.model import (
     Template,
     Unit,
     credit_totals,
+    hours_total,
 )
 from credbridge.mappings.national import NationalFinding, national_check
 from credbridge.mappings.rules import KEY_OF_KIND, Index, Node, compile_rule_collect
@@ -343,10 +344,7 @@ def _template_annex(resolved: ResolvedMappings, tpl: Template, achieved: dict[st
     units = [resolved._unit_index[c].unit for c in codes]
     derived = [achieved[c].derived for c in codes]
     credits = credit_totals(u.workload for u in units)
-    hours: Decimal | None = None
-    for u in units:
-        if u.workload and u.workload.hours is not None:
-            hours = (hours or Decimal(0)) + u.workload.hours
+    hours = hours_total(u.workload for u in units)
     levels = [u.eqf_level for u in units if u.eqf_level]
     eqf = tpl.eqf_level or (max(levels, key=lambda uri: int(uri.rsplit("/", 1)[-1])) if levels else None)
     assessment = tuple(sorted({t for d in derived for t in d.assessment_types.value}))

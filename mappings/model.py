@@ -172,6 +172,12 @@ def credit_totals(workloads: Iterable[Workload | None]) -> dict[str, Decimal]:
     return totals
 
 
+def hours_total(workloads: Iterable[Workload | None]) -> Decimal | None:
+    """Notional hours summed over several units' workloads; None when no unit gives hours."""
+    given = [w.hours for w in workloads if w and w.hours is not None]
+    return sum(given, Decimal(0)) if given else None
+
+
 class LearningOutcome(_Model):
     statement: LangMap
     esco_skill: Annotated[str, Field(pattern=r"^http://data\.europa\.eu/esco/skill/[0-9a-f-]{36}$")] | None = None
