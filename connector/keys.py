@@ -131,23 +131,40 @@ def rotate_tool_key(session: Session, grace: timedelta = DEFAULT_GRACE, *, actor
 
 # --- registration links -------------------------------------------------------------------------
 # The Dynamic Registration URL an admin pastes into Moodle carries the school it is for, signed
-# with the app secret so nobody can register a platform into another school.
+# with the app secret so nobody can register a platform into another school, or into any school
+# without being given a link by its admin. It expires, so a link left in an old e-mail stops working.
 
 _SCHOOL_SALT = "credbridge-lti-register-school"
+REGISTRATION_LINK_LIFETIME = timedelta(days=7)
+
+
+class RegistrationLinkError(ValueError):
+    """The school token of a registration link is missing, forged or expired (the message says which)."""
 
 
 def school_registration_token(secret_key: str, school_id: int) -> str:
-    from itsdangerous import URLSafeSerializer
+    from itsdangerous import URLSafeTimedSerializer
 
-    return URLSafeSerializer(secret_key, salt=_SCHOOL_SALT).dumps({"school": school_id})
+    return URLSafeTimedSerializer(secret_key, salt=_SCHOOL_SALT).dumps({"school": school_id})
 
 
-def school_from_registration_token(secret_key: str, token: str) -> int | None:
-    from itsdangerous import BadSignature, URLSafeSerializer
+def school_from_registration_token(secret_key: str, token: str,
+                                   max_age: timedelta = REGISTRATION_LINK_LIFETIME) -> int:
+    from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+    if not token:
+        raise RegistrationLinkError("the registration link does not name a school")
     try:
-        data = URLSafeSerializer(secret_key, salt=_SCHOOL_SALT).loads(token)
+        data = URLSafeTimedSerializer(secret_key, salt=_SCHOOL_SALT).loads(
+            token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired as error:
+        made = error.date_signed.date().isoformat() if error.date_signed else "?"
+        raise RegistrationLinkError(f"the registration link (made {made}) is older than "
+                                    f"{max_age.days} days") from None
     except BadSignature:
-        return None
+        raise RegistrationLinkError("the registration link's school token is not one this credbridge "
+                                    "signed") from None
     school = data.get("school") if isinstance(data, dict) else None
-    return school if isinstance(school, int) else None
+    if not isinstance(school, int):
+        raise RegistrationLinkError("the registration link's school token names no school")
+    return school

@@ -12,7 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from credbridge.connector.commands.common import with_runtime
-from credbridge.connector.keys import PURPOSE, ensure_tool_key, rotate_tool_key, school_registration_token
+from credbridge.connector.keys import (
+    PURPOSE,
+    REGISTRATION_LINK_LIFETIME,
+    ensure_tool_key,
+    rotate_tool_key,
+    school_registration_token,
+)
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.store.models import (
     AuditEntry,
@@ -145,6 +151,8 @@ def registration_url(runtime: Runtime, school_slug: str) -> None:
         school_id = _school(db, school_slug).id
     token = school_registration_token(runtime.settings.secret_key.get_secret_value(), school_id)
     click.echo(f"{runtime.settings.base_url}/lti/register?{urlencode({'school': token})}")
+    click.echo(f"(registers a platform for {school_slug} only; the link works for "
+               f"{REGISTRATION_LINK_LIFETIME.days} days)", err=True)
 
 
 @click.group()

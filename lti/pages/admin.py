@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from credbridge.connector.awards.audit import audit
 from credbridge.connector.issuing.keys import ensure_school_key, rotate_school_key
-from credbridge.connector.keys import school_registration_token
+from credbridge.connector.keys import REGISTRATION_LINK_LIFETIME, school_registration_token
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.moodle.functions import MoodleApi
 from credbridge.connector.passwords import is_locked, verify_password
@@ -226,7 +226,7 @@ def registrations() -> Any:
     token = school_registration_token(current_app.secret_key, school_id)  # type: ignore[arg-type]
     dynamic_url = f"{base_url()}{url_for('lti.register_form')}?{urlencode({'school': token})}"
     return render_template("pages/admin_registrations.html", registrations=rows, school=school,
-                           dynamic_url=dynamic_url, base=base_url())
+                           dynamic_url=dynamic_url, base=base_url(), link_days=REGISTRATION_LINK_LIFETIME.days)
 
 
 @bp.post("/registrations")

@@ -7,9 +7,8 @@ import logging
 
 from flask import current_app, render_template, request
 from flask_babel import gettext
-from sqlalchemy import select
 
-from credbridge.connector.keys import school_from_registration_token
+from credbridge.connector.keys import RegistrationLinkError, school_from_registration_token
 from credbridge.connector.store.models import School
 from credbridge.lti.dynamic_registration import (
     RegistrationError,
@@ -24,17 +23,22 @@ from credbridge.lti.views.lti import base_url, bp, runtime
 log = logging.getLogger("credbridge.lti")
 
 
-def _school(token: str | None) -> School | None:
+def _school(token: str) -> School:
+    """The school a registration link is for: only its signed, unexpired token says so (no default)."""
+    school_id = school_from_registration_token(current_app.secret_key, token)  # type: ignore[arg-type]
     with runtime().db.unit_of_work() as db:
-        if token:
-            school_id = school_from_registration_token(current_app.secret_key, token)  # type: ignore[arg-type]
-            school = db.get(School, school_id) if school_id is not None else None
-        else:
-            schools = db.scalars(select(School).limit(2)).all()
-            school = schools[0] if len(schools) == 1 else None
-        if school is not None:
-            db.expunge(school)
+        school = db.get(School, school_id)
+        if school is None:
+            raise RegistrationLinkError("the school of this registration link no longer exists")
+        db.expunge(school)
         return school
+
+
+def _link_refused(error: RegistrationLinkError) -> tuple[str, int]:
+    log.warning("dynamic registration refused: %s", error)
+    return render_error(403, str(error), check="school", title=gettext("The registration failed"),
+                        hint=gettext("Ask for a fresh registration link: in credbridge, Admin › LTI registrations, "
+                                     "or `credbridge lti registration-url --school …` (a link works for 7 days)."))
 
 
 def _failure(error: RegistrationError) -> tuple[str, int]:
@@ -58,10 +62,10 @@ def register_form() -> tuple[str, int] | str:
     if not config_url:
         return render_error(400, "the registration link has no openid_configuration parameter",
                             check="openid_configuration")
-    school = _school(school_token)
-    if school is None:
-        return render_error(403, "this registration link does not name a school: use the link from "
-                                 "`credbridge lti registration-url --school …`", check="school")
+    try:
+        school = _school(school_token)
+    except RegistrationLinkError as error:
+        return _link_refused(error)
     try:
         config = fetch_platform_config(config_url)
     except RegistrationError as error:
@@ -74,9 +78,10 @@ def register_form() -> tuple[str, int] | str:
 
 @bp.post("/lti/register")
 def register_submit() -> tuple[str, int] | str:
-    school = _school(request.form.get("school", ""))
-    if school is None:
-        return render_error(403, "the registration does not name a school", check="school")
+    try:
+        school = _school(request.form.get("school", ""))
+    except RegistrationLinkError as error:
+        return _link_refused(error)
     try:
         config = fetch_platform_config(request.form.get("openid_configuration", ""))
         answer = post_registration(config, request.form.get("registration_token", ""),

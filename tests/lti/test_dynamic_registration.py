@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from tests.lti.support import COURSE_ID, TEACHER_ID, TEST_SECRET_KEY, LtiEnviron
 
 
 def _open(env: LtiEnvironment, http: requests.Session, **extra: str) -> dict[str, Any]:
+    extra.setdefault("school", school_registration_token(TEST_SECRET_KEY, env.school_id))
     page = http.get(env.platform.registration_url(env.tool_url + "/lti/register", **extra))
     assert page.status_code == 200, page.text
     return forms(page.text)[0]
@@ -97,23 +100,53 @@ def test_issuer_must_match_the_configuration_origin(lti_env: LtiEnvironment) -> 
         "registration_endpoint": "http://127.0.0.1:1/r"}))
     with serve(app) as url:
         page = requests.get(lti_env.tool_url + "/lti/register",
-                            params={"openid_configuration": url + "/config", "registration_token": "x"}, timeout=10)
+                            params={"openid_configuration": url + "/config", "registration_token": "x",
+                                    "school": school_registration_token(TEST_SECRET_KEY, lti_env.school_id)},
+                            timeout=10)
     assert page.status_code == 502 and "does not match" in page.text
 
 
-def test_several_schools_need_the_signed_school_link(lti_env: LtiEnvironment) -> None:
+def test_the_link_names_its_school_and_only_a_signed_token_will_do(lti_env: LtiEnvironment) -> None:
     with lti_env.runtime.db.unit_of_work() as db:
         other = School(slug="other", legal_name="Other School", country="HR")
         db.add(other)
         db.flush()
         other_id = other.id
     http = lti_env.browser()
-    page = http.get(lti_env.platform.registration_url(lti_env.tool_url + "/lti/register"))
-    assert page.status_code == 403 and "school" in page.text
-    forged = http.get(lti_env.platform.registration_url(lti_env.tool_url + "/lti/register", school="forged"))
-    assert forged.status_code == 403
     form = _open(lti_env, http, school=school_registration_token(TEST_SECRET_KEY, other_id))
     assert http.post(lti_env.tool_url + "/lti/register", data=form["fields"]).status_code == 200
     with lti_env.runtime.db.unit_of_work() as db:
         registration = db.scalars(select(LtiRegistration).where(LtiRegistration.registered_by == "dynamic")).one()
         assert registration.school_id == other_id and registration.connection_id is None
+
+
+@pytest.mark.parametrize("school, reason", [
+    (None, "does not name a school"),
+    ("forged", "not one this credbridge signed"),
+    (school_registration_token("another-secret-key-0123456789abcdefgh", 1), "not one this credbridge signed"),
+])
+def test_a_link_without_a_valid_school_token_registers_nothing(lti_env: LtiEnvironment, school: str | None,
+                                                                reason: str) -> None:
+    # even on a single-school install: anyone could otherwise register a platform of their own and
+    # launch into the admin console as its Administrator
+    http = lti_env.browser()
+    extra = {"school": school} if school is not None else {}
+    page = http.get(lti_env.platform.registration_url(lti_env.tool_url + "/lti/register", **extra))
+    assert page.status_code == 403 and reason in page.text and "registration-url" in page.text
+    valid = _open(lti_env, http)["fields"]
+    posted = http.post(lti_env.tool_url + "/lti/register", data={**valid, "school": school or ""})
+    assert posted.status_code == 403 and reason in posted.text
+    with lti_env.runtime.db.unit_of_work() as db:
+        assert db.scalars(select(LtiRegistration).where(LtiRegistration.registered_by == "dynamic")).all() == []
+
+
+def test_an_expired_link_is_refused_with_its_date(lti_env: LtiEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    from itsdangerous.timed import TimestampSigner
+
+    signed_at = int(time.time()) - 8 * 86400
+    with monkeypatch.context() as m:
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: signed_at)
+        old = school_registration_token(TEST_SECRET_KEY, lti_env.school_id)
+    page = lti_env.browser().get(lti_env.platform.registration_url(lti_env.tool_url + "/lti/register", school=old))
+    made = datetime.fromtimestamp(signed_at, UTC).date().isoformat()
+    assert page.status_code == 403 and f"(made {made}) is older than 7 days" in page.text

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from credbridge.connector.commands.lti import keys as keys_group
 from credbridge.connector.commands.lti import lti as lti_group
 from credbridge.connector.keys import (
+    RegistrationLinkError,
     current_tool_key,
     published_jwks,
     rotate_tool_key,
@@ -74,8 +75,11 @@ def test_nonce_store_refuses_a_replay_at_the_database(database: Database) -> Non
 def test_school_registration_token_is_signed() -> None:
     token = school_registration_token(TEST_SECRET_KEY, 7)
     assert school_from_registration_token(TEST_SECRET_KEY, token) == 7
-    assert school_from_registration_token("another-secret-key-0123456789abcdefgh", token) is None
-    assert school_from_registration_token(TEST_SECRET_KEY, token[:-2] + "xx") is None
+    for secret, tampered in [("another-secret-key-0123456789abcdefgh", token), (TEST_SECRET_KEY, token[:-2] + "xx")]:
+        with pytest.raises(RegistrationLinkError, match="not one this credbridge signed"):
+            school_from_registration_token(secret, tampered)
+    with pytest.raises(RegistrationLinkError, match="does not name a school"):
+        school_from_registration_token(TEST_SECRET_KEY, "")
 
 
 @pytest.fixture
