@@ -117,18 +117,16 @@ def title_text(title: Any, locale: str = "en") -> str:
     return "" if title is None else str(title)
 
 
-def find_course(session: Session, school_id: int, context_id: str | None,
-                connection_id: int | None = None) -> Course | None:
-    """The school's course whose Moodle id is the LTI context id (on the registration's connection)."""
+def find_course(session: Session, school_id: int, context_id: str | None, connection_id: int) -> Course | None:
+    """The school's course on this connection whose Moodle id is the LTI context id."""
     try:
         moodle_id = int(str(context_id))
     except ValueError:
         return None
     query = (select(Course).join(LmsConnection, Course.connection_id == LmsConnection.id)
-             .where(LmsConnection.school_id == school_id, Course.moodle_id == moodle_id))
-    if connection_id is not None:
-        query = query.where(Course.connection_id == connection_id)
-    return session.scalars(query.order_by(Course.id)).first()
+             .where(LmsConnection.school_id == school_id, Course.moodle_id == moodle_id,
+                    Course.connection_id == connection_id))
+    return session.scalars(query).first()
 
 
 def _mentions_course(node: Any, keys: set[str]) -> bool:

@@ -9,14 +9,14 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_babel import get_locale, gettext
 from sqlalchemy import select
 
-from credbridge.connector.store.models import Award, Enrolment, LaunchSession, LtiRegistration, WorkItem
+from credbridge.connector.store.models import Award, Course, Enrolment, LaunchSession, LtiRegistration, WorkItem
 from credbridge.connector.sync.worker import request_course_sync
 from credbridge.lti.auth import require_course, require_role
 from credbridge.lti.pages import charts
 from credbridge.lti.pages.award_actions import ACTIONS, ActionRefused, apply
 from credbridge.lti.pages.common import ACTION_LABELS, STATE_LABELS, who
 from credbridge.lti.pages.preview import credential_preview
-from credbridge.lti.pages.queries import STATES, Matrix, course_matrix, find_course, state_counts
+from credbridge.lti.pages.queries import STATES, Matrix, course_columns, course_matrix, find_course, state_counts
 from credbridge.lti.pages.runtime import evaluation_sources, unit_of_work
 from credbridge.lti.pages.security import check_csrf
 
@@ -29,11 +29,16 @@ def _locale() -> str:
 
 
 def _course_for(session: Any, launch: LaunchSession, context_id: str) -> Any:
-    connection_id = None
-    if launch.registration_id is not None:
-        registration = session.get(LtiRegistration, launch.registration_id)
-        connection_id = registration.connection_id if registration is not None else None
-    course = find_course(session, launch.school_id, context_id, connection_id)
+    """The launched course, on the Moodle connection of the platform the teacher launched from.
+
+    Without a linked connection there is no telling which of the school's Moodles the context id
+    belongs to, so nothing is shown rather than another Moodle's course of the same id.
+    """
+    registration = session.get(LtiRegistration, launch.registration_id) if launch.registration_id else None
+    if registration is None or registration.connection_id is None:
+        abort(404, description=gettext("This platform is not linked to a Moodle connection yet: a school "
+                                       "administrator links it in Admin › LTI registrations."))
+    course = find_course(session, launch.school_id, context_id, registration.connection_id)
     if course is None:
         abort(404, description=gettext("This course has not been synchronised from Moodle yet."))
     return course
@@ -120,13 +125,16 @@ def sync_progress(context_id: str, work_id: int) -> Any:
     return jsonify(body)
 
 
-def _own_awards(session: Any, launch: LaunchSession, course_id: int, ids: list[int]) -> list[Award]:
-    """Only awards of learners enrolled in the launched course, in the launch's school."""
+def _own_awards(session: Any, launch: LaunchSession, course: Course, context_id: str, ids: list[int]) -> list[Award]:
+    """Only awards the course matrix shows: of learners enrolled in the course now, for the
+    credentials of this course, in the launch's school."""
     if not ids:
         return []
-    enrolled = select(Enrolment.learner_id).where(Enrolment.course_id == course_id)
+    enrolled = select(Enrolment.learner_id).where(Enrolment.course_id == course.id, Enrolment.active.is_(True))
+    templates = [c.code for c in course_columns(session, launch.school_id, course, context_id) if c.kind == "template"]
     awards = list(session.scalars(select(Award).where(Award.id.in_(ids), Award.school_id == launch.school_id,
-                                                      Award.learner_id.in_(enrolled))))
+                                                      Award.learner_id.in_(enrolled),
+                                                      Award.template_code.in_(templates))))
     if len(awards) != len(set(ids)):
         abort(403, description=gettext("Some of these awards are not in your course."))
     return awards
@@ -153,7 +161,7 @@ def decide(context_id: str) -> Any:
     refused: list[str] = []
     with unit_of_work() as session:
         course = _course_for(session, launch, context_id)
-        awards = _own_awards(session, launch, course.id, ids)
+        awards = _own_awards(session, launch, course, context_id, ids)
         for award in awards:
             try:
                 with session.begin_nested():
@@ -174,7 +182,7 @@ def preview(context_id: str, award_id: int) -> Any:
     launch = require_course(context_id)
     with unit_of_work() as session:
         course = _course_for(session, launch, context_id)
-        award = _own_awards(session, launch, course.id, [award_id])[0]
+        award = _own_awards(session, launch, course, context_id, [award_id])[0]
         result = credential_preview(session, award, _locale())
         session.expunge_all()
     if request.args.get("format") == "json":

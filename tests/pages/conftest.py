@@ -33,6 +33,7 @@ from credbridge.connector.store.models import (
     LaunchSession,
     Learner,
     LmsConnection,
+    LtiRegistration,
     School,
 )
 from credbridge.lti.app import create_app
@@ -71,6 +72,8 @@ class World:
     award_full: int
     admin_email: str
     admin_b_email: str
+    registration_a: int  # each school's Moodle platform, linked to its connection, as a launch finds it
+    registration_b: int
 
 
 def _course(session: Any, connection_id: int, moodle_id: int, shortname: str, fullname: str) -> Course:
@@ -104,6 +107,13 @@ def seed(db: Database, base_url: str) -> World:
         conn_b = LmsConnection(school_id=b.id, name="moodle", base_url="http://127.0.0.1:9", ws_token="u" * 32)
         s.add_all([conn_a, conn_b])
         s.flush()
+        registrations = [LtiRegistration(school_id=school.id, connection_id=conn.id, issuer=f"http://127.0.0.1:9/{slug}",
+                                         client_id="moodle", auth_login_url="http://127.0.0.1:9/auth",
+                                         auth_token_url="http://127.0.0.1:9/token", key_set_url="http://127.0.0.1:9/keys")
+                         for school, conn, slug in ((a, conn_a, "a"), (b, conn_b, "b"))]
+        s.add_all(registrations)
+        s.flush()
+        registration_ids = [r.id for r in registrations]
         cnc = _course(s, conn_a.id, 2, "CNC101", HOSTILE_COURSE)
         weld = _course(s, conn_a.id, 3, "WELD201", "Welding safety")
         cnc_b = _course(s, conn_b.id, 2, "CNC101", "Beta CNC")
@@ -132,7 +142,8 @@ def seed(db: Database, base_url: str) -> World:
         assert pending.status == "pending_approval" and issued.status == "issued", (pending.status, issued.status)
         assert s.get(Award, full_award.id).status == "issued"
         return World(*ids, award_pending=pending.id, award_issued=issued.id, award_full=full_award.id,
-                     admin_email="admin@alpha.example", admin_b_email="admin@beta.example")
+                     admin_email="admin@alpha.example", admin_b_email="admin@beta.example",
+                     registration_a=registration_ids[0], registration_b=registration_ids[1])
 
 
 @dataclass
@@ -147,11 +158,16 @@ class Env:
 
     def session_for(self, client: FlaskClient, *, roles: list[str], school_id: int | None = None,
                     context_id: str | None = None, learner_id: int | None = None, locale: str | None = None,
-                    expires_in: timedelta = timedelta(hours=1), name: str = "Test Person") -> str:
+                    expires_in: timedelta = timedelta(hours=1), name: str = "Test Person",
+                    registration_id: int | None = None) -> str:
         """A LaunchSession row as a verified launch writes it, and its signed cookie in ``client``."""
         session_id = new_session_id()
+        school_id = school_id or self.world.school_a
+        registration_id = registration_id or (
+            self.world.registration_b if school_id == self.world.school_b else self.world.registration_a)
         with self.db.unit_of_work() as s:
-            s.add(LaunchSession(id=session_id, school_id=school_id or self.world.school_a, context_id=context_id,
+            s.add(LaunchSession(id=session_id, school_id=school_id, registration_id=registration_id,
+                                context_id=context_id,
                                 subject=f"sub-{session_id[:6]}", learner_id=learner_id, roles=roles, name=name,
                                 locale=locale, expires_at=datetime.now(UTC) + expires_in))
         with self.app.app_context():

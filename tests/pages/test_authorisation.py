@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from credbridge.connector.store.models import Award, Credential
+from credbridge.connector.store.models import Award, Credential, Enrolment, LtiRegistration
 from credbridge.lti.sessions import SESSION_COOKIE
-from tests.pages.conftest import Env, csrf_token
+from tests.pages.conftest import HOSTILE_LEARNER, Env, csrf_token
 
 COURSE_B_PAGES = ["/teacher/course/3", "/teacher/course/3/matrix.json"]
 
@@ -109,3 +110,64 @@ def test_verification_page_needs_no_login_but_downloads_only_existing_formats(en
     client = env.client()
     assert client.get(f"/credentials/{uuid}").status_code == 200
     assert client.get("/credentials/00000000-0000-4000-8000-00000000dead").status_code == 404
+
+
+def _enrol(env: Env, learner_id: int, course_id: int, *, active: bool) -> None:
+    with env.db.unit_of_work() as s:
+        enrolment = s.scalars(select(Enrolment).where(Enrolment.learner_id == learner_id,
+                                                      Enrolment.course_id == course_id)).first()
+        if enrolment is None:
+            s.add(Enrolment(course_id=course_id, learner_id=learner_id, roles=["student"], active=active))
+        else:
+            enrolment.active = active
+
+
+def _refused_revocation(env: Env, client: FlaskClient, context_id: str, award_id: int) -> None:
+    assert client.get(f"/teacher/course/{context_id}/awards/{award_id}/preview").status_code == 403
+    token = csrf_token(client, f"/teacher/course/{context_id}")
+    response = client.post(f"/teacher/course/{context_id}/awards",
+                           data={"csrf_token": token, "action": "revoke", "award_id": str(award_id),
+                                 "reason": "because I can"})
+    assert response.status_code == 403
+    with env.db.unit_of_work() as s:
+        assert s.scalars(select(Credential).where(Credential.award_id == award_id,
+                                                  Credential.revoked_at.is_not(None))).all() == []
+
+
+def test_a_withdrawn_learners_awards_are_out_of_the_teachers_reach(env: Env) -> None:
+    # the matrix no longer lists a learner whose enrolment ended; neither may its actions reach them
+    _enrol(env, env.world.learner_hostile, env.world.course_cnc, active=False)
+    client = env.teacher("2")
+    names = [row["name"] for row in client.get("/teacher/course/2/matrix.json").get_json()["learners"]]
+    assert HOSTILE_LEARNER not in names
+    _refused_revocation(env, client, "2", env.world.award_issued)
+
+
+def test_a_course_reaches_only_its_own_credentials_of_a_shared_learner(env: Env) -> None:
+    # the learner is in WELD201 too; its teacher may not revoke or preview the learner's CNC credential
+    _enrol(env, env.world.learner_full, env.world.course_weld, active=True)
+    client = env.teacher("3")
+    columns = {c["code"] for c in client.get("/teacher/course/3/matrix.json").get_json()["columns"]}
+    assert "CNC-OPERATOR" not in columns
+    _refused_revocation(env, client, "3", env.world.award_full)
+    # while the CNC101 teacher still may (the check is not simply "refuse everything")
+    assert env.teacher("2").get(f"/teacher/course/2/awards/{env.world.award_full}/preview").status_code == 200
+
+
+def test_a_platform_not_linked_to_a_connection_shows_no_course(env: Env) -> None:
+    # which of the school's Moodles would course id 2 be on? Without a link: none, not the first found
+    with env.db.unit_of_work() as s:
+        unlinked = LtiRegistration(school_id=env.world.school_a, issuer="https://other-moodle.alpha.example",
+                                   client_id="x", auth_login_url="https://o/a", auth_token_url="https://o/t",
+                                   key_set_url="https://o/k")
+        s.add(unlinked)
+        s.flush()
+        unlinked_id = unlinked.id
+    client = env.client()
+    env.session_for(client, roles=["instructor"], context_id="2", registration_id=unlinked_id)
+    for path in ("/teacher/course/2", "/teacher/course/2/matrix.json",
+                 f"/teacher/course/2/awards/{env.world.award_full}/preview"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert HOSTILE_LEARNER not in response.get_data(as_text=True)
+    assert "not linked to a Moodle connection" in client.get("/teacher/course/2").get_data(as_text=True)
