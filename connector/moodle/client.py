@@ -186,7 +186,11 @@ class MoodleClient:
         status = response.status_code
         text = response.text
         if status != 200:
-            raise MalformedResponse(function, f"unexpected HTTP status; body starts {text[:80]!r}", status=status)
+            # the body goes to the operator's log only: the error itself is shown to school admins in the
+            # console, and a school admin must not read what some internal address answers (SSRF)
+            log.warning("%s: HTTP %d from %s, body starts %r", function, status, self.endpoint, text[:200])
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            raise MalformedResponse(function, f"unexpected HTTP status ({kind}, {len(text)} bytes)", status=status)
         try:
             body = json.loads(text)
         except ValueError:

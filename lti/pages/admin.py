@@ -176,6 +176,13 @@ def connection_add() -> Any:
         session.flush()
         audit(session, school_id=school_id, actor=who(require_session()), action="connection.created",
               subject_type="lms_connection", subject_id=row.id, base_url=row.base_url)
+        # a platform registered before its connection existed is the same Moodle when its issuer is this address
+        for registration in session.scalars(select(LtiRegistration).where(
+                LtiRegistration.school_id == school_id, LtiRegistration.connection_id.is_(None),
+                LtiRegistration.issuer.in_([row.base_url, row.base_url + "/"]))):
+            registration.connection_id = row.id
+            audit(session, school_id=school_id, actor=who(require_session()), action="registration.linked",
+                  subject_type="lti_registration", subject_id=registration.id, connection=row.name)
     flash(gettext("Connection saved. The token is stored encrypted and will not be shown again."), "success")
     return redirect(url_for(".connections"))
 
@@ -221,12 +228,15 @@ def registrations() -> Any:
         rows = list(session.scalars(select(LtiRegistration).where(LtiRegistration.school_id == school_id)
                                     .order_by(LtiRegistration.id)))
         school = session.get(School, school_id)
+        connections = list(session.scalars(select(LmsConnection).where(LmsConnection.school_id == school_id)
+                                           .order_by(LmsConnection.name)))
         session.expunge_all()
     # the school is named by a signed token, so a registration link cannot be edited into another school's
     token = school_registration_token(current_app.secret_key, school_id)  # type: ignore[arg-type]
     dynamic_url = f"{base_url()}{url_for('lti.register_form')}?{urlencode({'school': token})}"
     return render_template("pages/admin_registrations.html", registrations=rows, school=school,
-                           dynamic_url=dynamic_url, base=base_url(), link_days=REGISTRATION_LINK_LIFETIME.days)
+                           dynamic_url=dynamic_url, base=base_url(), link_days=REGISTRATION_LINK_LIFETIME.days,
+                           connections=connections)
 
 
 @bp.post("/registrations")
@@ -248,11 +258,40 @@ def registration_add() -> Any:
         if taken is not None:
             flash(gettext("This platform and client ID are registered already."), "error")
             return redirect(url_for(".registrations"))
-        row = LtiRegistration(school_id=school_id, registered_by="manual", **fields)
+        connection = _chosen_connection(session, school_id)
+        row = LtiRegistration(school_id=school_id, registered_by="manual",
+                              connection_id=connection.id if connection else None, **fields)
         session.add(row)
         session.flush()
         audit(session, school_id=school_id, actor=who(require_session()), action="registration.created",
-              subject_type="lti_registration", subject_id=row.id, issuer=row.issuer)
+              subject_type="lti_registration", subject_id=row.id, issuer=row.issuer,
+              connection=connection.name if connection else None)
+    flash(gettext("Registration saved."), "success")
+    return redirect(url_for(".registrations"))
+
+
+def _chosen_connection(session: Any, school_id: int) -> LmsConnection | None:
+    """The form's ``connection_id`` (empty: none), which must be one of the school's own."""
+    value = request.form.get("connection_id", "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        abort(400, description="connection_id must be a number")
+    return _own(session, LmsConnection, int(value), school_id)
+
+
+@bp.post("/registrations/<int:registration_id>/connection")
+@require_role("administrator")
+def registration_link(registration_id: int) -> Any:
+    """Which Moodle connection a platform's launches belong to: teachers' course pages need it to
+    know which of the school's Moodles a course id refers to."""
+    school_id = _school_id()
+    with unit_of_work() as session:
+        row = _own(session, LtiRegistration, registration_id, school_id)
+        connection = _chosen_connection(session, school_id)
+        row.connection_id = connection.id if connection else None
+        audit(session, school_id=school_id, actor=who(require_session()), action="registration.linked",
+              subject_type="lti_registration", subject_id=row.id, connection=connection.name if connection else None)
     flash(gettext("Registration saved."), "success")
     return redirect(url_for(".registrations"))
 

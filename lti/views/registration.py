@@ -8,7 +8,11 @@ import logging
 from flask import current_app, render_template, request
 from flask_babel import gettext
 
-from credbridge.connector.keys import RegistrationLinkError, school_from_registration_token
+from credbridge.connector.keys import (
+    REGISTRATION_LINK_LIFETIME,
+    RegistrationLinkError,
+    school_from_registration_token,
+)
 from credbridge.connector.store.models import School
 from credbridge.lti.dynamic_registration import (
     RegistrationError,
@@ -38,7 +42,8 @@ def _link_refused(error: RegistrationLinkError) -> tuple[str, int]:
     log.warning("dynamic registration refused: %s", error)
     return render_error(403, str(error), check="school", title=gettext("The registration failed"),
                         hint=gettext("Ask for a fresh registration link: in credbridge, Admin › LTI registrations, "
-                                     "or `credbridge lti registration-url --school …` (a link works for 7 days)."))
+                                     "or `credbridge lti registration-url --school …` (a link works for %(days)d "
+                                     "days).", days=REGISTRATION_LINK_LIFETIME.days))
 
 
 def _failure(error: RegistrationError) -> tuple[str, int]:

@@ -241,3 +241,72 @@ def test_mapping_upload_is_checked_like_the_editor(env: Env) -> None:
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert 'value="broken.yaml"' in html and "has-problem" in html
+
+
+def test_a_registration_is_linked_to_one_of_the_schools_own_connections(env: Env) -> None:
+    client = env.admin()
+    token = csrf_token(client, "/admin/registrations")
+    fields = {"csrf_token": token, "name": "Second Moodle", "issuer": "https://m2.alpha.example", "client_id": "m2",
+              "auth_login_url": "https://m2.alpha.example/a", "auth_token_url": "https://m2.alpha.example/t",
+              "key_set_url": "https://m2.alpha.example/k"}
+    client.post("/admin/registrations", data=fields)
+    with env.db.unit_of_work() as s:
+        row = s.scalars(select(LtiRegistration).where(LtiRegistration.client_id == "m2")).one()
+        row_id, other_school_connection = row.id, s.scalars(select(LmsConnection.id).where(
+            LmsConnection.school_id == env.world.school_b)).first()
+        assert row.connection_id is None
+    assert "Not linked: teachers launching from this platform see no course." in \
+        client.get("/admin/registrations").get_data(as_text=True)
+    # school B's connection cannot be chosen, by id or otherwise
+    refused = client.post(f"/admin/registrations/{row_id}/connection",
+                          data={"csrf_token": token, "connection_id": str(other_school_connection)})
+    assert refused.status_code == 404
+    assert client.post(f"/admin/registrations/{row_id}/connection",
+                       data={"csrf_token": token, "connection_id": "x"}).status_code == 400
+    assert client.post(f"/admin/registrations/{env.world.registration_b}/connection",
+                       data={"csrf_token": token, "connection_id": ""}).status_code == 404
+    client.post(f"/admin/registrations/{row_id}/connection",
+                data={"csrf_token": token, "connection_id": str(env.world.connection_a)})
+    with env.db.unit_of_work() as s:
+        assert s.get(LtiRegistration, row_id).connection_id == env.world.connection_a
+        assert s.get(LtiRegistration, env.world.registration_b).connection_id is not None
+        linked = s.scalars(select(AuditEntry).where(AuditEntry.action == "registration.linked")).one()
+        assert linked.subject_id == str(row_id) and linked.details["connection"] == "moodle"
+
+
+def test_a_new_connection_links_the_platform_registered_at_its_address(env: Env) -> None:
+    with env.db.unit_of_work() as s:
+        s.add(LtiRegistration(school_id=env.world.school_a, issuer="https://m3.alpha.example", client_id="m3",
+                              auth_login_url="https://m3.alpha.example/a", auth_token_url="https://m3.alpha.example/t",
+                              key_set_url="https://m3.alpha.example/k"))
+        s.add(LtiRegistration(school_id=env.world.school_b, issuer="https://m3.alpha.example", client_id="b3",
+                              auth_login_url="https://m3.alpha.example/a", auth_token_url="https://m3.alpha.example/t",
+                              key_set_url="https://m3.alpha.example/k"))
+    client = env.admin()
+    token = csrf_token(client, "/admin/connections")
+    client.post("/admin/connections", data={"csrf_token": token, "name": "third", "base_url": "https://m3.alpha.example/",
+                                            "token": "0123456789abcdef0123456789abcdef"})
+    with env.db.unit_of_work() as s:
+        third = s.scalars(select(LmsConnection).where(LmsConnection.name == "third")).one()
+        links = {r.client_id: r.connection_id for r in s.scalars(select(LtiRegistration).where(
+            LtiRegistration.issuer == "https://m3.alpha.example"))}
+    assert links == {"m3": third.id, "b3": None}  # never another school's registration
+
+
+def test_the_console_does_not_show_what_a_non_moodle_address_answered(env: Env) -> None:
+    # a school admin could otherwise point a connection at an internal service and read its answers
+    def internal(environ, start_response):
+        start_response("403 Forbidden", [("Content-Type", "text/plain")])
+        return [b"INTERNAL-ONLY: aws_secret=abc123"]
+
+    with serve(internal) as url:
+        with env.db.unit_of_work() as s:
+            s.get(LmsConnection, env.world.connection_a).base_url = url + "/?"
+        client = env.admin()
+        token = csrf_token(client, "/admin/connections")
+        page = client.post(f"/admin/connections/{env.world.connection_a}/check", data={"csrf_token": token},
+                           follow_redirects=True).get_data(as_text=True)
+    assert "HTTP 403" in page and "text/plain" in page  # what an admin needs to fix the address
+    assert "INTERNAL-ONLY" not in page and "aws_secret" not in page
+    with env.db.unit_of_work() as s:
+        assert "aws_secret" not in (s.get(LmsConnection, env.world.connection_a).last_error or "")
