@@ -258,7 +258,7 @@ def registration_add() -> Any:
         if taken is not None:
             flash(gettext("This platform and client ID are registered already."), "error")
             return redirect(url_for(".registrations"))
-        connection = _chosen_connection(session, school_id)
+        connection = _chosen_connection(session, school_id) or _connection_at(session, school_id, fields["issuer"])
         row = LtiRegistration(school_id=school_id, registered_by="manual",
                               connection_id=connection.id if connection else None, **fields)
         session.add(row)
@@ -268,6 +268,13 @@ def registration_add() -> Any:
               connection=connection.name if connection else None)
     flash(gettext("Registration saved."), "success")
     return redirect(url_for(".registrations"))
+
+
+def _connection_at(session: Any, school_id: int, issuer: str) -> LmsConnection | None:
+    """The school's connection to the Moodle whose wwwroot (the LTI issuer) is ``issuer``."""
+    address = issuer.rstrip("/")
+    return session.scalars(select(LmsConnection).where(LmsConnection.school_id == school_id,
+                                                       LmsConnection.base_url.in_([address, address + "/"]))).first()
 
 
 def _chosen_connection(session: Any, school_id: int) -> LmsConnection | None:

@@ -265,10 +265,14 @@ def test_a_registration_is_linked_to_one_of_the_schools_own_connections(env: Env
                        data={"csrf_token": token, "connection_id": "x"}).status_code == 400
     assert client.post(f"/admin/registrations/{env.world.registration_b}/connection",
                        data={"csrf_token": token, "connection_id": ""}).status_code == 404
+    # added at the connection's own address, a registration is linked without being told
+    client.post("/admin/registrations", data={**fields, "issuer": "http://127.0.0.1:9/", "client_id": "m9"})
     client.post(f"/admin/registrations/{row_id}/connection",
                 data={"csrf_token": token, "connection_id": str(env.world.connection_a)})
     with env.db.unit_of_work() as s:
         assert s.get(LtiRegistration, row_id).connection_id == env.world.connection_a
+        assert s.scalars(select(LtiRegistration.connection_id).where(LtiRegistration.client_id == "m9")).one() \
+            == env.world.connection_a
         assert s.get(LtiRegistration, env.world.registration_b).connection_id is not None
         linked = s.scalars(select(AuditEntry).where(AuditEntry.action == "registration.linked")).one()
         assert linked.subject_id == str(row_id) and linked.details["connection"] == "moodle"
