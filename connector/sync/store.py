@@ -45,23 +45,39 @@ def learners_for(session: Session, school_id: int, connection_id: int, users: It
     email within the school (so a CSV import or a second Moodle lands on the same person), else a
     new learner. ``identities`` (external id -> identity, learners loaded) gains the new identities.
 
-    Two queries look up every unknown user's idnumber and email at once and one flush inserts the
-    new learners, instead of two SELECTs and a flush per user."""
+    A learner this connection already knows under another user id is never matched: two accounts of
+    one Moodle that share an email (siblings with a family address, where Moodle allows that) or an
+    idnumber are two people, and merging them would let one's evidence earn the other's credentials.
+
+    Three queries look up every unknown user's idnumber and email (and whether those learners are
+    known here already) at once and one flush inserts the new learners, instead of queries and a
+    flush per user."""
     users = list(users)
     unknown = [u for u in users if str(u.id) not in identities]
-    by_idnumber: dict[str, Learner] = {}
-    by_email: dict[str, Learner] = {}
+    by_idnumber: dict[str, list[Learner]] = {}
+    by_email: dict[str, list[Learner]] = {}
     idnumbers = sorted({u.idnumber for u in unknown if u.idnumber})
     emails = sorted({u.email for u in unknown if u.email})
-    # descending id, so that the lowest id wins when several learners share an idnumber or email
+    # ascending id, so that the lowest id wins when several learners share an idnumber or email
     for chunk in _chunks(idnumbers):
         for learner in session.scalars(select(Learner).where(Learner.school_id == school_id,
-                                                             Learner.idnumber.in_(chunk)).order_by(Learner.id.desc())):
-            by_idnumber[learner.idnumber] = learner
+                                                             Learner.idnumber.in_(chunk)).order_by(Learner.id)):
+            by_idnumber.setdefault(learner.idnumber, []).append(learner)
     for chunk in _chunks(emails):
         for learner in session.scalars(select(Learner).where(Learner.school_id == school_id,
-                                                             Learner.email.in_(chunk)).order_by(Learner.id.desc())):
-            by_email[learner.email] = learner
+                                                             Learner.email.in_(chunk)).order_by(Learner.id)):
+            by_email.setdefault(learner.email, []).append(learner)
+    # ``identities`` covers this batch's users only; the candidates' other accounts here are asked for
+    candidates = {lr.id: lr for group in (*by_idnumber.values(), *by_email.values()) for lr in group}
+    on_connection = {ident.learner for ident in identities.values()}
+    for chunk in _chunks(sorted(candidates)):
+        on_connection.update(candidates[learner_id] for learner_id in session.scalars(
+            select(LearnerIdentity.learner_id).where(LearnerIdentity.connection_id == connection_id,
+                                                     LearnerIdentity.learner_id.in_(chunk))))
+
+    def unclaimed(candidates: list[Learner]) -> Learner | None:
+        return next((lr for lr in candidates if lr not in on_connection), None)
+
     learners: dict[int, Learner] = {}
     for user in users:
         ident = identities.get(str(user.id))
@@ -75,16 +91,13 @@ def learners_for(session: Session, school_id: int, connection_id: int, users: It
                 ident.username = user.username
             learners[user.id] = learner
             continue
-        learner = (by_idnumber.get(user.idnumber) if user.idnumber else None) or (
-            by_email.get(user.email) if user.email else None)
+        learner = (unclaimed(by_idnumber.get(user.idnumber, [])) if user.idnumber else None) or (
+            unclaimed(by_email.get(user.email, [])) if user.email else None)
         if learner is None:
             learner = Learner(school_id=school_id, full_name=user.fullname, given_name=user.firstname or None,
                               family_name=user.lastname or None, email=user.email, idnumber=user.idnumber)
             session.add(learner)
-            if user.idnumber:
-                by_idnumber[user.idnumber] = learner
-            if user.email:
-                by_email.setdefault(user.email, learner)
+        on_connection.add(learner)
         ident = LearnerIdentity(connection_id=connection_id, external_id=str(user.id), username=user.username)
         ident.learner = learner  # the relationship orders the INSERTs: no flush per learner
         session.add(ident)

@@ -25,6 +25,7 @@ def display_name(claims: dict[str, Any]) -> str | None:
 
 
 def _find(session: Session, registration: LtiRegistration, sub: str, claims: dict[str, Any]) -> Learner | None:
+    candidates = select(Learner).where(Learner.school_id == registration.school_id)
     if registration.connection_id is not None:
         learner = session.scalars(
             select(Learner).join(LearnerIdentity)
@@ -32,17 +33,18 @@ def _find(session: Session, registration: LtiRegistration, sub: str, claims: dic
         ).first()
         if learner is not None:
             return learner
+        # a learner this Moodle knows as another user is another person (as in sync's learners_for)
+        candidates = candidates.where(Learner.id.not_in(select(LearnerIdentity.learner_id).where(
+            LearnerIdentity.connection_id == registration.connection_id)))
     lis = claims.get(c.LIS) if isinstance(claims.get(c.LIS), dict) else {}
     sourcedid = (lis or {}).get("person_sourcedid")
     if isinstance(sourcedid, str) and sourcedid.strip():
-        matches = session.scalars(select(Learner).where(Learner.school_id == registration.school_id,
-                                                        Learner.idnumber == sourcedid.strip())).all()
+        matches = session.scalars(candidates.where(Learner.idnumber == sourcedid.strip())).all()
         if len(matches) == 1:
             return matches[0]
     email = claims.get("email")
     if isinstance(email, str) and email.strip():
-        matches = session.scalars(select(Learner).where(Learner.school_id == registration.school_id,
-                                                        func.lower(Learner.email) == email.strip().lower())).all()
+        matches = session.scalars(candidates.where(func.lower(Learner.email) == email.strip().lower())).all()
         if len(matches) == 1:
             return matches[0]
     return None
@@ -50,7 +52,8 @@ def _find(session: Session, registration: LtiRegistration, sub: str, claims: dic
 
 def link_learner(session: Session, registration: LtiRegistration, claims: dict[str, Any]) -> Learner | None:
     """The learner for this launch: by identity on the registration's connection, else by idnumber
-    (lis.person_sourcedid), else by a unique email; created when sync has not seen them yet.
+    (lis.person_sourcedid), else by a unique email among learners this Moodle does not already know
+    as another user; created when sync has not seen them yet.
     Anonymous launches (no ``sub``) have none."""
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
