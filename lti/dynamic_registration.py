@@ -10,7 +10,8 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from credbridge.connector.store.models import AuditEntry, LmsConnection, LtiDeployment, LtiRegistration
+from credbridge.connector.registrations import connection_at
+from credbridge.connector.store.models import AuditEntry, LtiDeployment, LtiRegistration
 
 TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
@@ -121,8 +122,7 @@ def store_registration(db: Session, *, school_id: int, config: dict[str, Any], a
     deployment_id = (answer.get(TOOL_CONFIG) or {}).get("deployment_id")
     registration = db.scalars(select(LtiRegistration).where(LtiRegistration.issuer == issuer,
                                                             LtiRegistration.client_id == client_id)).first()
-    connection = db.scalars(select(LmsConnection).where(LmsConnection.school_id == school_id,
-                                                        LmsConnection.base_url.in_([issuer, issuer + "/"]))).first()
+    connection = connection_at(db, school_id, issuer)
     platform_name = (config.get(PLATFORM_CONFIG) or {}).get("product_family_code", "")
     if registration is None:
         registration = LtiRegistration(school_id=school_id, issuer=issuer, client_id=client_id)

@@ -19,6 +19,7 @@ from credbridge.connector.keys import (
     rotate_tool_key,
     school_registration_token,
 )
+from credbridge.connector.registrations import connection_at
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.store.models import (
     AuditEntry,
@@ -80,9 +81,7 @@ def register(runtime: Runtime, school_slug: str, issuer: str, client_id: str, de
                     raise click.ClickException(f"school {school_slug!r} has no connection {connection_name!r}")
                 connection_id = connection.id
             else:
-                connection = db.scalars(select(LmsConnection).where(
-                    LmsConnection.school_id == school.id,
-                    LmsConnection.base_url.in_([issuer.rstrip("/"), issuer.rstrip("/") + "/"]))).first()
+                connection = connection_at(db, school.id, issuer)
                 connection_id = connection.id if connection else None
             registration = LtiRegistration(
                 school_id=school.id, connection_id=connection_id, name=name, issuer=issuer.rstrip("/"),

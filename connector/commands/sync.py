@@ -20,6 +20,7 @@ from credbridge.connector.commands.daemon import daemon as daemon
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.moodle.errors import MalformedResponse, MoodleError, TransportError
 from credbridge.connector.moodle.functions import MoodleApi
+from credbridge.connector.registrations import link_unlinked_registrations
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.store.models import AuditEntry, LmsConnection, School
 
@@ -137,7 +138,10 @@ def connections_add(runtime: Runtime, name: str, school: str, base_url: str, tok
         session.add(AuditEntry(school_id=school_row.id, actor="cli", action="connection.add",
                                subject_type="lms_connection", subject_id=str(conn.id),
                                details={"name": name, "base_url": conn.base_url}))
+        linked = [r.name or r.client_id for r in link_unlinked_registrations(session, conn, actor="cli")]
     click.echo(f"added connection {name} ({base_url}); run `credbridge connections check {name}` next")
+    if linked:
+        click.echo(f"linked the LTI registration(s) of this Moodle: {', '.join(linked)}")
 
 
 @connections.command("list")

@@ -17,6 +17,7 @@ from credbridge.connector.keys import REGISTRATION_LINK_LIFETIME, school_registr
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.moodle.functions import MoodleApi
 from credbridge.connector.passwords import is_locked, verify_password
+from credbridge.connector.registrations import connection_at, link_unlinked_registrations
 from credbridge.connector.store.models import (
     AdminUser,
     Award,
@@ -176,13 +177,7 @@ def connection_add() -> Any:
         session.flush()
         audit(session, school_id=school_id, actor=who(require_session()), action="connection.created",
               subject_type="lms_connection", subject_id=row.id, base_url=row.base_url)
-        # a platform registered before its connection existed is the same Moodle when its issuer is this address
-        for registration in session.scalars(select(LtiRegistration).where(
-                LtiRegistration.school_id == school_id, LtiRegistration.connection_id.is_(None),
-                LtiRegistration.issuer.in_([row.base_url, row.base_url + "/"]))):
-            registration.connection_id = row.id
-            audit(session, school_id=school_id, actor=who(require_session()), action="registration.linked",
-                  subject_type="lti_registration", subject_id=registration.id, connection=row.name)
+        link_unlinked_registrations(session, row, actor=who(require_session()))
     flash(gettext("Connection saved. The token is stored encrypted and will not be shown again."), "success")
     return redirect(url_for(".connections"))
 
@@ -258,7 +253,7 @@ def registration_add() -> Any:
         if taken is not None:
             flash(gettext("This platform and client ID are registered already."), "error")
             return redirect(url_for(".registrations"))
-        connection = _chosen_connection(session, school_id) or _connection_at(session, school_id, fields["issuer"])
+        connection = _chosen_connection(session, school_id) or connection_at(session, school_id, fields["issuer"])
         row = LtiRegistration(school_id=school_id, registered_by="manual",
                               connection_id=connection.id if connection else None, **fields)
         session.add(row)
@@ -268,13 +263,6 @@ def registration_add() -> Any:
               connection=connection.name if connection else None)
     flash(gettext("Registration saved."), "success")
     return redirect(url_for(".registrations"))
-
-
-def _connection_at(session: Any, school_id: int, issuer: str) -> LmsConnection | None:
-    """The school's connection to the Moodle whose wwwroot (the LTI issuer) is ``issuer``."""
-    address = issuer.rstrip("/")
-    return session.scalars(select(LmsConnection).where(LmsConnection.school_id == school_id,
-                                                       LmsConnection.base_url.in_([address, address + "/"]))).first()
 
 
 def _chosen_connection(session: Any, school_id: int) -> LmsConnection | None:

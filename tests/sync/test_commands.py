@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from credbridge.connector.commands.sync import connections, import_results, sync
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.store.db import Database
-from credbridge.connector.store.models import Evidence, LmsConnection, School
+from credbridge.connector.store.models import Evidence, LmsConnection, LtiRegistration, School
 from credbridge.connector.sync import runner
 from credbridge.emulator.server import NOCAP_TOKEN, RunningEmulator
 from tests.conftest import TEST_SECRET_KEY
@@ -48,6 +48,18 @@ def test_add_stores_the_token_encrypted_and_never_echoes_it(cli, sqlite_database
     assert listed.exit_code == 0 and "moodle" in listed.output and TOKEN not in listed.output
     again = add(cli, emulator.url)
     assert again.exit_code == 2 and "already has a connection named 'moodle'" in again.output
+
+
+def test_add_links_the_lti_registration_of_the_same_moodle(cli, sqlite_database):
+    with sqlite_database.unit_of_work() as session:
+        school = session.scalar(select(School))
+        session.add(LtiRegistration(school_id=school.id, name="Moodle 4.5", issuer="https://moodle.vet.example",
+                                    client_id="c", auth_login_url="https://a", auth_token_url="https://t",
+                                    key_set_url="https://k"))
+    result = add(cli, "https://moodle.vet.example/")
+    assert result.exit_code == 0 and "linked the LTI registration(s) of this Moodle: Moodle 4.5" in result.output
+    with sqlite_database.unit_of_work() as session:
+        assert session.scalar(select(LtiRegistration.connection_id)) == session.scalar(select(LmsConnection.id))
 
 
 def test_add_refuses_a_bad_url(cli):
