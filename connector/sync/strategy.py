@@ -431,7 +431,7 @@ class ConnectionSync:
             enrolled_now = {u.id for u in fetch.users}
             for row in assign_rows:
                 if row.userid not in enrolled_now:
-                    continue  # a grade of someone who left: their evidence was withdrawn with the enrolment
+                    continue  # a grade of someone who left: their evidence stays as it was when they left
                 learner_id = identities.get(str(row.userid))
                 if learner_id is None:
                     assign_changed.add(row.userid)
@@ -577,12 +577,14 @@ class ConnectionSync:
                 enrolments[learner.id] = enrolment
             enrolment.active, enrolment.roles = True, list(u.roles)
             enrolment.lastcourseaccess = u.lastcourseaccess
-        # learners no longer (actively) enrolled: their evidence in this course is withdrawn
+        # learners no longer (actively) enrolled: suspended, enrolment ended, unenrolled at the end of
+        # the year or by a course reset. What they achieved while enrolled still holds, so their evidence
+        # is kept as last seen, not withdrawn: withdrawing it would read as a regression and revoke
+        # credentials earned. (Moodle itself stops reporting them, so nothing newer can be read.)
         present = set(learner_of.values())
         for learner_id, enrolment in enrolments.items():
             if learner_id not in present and enrolment.active:
                 enrolment.active = False
-                writer.withdraw_unseen(learner_id=learner_id, course_id=course.id)
         students = {learner_of[u] for u in plan["students"] if u in learner_of}
         # grade items: a complete re-read of the course's gradebook
         if fetch.grades is not None:
