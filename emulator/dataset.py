@@ -630,6 +630,33 @@ class Site:
             else:
                 raise SiteError(f"withdraw mode must be 'suspend' or 'unenrol', not {mode!r}")
 
+    def delete_activity(self, cmid: int) -> None:
+        """A teacher deletes an activity (course_delete_module): the module, its grade item and grades,
+        its attempts and completions go; course.timemodified does not change (only the cache revision)."""
+        with self.lock:
+            m = self.modules.pop(cmid, None)
+            if m is None:
+                raise SiteError(f"no course module {cmid}")
+            self._mod_by_instance.pop((m.modname, m.instance), None)
+            course = self.course(m.course)
+            for section in course.sections:
+                if cmid in section.sequence:
+                    section.sequence.remove(cmid)
+            course.criteria = [cr for cr in course.criteria if cr.moduleinstance != cmid]
+            gi = self._gi_by_cm.pop(cmid, None)
+            if gi is not None:
+                self.grade_items.pop(gi.id, None)
+                self._gi_by_course[m.course].remove(gi)
+                self._gi_sorted.pop(m.course, None)
+                for key in [k for k in self.grades if k[0] == gi.id]:
+                    del self.grades[key]
+            if m.modname == "quiz":
+                for key in [k for k, a in self.quiz_attempts.items() if a.quiz == m.instance]:
+                    del self.quiz_attempts[key]
+            for key in [k for k in self.activity_completion if k[0] == cmid]:
+                del self.activity_completion[key]
+            self._deletions += 1
+
     def touch_course(self, courseid: int) -> int:
         """Course settings edited (core_course\\event\\course_updated): bumps course.timemodified."""
         with self.lock:

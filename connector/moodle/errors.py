@@ -51,6 +51,12 @@ class CourseNotFound(MoodleError):
     hint = "the course was deleted or its id is wrong"
 
 
+class RecordNotFound(MoodleError):
+    """A record the call names (a quiz, an assignment…) no longer exists: typically deleted by a teacher."""
+
+    hint = "the activity or record was deleted in Moodle"
+
+
 class MalformedResponse(Exception):
     """The answer was not the JSON Moodle sends (an HTML error page, truncated output…)."""
 
@@ -97,4 +103,6 @@ def error_from_response(function: str, body: dict[str, Any]) -> MoodleError:
     elif code in ("invalidcourseid", "coursenotfound") or (
             code == "invalidrecord" and "table course." in message):
         cls = CourseNotFound
+    elif code == "invalidrecord":
+        cls = RecordNotFound
     return cls(function, code or "unknown", message, **kwargs)

@@ -42,11 +42,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from credbridge.connector.moodle.errors import CourseNotFound, MoodleError, NotEnrolled
+from credbridge.connector.moodle.errors import CourseNotFound, MoodleError, NotEnrolled, RecordNotFound
 from credbridge.connector.moodle.functions import (
     CompetencyInfo,
     EnrolledUser,
@@ -137,6 +137,7 @@ class CourseFetch:
     grades: list[UserGrades] | None = None
     learner_reads: dict[int, dict[str, Any]] = field(default_factory=dict)  # moodle userid -> results
     not_enrolled: set[int] = field(default_factory=set)
+    gone_cmids: set[int] = field(default_factory=set)  # activities Moodle says no longer exist
 
 
 class ConnectionSync:
@@ -319,6 +320,10 @@ class ConnectionSync:
     def _write_structure(self, session: Session, course: Course, modules: list[ModuleInfo],
                          quizzes: list[QuizInfo], competencies: list[CompetencyInfo]) -> None:
         existing = {a.cmid: a for a in session.scalars(select(Activity).where(Activity.course_id == course.id))}
+        listed = {m.cmid for m in modules}
+        for cmid, gone in existing.items():
+            if cmid not in listed:  # deleted in Moodle: no more reads for it; its evidence stays as last seen
+                session.delete(gone)
         quiz_by_cm = {q.cmid: q for q in quizzes}
         for m in modules:
             activity = existing.get(m.cmid)
@@ -540,8 +545,14 @@ class ConnectionSync:
         function = (WsFunction.QUIZ_USER_ATTEMPTS if WsFunction.QUIZ_USER_ATTEMPTS in self.functions
                     else WsFunction.QUIZ_ATTEMPTS)
         for cmid, (quizid, _settings) in plan["quizzes"].items():
-            if quizid and (cmid in graded_quiz_cms or cmid in attempted):
-                attempts[cmid] = self.api.quiz_attempts(quizid, userid, function=function)
+            if quizid and (cmid in graded_quiz_cms or cmid in attempted) and cmid not in fetch.gone_cmids:
+                try:
+                    attempts[cmid] = self.api.quiz_attempts(quizid, userid, function=function)
+                except RecordNotFound:
+                    # deleted since the last structure refresh: forget it rather than fail the whole sync;
+                    # the attempts already read stay as last seen
+                    log.info("course %s: quiz %s (cm %s) was deleted in Moodle", course, quizid, cmid)
+                    fetch.gone_cmids.add(cmid)
         result["attempts"] = attempts
         if plan["has_competencies"] and WsFunction.COMPETENCY_REPORT in self.functions:
             result["competencies"] = self.api.user_competencies(course, userid)
@@ -551,6 +562,9 @@ class ConnectionSync:
                       assign_rows: list[Any]) -> ev.WriteCounts:
         conn = session.get(LmsConnection, self.connection_id)
         course = session.get(Course, plan["course_id"])
+        if fetch.gone_cmids:
+            session.execute(delete(Activity).where(Activity.course_id == course.id,
+                                                   Activity.cmid.in_(fetch.gone_cmids)))
         if fetch.grades:
             idnumber = next((g.courseidnumber for g in fetch.grades if g.courseidnumber), None)
             course.idnumber = idnumber or course.idnumber

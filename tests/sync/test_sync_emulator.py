@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from credbridge.connector.store.models import (
+    Activity,
     Course,
     Enrolment,
     Evidence,
@@ -250,3 +251,32 @@ def test_enrolling_is_not_visiting(harness: Harness):
     site.view_activity(31, 7)  # now they visit
     harness.sync()
     assert _active_until(harness, 4) is not None and _active_until(harness, 2) is None
+
+
+def test_a_deleted_quiz_is_forgotten_not_a_failure_of_every_sync(harness: Harness):
+    # the structure is refreshed daily, so sync still knows the quiz when the learner comes back
+    site = harness.emulator.site
+    harness.sync()
+    attempts_before = {r for r in harness.snapshot() if r[0] == 5 and r[1] == "quiz_attempt"}
+    assert attempts_before, "learner 5 attempted the CNC101 quiz"
+    site.delete_activity(3)  # the teacher deletes the CNC101 quiz
+    site.view_activity(5, 1)  # learner 5, who attempted it, opens the course
+    site.enrol(30, 4)  # an unrelated change in a later course
+    report = harness.sync()
+    assert report.dirty_courses >= 2
+    snapshot = harness.snapshot()
+    assert any(r[0] == 30 and r[2] == "course:4" for r in snapshot)  # the later course was synced
+    assert {r for r in snapshot if r[0] == 5 and r[1] == "quiz_attempt"} == attempts_before  # as last seen
+    with harness.db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Activity).where(Activity.cmid == 3)) == 0
+    assert "mod_quiz_get_user_attempts" not in harness.sync().calls  # not asked again
+    assert harness.sync(full=True).dirty_courses >= 1  # and the nightly reconciliation runs through
+
+
+def test_the_structure_refresh_drops_deleted_activities(harness: Harness):
+    harness.sync()
+    harness.emulator.site.delete_activity(8)  # an assignment of TD110
+    harness.sync(full=True)  # refreshes every course's structure
+    with harness.db.unit_of_work() as session:
+        cmids = set(session.scalars(select(Activity.cmid).join(Course).where(Course.moodle_id == 4)))
+    assert cmids == {7, 9}
