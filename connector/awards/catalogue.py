@@ -51,6 +51,21 @@ def _template_definition(ms: MappingSet, code: str) -> dict[str, Any]:
     return data
 
 
+def _units_changed(ms: MappingSet, code: str, current: dict[str, UnitDefinition]) -> bool:
+    """Whether a unit of the template reads differently now (its rule, credits, outcomes…).
+
+    A template version fixes what its awards mean: an award is judged, and its Annex I values
+    written, under the version it was earned under. So a changed unit makes a new template version;
+    otherwise last year's awards would be re-judged by this year's rule, and one version would carry
+    two sets of credits.
+    """
+    for unit_code in ms.template(code).units:
+        row = current.get(unit_code)
+        if row is None or row.definition != ms.unit(unit_code).model_dump(mode="json"):
+            return True
+    return False
+
+
 def _current_templates(session: Session, school_id: int) -> dict[str, TemplateDefinition]:
     rows = session.scalars(select(TemplateDefinition).where(TemplateDefinition.school_id == school_id,
                                                             TemplateDefinition.is_current.is_(True)))
@@ -103,13 +118,14 @@ def preview_import(session: Session, school: School, path_or_text: str | Path) -
         result.changes = [f"template {t.code}: added" for t in new.templates] + [
             f"unit {u.code}: added" for u in new.units]
     current = _current_templates(session, school.id)
+    units = _current_units(session, school.id)
     for tpl in new.templates:
         row = current.get(tpl.code)
         if row is None:
             result.template_versions[tpl.code] = max(tpl.version, _max_version(session, TemplateDefinition,
                                                                                school.id, tpl.code) + 1)
             result.new_versions.append(f"{tpl.code} v{result.template_versions[tpl.code]}")
-        elif row.definition != _template_definition(new, tpl.code):
+        elif row.definition != _template_definition(new, tpl.code) or _units_changed(new, tpl.code, units):
             result.template_versions[tpl.code] = max(row.version + 1, tpl.version)
             result.new_versions.append(f"{tpl.code} v{result.template_versions[tpl.code]}")
         else:
