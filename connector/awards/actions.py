@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.audit import audit
+from credbridge.connector.issuing.pipeline.outbox import all_sent, enqueue_notification
 from credbridge.connector.issuing.status import revoke_credential
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.models import AuditEntry, Award, Credential, OutboxItem, WorkItem
@@ -69,12 +70,23 @@ def keep_flagged(session: Session, school_id: int, award_id: int, *, actor: str,
         raise ActionRefused("note_required", "say why the credential stands despite the changed evidence")
     award = _award(session, school_id, award_id)
     _require(award, ("flagged",), "keep")
-    previous = (award.regression or {}).get("previous_status", "approved")
+    previous = status_after_flag(session, award)
     # remembered so that the same evidence change does not flag it again at the next evaluation
     award.regression = {**(award.regression or {}), "dismissed_by": actor, "dismissed_note": note,
                         "dismissed_at": utcnow().isoformat()}
     _transition(session, award, previous, actor, "award.flag_dismissed", note=note)
     return award
+
+
+def status_after_flag(session: Session, award: Award) -> str:
+    """The status a flagged award returns to when its flag is lifted (kept by a teacher, or the
+    evidence holds again). An award flagged while it was being sent, whose sends all landed in the
+    meantime, is issued now: the outbox worker does not finish an award it found flagged."""
+    previous = str((award.regression or {}).get("previous_status", "approved"))
+    if previous == "issuing" and all_sent(session, award.id):
+        enqueue_notification(session, award)
+        return "issued"
+    return previous
 
 
 def _due_now(session: Session, award: Award, now: datetime, *, revive_dead: bool) -> int:
@@ -137,13 +149,23 @@ def revoke_issued(session: Session, award: Award, *, reason: str, actor: str, no
         revoke_credential(session, credential, reason=reason, actor=actor, now=now)
     for item in session.scalars(select(OutboxItem).where(OutboxItem.award_id == award.id)):
         if item.status == "sent" and item.target != "embedded" and item.external_id:
-            key = f"outbox:{item.id}"
-            if session.scalar(select(WorkItem.id).where(WorkItem.kind == REVOKE_EXTERNAL, WorkItem.key == key)) is None:
-                session.add(WorkItem(school_id=award.school_id, kind=REVOKE_EXTERNAL, key=key,
-                                     payload={"outbox_item_id": item.id, "reason": reason}))
-        elif item.status in ("pending", "failed", "dead"):
+            _revoke_at_target(session, award, item, reason, key=f"outbox:{item.id}")
+        elif item.status in ("pending", "failed", "dead", "sending"):
+            # an earlier attempt may have reached the target (it timed out after committing, or its
+            # worker died): ask the target, and revoke what it finds. A send still in flight that
+            # lands later is revoked by the outbox worker itself.
+            maybe_issued = item.attempts > 0 or item.status == "sending"
             item.status = "dead"
             item.last_error = f"award revoked before sending: {reason}"
+            if maybe_issued:
+                _revoke_at_target(session, award, item, reason, key=f"outbox:{item.id}:lookup", lookup=True)
+
+
+def _revoke_at_target(session: Session, award: Award, item: OutboxItem, reason: str, *, key: str,
+                      lookup: bool = False) -> None:
+    if session.scalar(select(WorkItem.id).where(WorkItem.kind == REVOKE_EXTERNAL, WorkItem.key == key)) is None:
+        payload = {"outbox_item_id": item.id, "reason": reason, **({"lookup": True} if lookup else {})}
+        session.add(WorkItem(school_id=award.school_id, kind=REVOKE_EXTERNAL, key=key, payload=payload))
 
 
 def revocation_reason(session: Session, award: Award) -> str:

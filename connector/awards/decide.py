@@ -25,7 +25,7 @@ from credbridge.connector.awards import actions
 from credbridge.connector.awards.audit import SYSTEM_EVALUATION, audit
 from credbridge.connector.awards.catalogue import current_mapping_set
 from credbridge.connector.awards.snapshot import build_snapshot
-from credbridge.connector.issuing.pipeline.outbox import enqueue, targets_of
+from credbridge.connector.issuing.pipeline.outbox import enqueue, may_have_issued, targets_of
 from credbridge.connector.store.models import Award, Learner, School
 from credbridge.mappings import (
     CourseStructure,
@@ -114,7 +114,7 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
         award.regression = details
         audit(session, school_id=school.id, actor=SYSTEM_EVALUATION, action="award.flagged", subject_type="award",
               subject_id=award.id, previous=award.status, **details)
-        had_credentials = award.status == "issued"
+        had_credentials = may_have_issued(session, award)
         award.status = "flagged"
         outcome.flagged.append(award.id)
         if policy == "auto" and had_credentials:
@@ -154,7 +154,7 @@ def _dismissed(award: Award, regression: Regression) -> bool:
 
 
 def _unflag(session: Session, award: Award, earned: EarnedTemplate) -> None:
-    previous = (award.regression or {}).get("previous_status", "approved")
+    previous = actions.status_after_flag(session, award)
     award.status = previous
     audit(session, school_id=award.school_id, actor=SYSTEM_EVALUATION, action="award.unflagged",
           subject_type="award", subject_id=award.id, restored=previous, evidence_ids=list(earned.evidence_ids))

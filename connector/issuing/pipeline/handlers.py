@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from credbridge.connector.awards.actions import REVOKE_EXTERNAL
+from credbridge.connector.awards.actions import REVOKE_EXTERNAL, revoke_issued
 from credbridge.connector.awards.audit import audit
 from credbridge.connector.awards.decide import evaluate_learner
 from credbridge.connector.awards.sources import store_sources
 from credbridge.connector.issuing.adapters import AdapterRegistry
 from credbridge.connector.issuing.notify import notify_award
-from credbridge.connector.issuing.pipeline.worker import NOTIFY_KIND
+from credbridge.connector.issuing.pipeline.outbox import NOTIFY_KIND
+from credbridge.connector.issuing.pipeline.payload import build_payload
 from credbridge.connector.settings import Settings
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.models import Award, Learner, OutboxItem, School, WorkItem
@@ -50,18 +51,35 @@ def handle_notify(ctx: WorkContext, item: WorkItem) -> None:
 
 
 def handle_revoke_external(ctx: WorkContext, item: WorkItem) -> None:
+    """Revoke at the target what it issued: by the recorded external id, or, when the send's outcome
+    was never learnt (``lookup``: it timed out, or its worker died), by asking the target first."""
     settings = _settings(ctx)
+    reason = str(item.payload.get("reason") or "revoked")
     with ctx.db.unit_of_work() as session:
         outbox = session.get(OutboxItem, int(item.payload["outbox_item_id"]))
-        if outbox is None or not outbox.external_id:
+        if outbox is None:
             return
         award = session.get(Award, outbox.award_id)
         school = session.get(School, award.school_id) if award else None
         assert award is not None and school is not None
         session.expunge(school)
-        target, external_id = outbox.target, outbox.external_id
+        target, external_id, key = outbox.target, outbox.external_id, outbox.idempotency_key
+        payload = build_payload(session, award) if item.payload.get("lookup") and not external_id else None
     adapter = AdapterRegistry(ctx.db, settings.base_url)(school, target)
-    adapter.revoke(external_id, str(item.payload.get("reason") or "revoked"))
+    if payload is not None:
+        found = adapter.lookup(key, payload)
+        if found is None:
+            log.info("outbox item %s: %s never issued the revoked award", outbox.id, target)
+            return
+        external_id = found.external_id
+    with ctx.db.unit_of_work() as session:
+        # an embedded credential that landed unseen is revoked here, in the store
+        award = session.get(Award, outbox.award_id)
+        if award is not None and award.status == "revoked":
+            revoke_issued(session, award, reason=reason, actor="system:outbox")
+    if not external_id:
+        return
+    adapter.revoke(external_id, reason)
     with ctx.db.unit_of_work() as session:
         audit(session, school_id=school.id, actor="system:outbox", action="outbox.revoked_at_target",
               subject_type="outbox_item", subject_id=item.payload["outbox_item_id"], target=target,

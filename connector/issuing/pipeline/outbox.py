@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.audit import audit
 from credbridge.connector.issuing.pipeline.idempotency import idempotency_key
-from credbridge.connector.store.models import Award, OutboxItem, School
+from credbridge.connector.store.models import Award, OutboxItem, School, WorkItem
 
 DEFAULT_TARGETS = ("embedded",)
 KNOWN_TARGETS = ("embedded", "edc", "badgr", "credly", "accredible", "webhook")
 #: award states in which its outbox rows may be sent
 SENDABLE_AWARD_STATES = ("approved", "issuing", "failed")
+NOTIFY_KIND = "notify"
 
 
 class UnknownTarget(ValueError):
@@ -64,3 +65,19 @@ def items_of(session: Session, award_id: int) -> list[OutboxItem]:
 def all_sent(session: Session, award_id: int) -> bool:
     items = items_of(session, award_id)
     return bool(items) and all(i.status == "sent" for i in items)
+
+
+def may_have_issued(session: Session, award: Award) -> bool:
+    """Whether a credential of the award may exist at some target: issued, being sent, or a send whose
+    outcome was never learnt (a timeout after the target committed, a worker that died)."""
+    if award.status in ("issued", "issuing"):
+        return True
+    return any(i.status in ("sent", "sending") or i.attempts > 0 for i in items_of(session, award.id))
+
+
+def enqueue_notification(session: Session, award: Award) -> None:
+    """A durable work item so the e-mail / AGS score survives a crash right after issuance."""
+    key = f"award:{award.id}"
+    exists = session.scalar(select(WorkItem.id).where(WorkItem.kind == NOTIFY_KIND, WorkItem.key == key))
+    if exists is None:
+        session.add(WorkItem(school_id=award.school_id, kind=NOTIFY_KIND, key=key, payload={"award_id": award.id}))

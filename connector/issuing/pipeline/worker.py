@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.actions import revocation_reason, revoke_issued
 from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit
@@ -39,12 +38,17 @@ from credbridge.connector.issuing.adapters.base import (
     PermanentIssueError,
 )
 from credbridge.connector.issuing.pipeline.backoff import Backoff
-from credbridge.connector.issuing.pipeline.outbox import SENDABLE_AWARD_STATES, UnknownTarget, all_sent
+from credbridge.connector.issuing.pipeline.outbox import (
+    SENDABLE_AWARD_STATES,
+    UnknownTarget,
+    all_sent,
+    enqueue_notification,
+)
 from credbridge.connector.issuing.pipeline.payload import build_payload
 from credbridge.connector.leases import claim, release, still_holds
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.db import Database
-from credbridge.connector.store.models import Award, OutboxItem, School, WorkItem
+from credbridge.connector.store.models import Award, OutboxItem, School
 
 log = logging.getLogger("credbridge.issuing.worker")
 
@@ -198,7 +202,7 @@ class OutboxWorker:
                 audit(session, school_id=award.school_id, actor=SYSTEM_OUTBOX, action="award.issued",
                       subject_type="award", subject_id=award.id)
                 if self.config.notify:
-                    _enqueue_notification(session, award)
+                    enqueue_notification(session, award)
             stats.sent += 1
             stats.reconciled += int(reconciled)
             return stats
@@ -234,12 +238,3 @@ class OutboxWorker:
             return stats
 
 
-NOTIFY_KIND = "notify"
-
-
-def _enqueue_notification(session: Session, award: Award) -> None:
-    """A durable work item so the e-mail / AGS score survives a crash right after issuance."""
-    key = f"award:{award.id}"
-    exists = session.scalar(select(WorkItem.id).where(WorkItem.kind == NOTIFY_KIND, WorkItem.key == key))
-    if exists is None:
-        session.add(WorkItem(school_id=award.school_id, kind=NOTIFY_KIND, key=key, payload={"award_id": award.id}))

@@ -6,12 +6,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from credbridge.connector.awards import actions
+from credbridge.connector.awards.actions import REVOKE_EXTERNAL
 from credbridge.connector.issuing.adapters.webhook import WebhookAdapter
 from credbridge.connector.issuing.pipeline.backoff import Backoff
 from credbridge.connector.issuing.pipeline.worker import OutboxWorker, WorkerConfig
+from credbridge.connector.settings import load_settings
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import AuditEntry, Award, OutboxItem, School, WorkItem
+from credbridge.connector.sync.worker import Worker
 from tests.issuing.adapters.fakes import FakeWebhookReceiver, Faults
 from tests.issuing.pipeline import factories
 
@@ -171,3 +175,53 @@ def test_wrong_target_settings_go_dead_at_once_naming_the_setting(database: Data
     assert worker.run_once().dead == 1
     with database.unit_of_work() as s:
         assert "'organization_id' is missing" in s.scalars(select(OutboxItem)).one().last_error
+
+
+def _revocation_worker(db: Database) -> Worker:
+    from credbridge.connector.issuing.pipeline import handlers  # noqa: F401  (registers revoke_external)
+
+    settings = load_settings(secret_key="test-secret-key-0123456789abcdef-not-for-production",
+                             database_url=db.url, base_url="https://cb.example.org")
+    return Worker(db, "revoker", settings=settings, kinds=[REVOKE_EXTERNAL])
+
+
+@pytest.mark.parametrize("crashed", [False, True], ids=["timed-out", "worker-died"])
+def test_revoking_after_a_send_of_unknown_outcome_revokes_at_the_target(database: Database,
+                                                                        receiver: FakeWebhookReceiver,
+                                                                        crashed: bool) -> None:
+    # the target committed the credential, but the worker never learnt it: the send timed out (the
+    # row waits to be retried) or the worker died mid-send (the row is left 'sending')
+    with database.unit_of_work() as s:
+        school = factories.school(s, targets={"webhook": {"url": receiver.url + "/hook", "secret": SECRET,
+                                                          "read_timeout": 0.5}})
+        award_id = factories.award(s, school, factories.learner(s, school, 1)).id
+    receiver.faults = Faults(script=["timeout_after_commit"], hang_seconds=1.5)
+    assert _worker(database, receiver).run_once().failed == 1
+    assert sum(receiver.issued.values()) == 1
+    if crashed:
+        with database.unit_of_work() as s:
+            s.scalars(select(OutboxItem)).one().status = "sending"
+    with database.unit_of_work() as s:
+        actions.revoke(s, s.get(Award, award_id).school_id, award_id, reason="issued to the wrong learner",
+                       actor="teacher@school")
+    assert _worker(database, receiver).run_once().claimed == 0  # nothing is sent any more
+    _revocation_worker(database).run_until_idle()
+    assert list(receiver.revoked.values()) == ["issued to the wrong learner"]
+    with database.unit_of_work() as s:
+        assert s.scalars(select(WorkItem.status).where(WorkItem.kind == REVOKE_EXTERNAL)).all() == ["done"]
+        assert s.scalars(select(AuditEntry).where(AuditEntry.action == "outbox.revoked_at_target")).one()
+
+
+def test_revoking_when_nothing_reached_the_target_revokes_nothing_there(database: Database,
+                                                                        receiver: FakeWebhookReceiver) -> None:
+    with database.unit_of_work() as s:
+        school = factories.school(s, targets={"webhook": {"url": receiver.url + "/hook", "secret": SECRET}})
+        award_id = factories.award(s, school, factories.learner(s, school, 1)).id
+    receiver.faults = Faults(script=["500"])  # refused before committing: an attempt, but nothing issued
+    assert _worker(database, receiver).run_once().failed == 1 and sum(receiver.issued.values()) == 0
+    with database.unit_of_work() as s:
+        actions.revoke(s, s.get(Award, award_id).school_id, award_id, reason="wrong learner", actor="teacher")
+    _revocation_worker(database).run_until_idle()
+    assert receiver.revoked == {}
+    with database.unit_of_work() as s:
+        assert s.scalars(select(WorkItem.status).where(WorkItem.kind == REVOKE_EXTERNAL)).all() == ["done"]
