@@ -78,6 +78,27 @@ class SupervisionLevel(Enum):
     def from_uri(cls, uri: str) -> SupervisionLevel | None:
         return next((lvl for lvl in cls if lvl.uri == uri), None)
 
+    @property
+    def supervised(self) -> bool:
+        return self.key.startswith("supervised")
+
+    @property
+    def id_verified(self) -> bool:
+        return self.key.endswith("_id") and not self.key.endswith("no_id")
+
+    @classmethod
+    def meet(cls, levels: Sequence[SupervisionLevel]) -> SupervisionLevel:
+        """What holds for every one of several assessments: supervised only if all were, ID checked
+        only if all were, onsite only if all were. A credential claims no more than that."""
+        supervised = all(lvl.supervised for lvl in levels)
+        checked = all(lvl.id_verified for lvl in levels)
+        if supervised and checked:
+            onsite = all(lvl is cls.SUPERVISED_ONSITE_ID for lvl in levels)
+            return cls.SUPERVISED_ONSITE_ID if onsite else cls.SUPERVISED_ONLINE_ID
+        if supervised:
+            return cls.SUPERVISED_NO_ID
+        return cls.UNSUPERVISED_ID if checked else cls.UNSUPERVISED_NO_ID
+
 
 @dataclass(frozen=True, slots=True)
 class Derived:
@@ -140,8 +161,12 @@ def _quiz_supervision(fact: EvidenceFact, school: School) -> tuple[SupervisionLe
     seb = bool(s.get("seb_required")) or any("seb" in r for r in rules)
     proctored = bool(s.get("proctored")) or any(any(k in r for k in _PROCTORING_RULES) for r in rules)
     subnet = bool(s.get("subnet"))
-    if not (seb or proctored or subnet):
-        return SupervisionLevel.UNSUPERVISED_NO_ID, "quiz has no Safe Exam Browser, proctoring or IP restriction"
+    if not (proctored or subnet):
+        # Safe Exam Browser alone locks the browser; it does not put a person in the room (a learner
+        # can run it at home), so on its own it is no evidence of supervision
+        why = "Safe Exam Browser only, no proctoring or IP restriction" if seb else \
+            "quiz has no proctoring or IP restriction"
+        return SupervisionLevel.UNSUPERVISED_NO_ID, why
     why = ", ".join(n for n, on in (("Safe Exam Browser", seb), ("proctoring", proctored),
                                      ("IP/subnet restriction", subnet)) if on)
     if school.checks_id_at_supervised_exams or _truthy(s.get("id_verification", "")):
@@ -154,7 +179,7 @@ def _external_supervision(fact: EvidenceFact) -> tuple[SupervisionLevel, str] | 
     ext = fact.external or {}
     if "supervised" not in ext and "id_checked" not in ext:
         return None
-    supervised = _truthy(ext.get("supervised", "yes" if "id_checked" in ext else "no"))
+    supervised = _truthy(ext.get("supervised", "no"))  # not said is not supervised
     id_checked = _truthy(ext.get("id_checked", "no"))
     online = mode_from_text(ext.get("mode")) == ONLINE
     if supervised and id_checked:
@@ -168,21 +193,31 @@ def _external_supervision(fact: EvidenceFact) -> tuple[SupervisionLevel, str] | 
 
 
 def derive_supervision(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], school: School) -> Derived:
-    found: list[tuple[SupervisionLevel, Provenance]] = []
+    """The supervision every assessment of the unit had (their meet), from the evidence where it tells.
+
+    A proof whose evidence says nothing of supervision (a graded assignment, a rated competency, a
+    completion) counts as what the unit declares, or else as unsupervised: one supervised quiz does
+    not make a take-home assignment beside it supervised. When no proof tells, the unit's
+    declaration stands alone (or the element is left out).
+    """
+    declared = SupervisionLevel.from_uri(unit.supervision) if unit.supervision else None
+    told: list[tuple[SupervisionLevel, Provenance]] = []
+    silent: list[Provenance] = []
     for fact, rule in proofs:
         got = (_quiz_supervision(fact, school) if fact.kind is EvidenceKind.QUIZ_ATTEMPT
                else _external_supervision(fact) if fact.kind is EvidenceKind.EXTERNAL else None)
         if got:
-            found.append((got[0], Provenance((fact.id,), rule, got[1])))
-    if found:
-        # a credential must not claim more supervision than its weakest assessment had
-        weakest = min(lvl.rank for lvl, _ in found)
-        chosen = sorted({lvl for lvl, _ in found if lvl.rank == weakest}, key=lambda lvl: lvl.key)[0]
-        provs = tuple(p for lvl, p in found if lvl is chosen)
-        return Derived(chosen, "evidence", provs)
+            told.append((got[0], Provenance((fact.id,), rule, got[1])))
+        else:
+            silent.append(Provenance((fact.id,), rule, f"{fact.kind.value}: no record of supervision"))
+    if told:
+        levels = [lvl for lvl, _ in told]
+        if silent:
+            levels.append(declared or SupervisionLevel.UNSUPERVISED_NO_ID)
+        provenance = tuple(p for _, p in told) + (tuple(silent) if silent else ())
+        return Derived(SupervisionLevel.meet(levels), "evidence", provenance)
     if unit.supervision:
-        level = SupervisionLevel.from_uri(unit.supervision)
-        return Derived(level or unit.supervision, "declared",
+        return Derived(declared or unit.supervision, "declared",
                        (Provenance((), "unit.supervision", "declared on the unit; no evidence tells"),))
     return Derived(None, "none")
 

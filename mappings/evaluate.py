@@ -351,9 +351,11 @@ def _template_annex(resolved: ResolvedMappings, tpl: Template, achieved: dict[st
     modes = [d.mode.value for d in derived if d.mode.value]
     sup = [d.supervision for d in derived if isinstance(d.supervision.value, SupervisionLevel)]
     if sup:
-        weakest = min(sup, key=lambda d: (d.value.rank, d.value.key))
-        supervision = Derived(weakest.value, weakest.source,
-                              tuple(p for d in sup if d.value is weakest.value for p in d.provenance))
+        # a unit that says nothing of supervision counts as unsupervised beside one that does
+        levels = [d.value for d in sup] + ([SupervisionLevel.UNSUPERVISED_NO_ID] if len(sup) < len(derived) else [])
+        met = SupervisionLevel.meet(levels)
+        supervision = Derived(met, "evidence" if any(d.source == "evidence" for d in sup) else sup[0].source,
+                              tuple(p for d in sup for p in d.provenance))
     else:
         supervision = next((d.supervision for d in derived if d.supervision.present), Derived(None, "none"))
     body = ms.awarding_body(tpl)

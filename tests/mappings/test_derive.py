@@ -46,16 +46,25 @@ def test_open_quiz_is_an_unsupervised_quiz():
     assert d.supervision.value is SupervisionLevel.UNSUPERVISED_NO_ID
     assert d.supervision.value.uri == "http://data.europa.eu/snb/supervision-verification/c598449d64"
     assert d.supervision.provenance[0].evidence_ids == ("q",)
-    assert "no Safe Exam Browser" in d.supervision.provenance[0].reason
+    assert "no proctoring or IP restriction" in d.supervision.provenance[0].reason
+
+
+@pytest.mark.parametrize("settings", [{"seb_required": True}, {"access_rules": ["quizaccess_seb"]}])
+def test_safe_exam_browser_alone_is_no_evidence_of_supervision(settings):
+    # it locks the browser, wherever the learner is: no person in the room, no ID check
+    d = derive(unit(), [Facts.quiz(3, CNC, 80, settings=settings)], checks_id=True)
+    assert d.supervision.value is SupervisionLevel.UNSUPERVISED_NO_ID
+    assert "Safe Exam Browser only" in d.supervision.provenance[0].reason
+    assert d.assessment_types.value == (ASSESS_QUIZ,)
 
 
 @pytest.mark.parametrize(("settings", "checks_id", "level", "why"), [
-    ({"seb_required": True}, True, SupervisionLevel.SUPERVISED_ONLINE_ID, "Safe Exam Browser"),
-    ({"access_rules": ["quizaccess_seb"]}, True, SupervisionLevel.SUPERVISED_ONLINE_ID, "Safe Exam Browser"),
     ({"access_rules": ["quizaccess_proctoring"]}, True, SupervisionLevel.SUPERVISED_ONLINE_ID, "proctoring"),
     ({"subnet": "10.1.2.0/24"}, True, SupervisionLevel.SUPERVISED_ONSITE_ID, "IP/subnet"),
+    ({"subnet": "10.1.2.0/24", "seb_required": True}, True, SupervisionLevel.SUPERVISED_ONSITE_ID,
+     "Safe Exam Browser, IP/subnet"),
     ({"subnet": "10.1.2.0/24"}, False, SupervisionLevel.SUPERVISED_NO_ID, "does not declare ID checks"),
-    ({"seb_required": True, "id_verification": True}, False, SupervisionLevel.SUPERVISED_ONLINE_ID, "checks ID"),
+    ({"subnet": "10.1.2.0/24", "id_verification": True}, False, SupervisionLevel.SUPERVISED_ONSITE_ID, "checks ID"),
 ])
 def test_supervised_quiz(settings, checks_id, level, why):
     d = derive(unit(), [Facts.quiz(3, CNC, 80, settings=settings)], checks_id=checks_id)
@@ -70,11 +79,32 @@ def test_supervision_without_verified_uri_keeps_label():
 
 
 def test_weakest_supervision_wins():
-    facts = [Facts.quiz(3, CNC, 80, settings={"seb_required": True}, fid="seb"),
+    facts = [Facts.quiz(3, CNC, 80, settings={"subnet": "10.1.2.0/24"}, fid="lab"),
              Facts.quiz(6, WELD, 80, settings=OPEN_QUIZ, fid="open")]
-    d = derive(unit(), facts)
+    d = derive(unit(), facts, checks_id=True)
     assert d.supervision.value is SupervisionLevel.UNSUPERVISED_NO_ID
-    assert d.supervision.provenance[0].evidence_ids == ("open",)
+    assert {p.evidence_ids for p in d.supervision.provenance} == {("lab",), ("open",)}
+
+
+def test_levels_that_are_not_weaker_than_each_other_meet():
+    # supervised without ID beside unsupervised with ID: neither holds for both, so neither is claimed
+    facts = [Facts.quiz(3, CNC, 80, settings={"subnet": "10.1.2.0/24"}, fid="lab"),
+             Facts.external("EXAM", result="pass", supervised="no", id_checked="yes")]
+    assert derive(unit(), facts, checks_id=False).supervision.value is SupervisionLevel.UNSUPERVISED_NO_ID
+    online_and_onsite = [Facts.quiz(3, CNC, 80, settings={"subnet": "10.1.2.0/24"}, fid="lab"),
+                         Facts.quiz(6, WELD, 80, settings={"access_rules": ["quizaccess_proctoring"]}, fid="p")]
+    assert derive(unit(), online_and_onsite, checks_id=True).supervision.value is \
+        SupervisionLevel.SUPERVISED_ONLINE_ID
+
+
+def test_a_supervised_quiz_does_not_make_the_take_home_work_beside_it_supervised():
+    facts = [Facts.quiz(3, CNC, 80, settings={"subnet": "10.1.2.0/24"}, fid="lab"), Facts.assign(2, CNC, 80, fid="a")]
+    d = derive(unit(), facts, checks_id=True)
+    assert d.supervision.value is SupervisionLevel.UNSUPERVISED_NO_ID
+    assert any("no record of supervision" in p.reason for p in d.supervision.provenance)
+    # unless the unit declares how the work it cannot see evidence for is supervised
+    declared = unit(supervision="Supervised with ID Verification")
+    assert derive(declared, facts, checks_id=True).supervision.value is SupervisionLevel.SUPERVISED_ONLINE_ID
 
 
 def test_quiz_without_settings_falls_back_to_declared_supervision():
@@ -86,7 +116,7 @@ def test_quiz_without_settings_falls_back_to_declared_supervision():
 
 @pytest.mark.parametrize(("columns", "level"), [
     ({"supervised": "yes", "id_checked": "yes", "mode": "onsite"}, SupervisionLevel.SUPERVISED_ONSITE_ID),
-    ({"id_checked": "1"}, SupervisionLevel.SUPERVISED_ONSITE_ID),
+    ({"id_checked": "1"}, SupervisionLevel.UNSUPERVISED_ID),  # supervision not said: not claimed
     ({"supervised": "yes", "id_checked": "yes", "mode": "online"}, SupervisionLevel.SUPERVISED_ONLINE_ID),
     ({"supervised": "true", "id_checked": "no"}, SupervisionLevel.SUPERVISED_NO_ID),
     ({"supervised": "no"}, SupervisionLevel.UNSUPERVISED_NO_ID),
