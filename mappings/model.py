@@ -164,12 +164,24 @@ class Workload(_Model):
 
 
 def credit_totals(workloads: Iterable[Workload | None]) -> dict[str, Decimal]:
-    """Credit points per system (``CreditPoints.key``) summed over several units' workloads."""
+    """Credit points per system (``CreditPoints.key``) summed over several units' workloads, for the
+    systems every unit gives. A system only some units measure (ECVET on one of three units) would
+    state part of the workload as the whole credential's: see :func:`partial_credit_systems`."""
+    workloads = list(workloads)
     totals: dict[str, Decimal] = {}
+    units_giving: dict[str, int] = {}
     for workload in workloads:
         for cp in workload.credits if workload else ():
             totals[cp.key] = totals.get(cp.key, Decimal(0)) + cp.points
-    return totals
+            units_giving[cp.key] = units_giving.get(cp.key, 0) + 1
+    return {key: total for key, total in totals.items() if units_giving[key] == len(workloads)}
+
+
+def partial_credit_systems(workloads: Iterable[Workload | None]) -> list[str]:
+    """The credit systems some of the units give but not all: left out of the credential's workload."""
+    workloads = list(workloads)
+    given = {cp.key for workload in workloads if workload for cp in workload.credits}
+    return sorted(given - set(credit_totals(workloads)))
 
 
 def hours_total(workloads: Iterable[Workload | None]) -> Decimal | None:

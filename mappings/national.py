@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from credbridge.mappings.model import GENERIC_CREDENTIAL, CreditSystem, MappingSet, Template, credit_totals
+from credbridge.mappings.model import (
+    GENERIC_CREDENTIAL,
+    CreditSystem,
+    MappingSet,
+    Template,
+    credit_totals,
+    partial_credit_systems,
+)
 
 __all__ = ["NationalFinding", "national_check", "template_credits"]
 
@@ -50,6 +57,11 @@ def national_check(template: Template, mapping_set: MappingSet) -> list[National
         out.append(NationalFinding(severity, country, rule, message, template.code, path + sub))
 
     credits = template_credits(template, ms)
+    by_code = {u.code: u for u in ms.units}
+    workloads = [by_code[c].workload for c in ms.template_unit_codes(template.code) if c in by_code]
+    for system in partial_credit_systems(workloads):
+        add("warning", "CREDITS-PARTIAL", f"{system} credits are given for some of this template's units but not "
+            f"all, so they are left out of its workload; give them for every unit to state them")
     if country == "HR":
         csvet = credits.get(CreditSystem.CSVET.value)
         if csvet is None:

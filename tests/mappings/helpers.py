@@ -165,13 +165,16 @@ def recorded_evidence() -> dict[int, list[EvidenceFact]]:
 
 
 def vet_college_with_national_credits() -> str:
-    """The worked example with CNC-OPERATOR's practical units also credited in two national systems
-    declared as ``other`` (one named in English, one only in Serbian): 6 "Slovenian KT", 1 "srpski bodovi"."""
-    slovenian = "{system: other, points: 3, label: {en: Slovenian KT, sl: kreditne točke}}"
-    serbian = "{system: other, points: 1, label: {sr: srpski bodovi}}"
+    """The worked example with every CNC-OPERATOR unit also credited in two national systems declared
+    as ``other`` (one named in English, one only in Serbian): 3 + 3 + 3 = 9 "Slovenian KT" and
+    1 + 1 + 1 = 3 "srpski bodovi" (TD-BASICS, made of TD-READ alone, gets 3 and 1)."""
+    national = "{system: other, points: 3, label: {en: Slovenian KT, sl: kreditne točke}}, " \
+               "{system: other, points: 1, label: {sr: srpski bodovi}}"
     text = (EXAMPLES / "vet-college.yaml").read_text("utf-8")
-    two = "{credits: [{system: CSVET, points: 2}], hours: 50}"
-    one = "{credits: [{system: CSVET, points: 1}], hours: 25}"
-    assert text.count(two) == 1 and text.count(one) == 1
-    return (text.replace(two, f"{{credits: [{{system: CSVET, points: 2}}, {slovenian}], hours: 50}}")
-                .replace(one, f"{{credits: [{{system: CSVET, points: 1}}, {slovenian}, {serbian}], hours: 25}}"))
+    workloads = ["credits: [{system: CSVET, points: 2}, {system: ECVET, points: 1}]",
+                 "{credits: [{system: CSVET, points: 2}, {system: ECVET, points: 2}], hours: 50}",
+                 "{credits: [{system: CSVET, points: 1}, {system: ECVET, points: 1}], hours: 25}"]
+    for workload in workloads:
+        assert text.count(workload) == 1, workload
+        text = text.replace(workload, workload.replace("}]", "}, " + national + "]", 1))
+    return text

@@ -63,7 +63,7 @@ def test_catalogue_content(example_set):
     assert cnc["eqfLevel"]["id"] == "http://data.europa.eu/snb/eqf/4"
     assert cnc["hasPart"] == ["urn:credbridge:vet-college:unit:CNC-PROG", "urn:credbridge:vet-college:unit:CNC-OPS",
                               "urn:credbridge:vet-college:template:TD-BASICS:v1"]
-    assert [c["point"] for c in cnc["creditPoint"]] == ["1"]  # ECVET, from the stacked TD-READ unit
+    assert [c["point"] for c in cnc["creditPoint"]] == ["4"]  # ECVET of all three units (TD-READ stacked in)
     assert any("5 CSVET credits" in n["noteLiteral"]["en"] for n in cnc["additionalNote"])
     assert cnc["volumeOfLearning"] == "PT100H"
     assert len(cnc["learningOutcome"]) == 3

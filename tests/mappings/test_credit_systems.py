@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from credbridge.mappings import MappingError, evaluate, load_mapping_text, resolve
-from credbridge.mappings.model import CreditPoints, CreditSystem, Workload, credit_totals
+from credbridge.mappings.model import CreditPoints, CreditSystem, Workload, credit_totals, partial_credit_systems
 from tests.mappings.helpers import recorded_evidence, recorded_site, vet_college_with_national_credits
 
 
@@ -24,12 +24,25 @@ def test_key_is_the_code_or_the_national_systems_name() -> None:
 
 
 def test_totals_keep_national_systems_apart() -> None:
-    totals = credit_totals([
-        Workload(credits=[CreditPoints(system=CreditSystem.ECTS, points=Decimal(1)), other({"en": "A"}, "2")]),
-        None,
-        Workload(credits=[other({"en": "B"}, "4"), other({"en": "A"}, "1.5")]),
-    ])
-    assert totals == {"ECTS": Decimal(1), "A": Decimal("3.5"), "B": Decimal(4)}
+    workloads = [
+        Workload(credits=[CreditPoints(system=CreditSystem.ECTS, points=Decimal(1)), other({"en": "A"}, "2"),
+                          other({"en": "B"}, "1")]),
+        Workload(credits=[other({"en": "B"}, "4"), other({"en": "A"}, "1.5"),
+                          CreditPoints(system=CreditSystem.ECTS, points=Decimal(2))]),
+    ]
+    assert credit_totals(workloads) == {"ECTS": Decimal(3), "A": Decimal("3.5"), "B": Decimal(5)}
+
+
+def test_a_system_only_some_units_give_is_not_stated_as_the_whole_workload() -> None:
+    # 1 ECVET on one unit of three would read as the credential's whole workload
+    workloads = [Workload(credits=[CreditPoints(system=CreditSystem.CSVET, points=Decimal(2)),
+                                   CreditPoints(system=CreditSystem.ECVET, points=Decimal(1))]),
+                 Workload(credits=[CreditPoints(system=CreditSystem.CSVET, points=Decimal(2))]),
+                 Workload(hours=Decimal(25), credits=[CreditPoints(system=CreditSystem.CSVET, points=Decimal(1))])]
+    assert credit_totals(workloads) == {"CSVET": Decimal(5)}
+    assert partial_credit_systems(workloads) == ["ECVET"]
+    assert credit_totals([*workloads, None]) == {}  # a unit with no workload: no system covers it all
+    assert partial_credit_systems([*workloads, None]) == ["CSVET", "ECVET"]
 
 
 @pytest.mark.parametrize(("credits", "problem"), [
@@ -46,12 +59,12 @@ def test_bad_credit_systems_are_refused(credits: list[dict], problem: str) -> No
 def test_evaluation_sums_each_national_system_on_its_own() -> None:
     mapping_set = load_mapping_text(vet_college_with_national_credits(), "vet-college.yaml")
     earned = evaluate(resolve(mapping_set, recorded_site()), recorded_evidence()[1]).earned_templates["CNC-OPERATOR"]
-    assert earned.annex.credits == {"CSVET": Decimal(5), "ECVET": Decimal(1), "Slovenian KT": Decimal(6),
-                                    "srpski bodovi": Decimal(1)}
+    assert earned.annex.credits == {"CSVET": Decimal(5), "ECVET": Decimal(4), "Slovenian KT": Decimal(9),
+                                    "srpski bodovi": Decimal(3)}
 
 
 def test_an_other_system_naming_a_known_one_fails_at_its_line() -> None:
-    text = vet_college_with_national_credits().replace("label: {sr: srpski bodovi}", "label: {en: ECVET}")
+    text = vet_college_with_national_credits().replace("label: {sr: srpski bodovi}", "label: {en: ECVET}", 1)
     line = next(i for i, row in enumerate(text.splitlines(), 1) if "label: {en: ECVET}" in row)
     with pytest.raises(MappingError) as caught:
         load_mapping_text(text, "vet-college.yaml")

@@ -34,7 +34,8 @@ def test_preview_states(resolved):
 
 def test_preview_blocked(site):
     original = (EXAMPLES / "vet-college.yaml").read_text("utf-8")
-    text = original.replace("points: 2}], hours: 50", "points: 8}], hours: 50")
+    text = original.replace("{system: CSVET, points: 2}, {system: ECVET, points: 2}], hours: 50",
+                            "{system: CSVET, points: 8}, {system: ECVET, points: 2}], hours: 50")
     ms = load_mapping_text(text, "x.yaml", check_completeness=False)
     rows = preview({"aino": evaluate(resolve(ms, site), recorded_evidence()[1])})
     blocked = next(r for r in rows if r.code == "CNC-OPERATOR")

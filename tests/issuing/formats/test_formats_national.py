@@ -76,7 +76,7 @@ def croatian(croatian_snapshot: dict[str, Any]) -> fc.CredentialContent:
 
 def test_the_snapshot_carries_what_the_helpers_read(croatian_snapshot: dict[str, Any]) -> None:
     assert croatian_snapshot["nqf"] == {"level": "4.1", "country": "HR"}
-    assert croatian_snapshot["credits"] == {"CSVET": "5", "ECVET": "1"}
+    assert croatian_snapshot["credits"] == {"CSVET": "5", "ECVET": "4"}
     assert croatian_snapshot["supervision"]["value"]["key"] == "unsupervised_no_id"
 
 
@@ -98,14 +98,14 @@ def test_croatian_ob3_names_hko_and_csvet(croatian: fc.CredentialContent, ob3_va
          "targetUrl": CSVET_URI, "targetCode": "5",
          "targetFramework": "Croatian credit system for vocational education and training (CSVET)"},
         {"type": ["Alignment"], "targetType": "ext:CreditPoints",
-         "targetName": "1 European credit system for vocational education and training",
-         "targetUrl": ECVET_URI, "targetCode": "1",
+         "targetName": "4 European credit system for vocational education and training",
+         "targetUrl": ECVET_URI, "targetCode": "4",
          "targetFramework": "European credit system for vocational education and training",
          "targetDescription": "creditsAvailable counts these credits"},
     ]
     # one number only: the European system wins over the national one
-    assert achievement["creditsAvailable"] == 1.0
-    assert vc["credentialSubject"]["creditsEarned"] == 1.0
+    assert achievement["creditsAvailable"] == 4.0
+    assert vc["credentialSubject"]["creditsEarned"] == 4.0
     assert by_type["ext:SupervisionVerification"][0]["targetUrl"] == (
         "http://data.europa.eu/snb/supervision-verification/c598449d64")
 
@@ -126,7 +126,7 @@ def test_croatian_elm_names_hko_and_csvet(croatian: fc.CredentialContent, shapes
     assert [(cp["framework"]["id"], cp["framework"]["inScheme"]["id"], cp["point"])
             for cp in qualification["creditPoint"]] == [
         (CSVET_URI, "urn:credbridge:concept-scheme:credit-system", "5"),
-        (ECVET_URI, "http://data.europa.eu/snb/education-credit/25831c2", "1")]
+        (ECVET_URI, "http://data.europa.eu/snb/education-credit/25831c2", "4")]
     assert qualification["creditPoint"][0]["framework"]["prefLabel"] == {
         "en": "Croatian credit system for vocational education and training (CSVET)"}
     assert qualification["volumeOfLearning"] == "PT100H"
@@ -231,12 +231,12 @@ def test_national_systems_declared_as_other_reach_both_documents_by_name(shapes:
     mapping_set = load_mapping_text(vet_college_with_national_credits(), "vet-college.yaml")
     earned = evaluate(resolve(mapping_set, recorded_site()), recorded_evidence()[1]).earned_templates["CNC-OPERATOR"]
     snapshot = json.loads(json.dumps(build_snapshot(earned, mapping_set)))
-    assert snapshot["credits"] == {"CSVET": "5", "ECVET": "1", "Slovenian KT": "6", "srpski bodovi": "1"}
+    assert snapshot["credits"] == {"CSVET": "5", "ECVET": "4", "Slovenian KT": "9", "srpski bodovi": "3"}
     content = content_from_snapshot(snapshot)
     assert {cp.framework.label: cp.points for cp in content.credit_points} == {
         "Croatian credit system for vocational education and training (CSVET)": Decimal(5),
-        "European credit system for vocational education and training": Decimal(1),
-        "Slovenian KT": Decimal(6), "srpski bodovi": Decimal(1)}
+        "European credit system for vocational education and training": Decimal(4),
+        "Slovenian KT": Decimal(9), "srpski bodovi": Decimal(3)}
     elm = build_elm(content)
     conforms, text = elm_report(shapes, elm)
     assert conforms, text
@@ -318,8 +318,8 @@ def test_bad_supervision_values_are_named(value: Any, problem: str) -> None:
 
 
 def test_hours_come_from_one_credit_system_not_their_sum(croatian_snapshot: dict[str, Any]) -> None:
-    """CSVET 5 and ECVET 1 describe the same work: without declared hours, ECVET's 25 h count, not 150 h."""
+    """CSVET 5 and ECVET 4 describe the same work: without declared hours, ECVET's 100 h count, not 225 h."""
     snapshot = {**croatian_snapshot, "hours": None}
-    assert content_from_snapshot(snapshot).hours == 25
+    assert content_from_snapshot(snapshot).hours == 100
     assert content_from_snapshot({**snapshot, "credits": {"CSVET": "5"}}).hours == 125
     assert content_from_snapshot({**snapshot, "hours": "40"}).hours == 40
