@@ -54,6 +54,8 @@ def build_snapshot(earned: EarnedTemplate, mapping_set: MappingSet) -> dict[str,
         "title": dict(annex.title),
         "description": dict(annex.description) if annex.description else None,
         "awarding_body": _plain(annex.awarding_body),
+        # the school that signs: the issuer, which a partner awarding body is not
+        "issuing_school": _plain(mapping_set.school.as_awarding_body()),
         "country": annex.country,
         "country_uri": annex.country_uri,
         "learning_outcomes": [_plain(lo) for lo in annex.learning_outcomes],

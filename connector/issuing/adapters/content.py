@@ -66,19 +66,36 @@ def _langmap(value: Any, field: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _organisation(data: dict[str, Any], field: str, *, did: str, homepage: str) -> fc.Issuer:
+    return fc.Issuer(legal_name=_langmap(data.get("legal_name"), f"{field}.legal_name"),
+                     country=str(data.get("country") or ""), homepage=str(data.get("homepage") or homepage),
+                     did=did, identifiers=tuple(fc.OrgIdentifier(i["scheme"], i["value"])
+                                                for i in data.get("identifiers", [])))
+
+
+def _organisation_urn(data: dict[str, Any]) -> str:
+    """A stable id for an organisation that has no DID here: from its first registry identifier,
+    else from its name (the same organisation gets the same id in every credential)."""
+    idents = data.get("identifiers") or []
+    if idents:
+        key = f"{idents[0]['scheme']}:{idents[0]['value']}"
+    else:
+        key = next(iter((data.get("legal_name") or {"": ""}).values()))
+    return f"urn:credbridge:organisation:{data.get('country', '')}:{uuid.uuid5(_CREDENTIAL_NS, key)}"
+
+
 def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: str, school_homepage: str,
                   learner: fc.Learner, issued_at: datetime, status: fc.StatusEntry,
                   achievement_url: str | None = None) -> CredentialContent:
     s = snapshot
     title = _langmap(s.get("title"), "title")
     body = s.get("awarding_body") or {}
-    issuer = fc.Issuer(
-        legal_name=_langmap(body.get("legal_name"), "awarding_body.legal_name"),
-        country=str(body.get("country") or s.get("country") or ""),
-        homepage=str(body.get("homepage") or school_homepage),
-        did=issuer_did,
-        identifiers=tuple(fc.OrgIdentifier(i["scheme"], i["value"]) for i in body.get("identifiers", [])),
-    )
+    # snapshots from before the issuing school was recorded name only the awarding body
+    school = s.get("issuing_school") or body
+    issuer = _organisation(school, "issuing_school", did=issuer_did, homepage=school_homepage)
+    awarding_body = None
+    if body and body != school:
+        awarding_body = _organisation(body, "awarding_body", did=_organisation_urn(body), homepage=issuer.homepage)
     credits = credit_points_from_snapshot(s.get("credits"))
     # several systems (e.g. CSVET and ECVET) measure the same work, so hours come from one of them, not their sum
     primary = primary_credit(credits)
@@ -135,4 +152,5 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
                                                         for o in u.get("outcomes", [])))
                     for u in s.get("units") or []),
         further_info_url=None, identity_salt=s.get("identity_salt") or "", achievement_url=achievement_url,
+        awarding_body=awarding_body,
     )

@@ -182,6 +182,9 @@ class CredentialContent:
     achievement_url: str | None = None
     # formal / non-formal learning, http://data.europa.eu/snb/learning-setting/<id> (ELM only)
     learning_setting: Concept | None = None
+    # the awarding body when it is not the issuer (a partner organisation the school issues for);
+    # its ``did`` is then its own identifier, never the school's DID
+    awarding_body: Issuer | None = None
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))

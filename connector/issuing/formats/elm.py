@@ -20,6 +20,7 @@ from credbridge.connector.issuing.formats import eu_authority
 from credbridge.connector.issuing.formats.content import (
     Concept,
     CredentialContent,
+    Issuer,
     LangMap,
     LearningOutcome,
     iso_z,
@@ -135,8 +136,8 @@ def _note(ids: _Ids, text: LangMap) -> dict[str, Any]:
     return {"id": ids("note"), "type": "Note", "noteLiteral": dict(text)}
 
 
-def _organisation(c: CredentialContent, ids: _Ids) -> dict[str, Any]:
-    issuer = c.issuer
+def _organisation(c: CredentialContent, ids: _Ids, issuer: Issuer | None = None) -> dict[str, Any]:
+    issuer = issuer or c.issuer
     country = _country(issuer.country)
     address: dict[str, Any] = {"id": ids("address"), "type": "Address", "countryCode": country}
     if issuer.address:
@@ -324,7 +325,9 @@ def build_elm(content: CredentialContent) -> dict[str, Any]:
         raise ContentError("issuer.identifiers is empty: ELM needs a registry identifier (e.g. OIB) as the "
                            "issuer's eIDAS legal identifier")
     ids = _Ids(c.credential_id)
-    org = _organisation(c, ids)
+    # the school signs and issues; a partner it issues for awards (its own Organisation, own id)
+    issuer_org = _organisation(c, ids)
+    org = _organisation(c, ids, c.awarding_body) if c.awarding_body else issuer_org
     learner = c.learner
     lang = c.languages[0]
     person: dict[str, Any] = {
@@ -358,7 +361,7 @@ def build_elm(content: CredentialContent) -> dict[str, Any]:
         "credentialProfiles": [_c(GENERIC_PROFILE)],
         "credentialSchema": [{"id": EDC_SCHEMA, "type": "ShaclValidator2017"}],
         "displayParameter": _display(c, ids),
-        "issuer": org,
+        "issuer": issuer_org,
         "issuanceDate": iso_z(c.issued_at),
         "issued": iso_z(c.issued_at),
         "validFrom": iso_z(c.issued_at),

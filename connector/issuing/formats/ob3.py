@@ -10,7 +10,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from credbridge.connector.issuing.formats.content import CredentialContent, iso_z
+from credbridge.connector.issuing.formats.content import CredentialContent, Issuer, iso_z
 from credbridge.connector.issuing.formats.frameworks import primary_credit
 from credbridge.connector.issuing.formats.jsonld_offline import OB_V3, VC_V2
 from credbridge.connector.issuing.formats.status_list import status_entry
@@ -42,8 +42,9 @@ def hashed_email(email: str, salt: str) -> str:
     return "sha256$" + hashlib.sha256((email.strip().lower() + salt).encode("utf-8")).hexdigest()
 
 
-def issuer_profile(content: CredentialContent) -> dict[str, Any]:
-    issuer = content.issuer
+def issuer_profile(content: CredentialContent, issuer: Issuer | None = None) -> dict[str, Any]:
+    """The OB 3.0 Profile of the issuer (the school, under its DID), or of another organisation."""
+    issuer = issuer or content.issuer
     profile: dict[str, Any] = {
         "id": issuer.did,
         "type": ["Profile"],
@@ -162,6 +163,9 @@ def build_ob3(content: CredentialContent) -> dict[str, Any]:
         "version": c.template_version,
         "inLanguage": c.languages[0],
     }
+    if c.awarding_body:
+        # the partner the school issues for made the achievement; the school stays the issuer
+        achievement["creator"] = issuer_profile(c, c.awarding_body)
     primary = primary_credit(c.credit_points)
     if primary:
         achievement["creditsAvailable"] = float(primary.points)

@@ -323,3 +323,31 @@ def test_hours_come_from_one_credit_system_not_their_sum(croatian_snapshot: dict
     assert content_from_snapshot(snapshot).hours == 100
     assert content_from_snapshot({**snapshot, "credits": {"CSVET": "5"}}).hours == 125
     assert content_from_snapshot({**snapshot, "hours": "40"}).hours == 40
+
+
+def test_a_partners_credential_is_issued_by_the_school_and_awarded_by_the_partner(shapes: rdflib.Graph,
+                                                                                  ob3_validator: Any) -> None:
+    # WELD-SAFETY is awarded by a Slovenian partner school; the Croatian school signs it under its DID
+    mapping_set = load_mapping_file(EXAMPLES / "vet-college.yaml")
+    earned = evaluate(resolve(mapping_set, recorded_site()), recorded_evidence()[1]).earned_templates["WELD-SAFETY"]
+    content = content_from_snapshot(json.loads(json.dumps(build_snapshot(earned, mapping_set))))
+    vc = build_ob3(content)
+    assert list(ob3_validator.iter_errors(vc)) == [] and schema_errors(vc) == []
+    assert (vc["issuer"]["id"], vc["issuer"]["address"]["addressCountryCode"]) == (DID, "HR")
+    assert vc["issuer"]["name"] in ("Strukovna škola strojarstva", "VET College of Mechanical Engineering")
+    creator = vc["credentialSubject"]["achievement"]["creator"]
+    assert creator["name"] in ("Srednja strojna šola Ljubljana", "Secondary School of Mechanical Engineering Ljubljana")
+    assert creator["id"].startswith("urn:credbridge:organisation:SI:") and creator["id"] != DID
+    elm = build_elm(content)
+    conforms, text = elm_report(shapes, elm)
+    assert conforms, text
+    assert elm["issuer"]["id"] == DID and elm["issuer"]["legalName"]["hr"] == "Strukovna škola strojarstva"
+    body = elm["credentialSubject"]["hasClaim"][0]["awardedBy"]["awardingBody"]
+    assert body["id"] == creator["id"] and body["legalName"]["sl"] == "Srednja strojna šola Ljubljana"
+    # one DID, one legal entity: the partner's name and VAT never appear under the school's DID
+    assert "SI12345678" not in json.dumps(elm["issuer"]) and "SI12345678" in json.dumps(body)
+
+
+def test_the_schools_own_credential_names_no_separate_awarding_body(croatian: fc.CredentialContent) -> None:
+    assert croatian.awarding_body is None
+    assert "creator" not in build_ob3(croatian)["credentialSubject"]["achievement"]
