@@ -316,11 +316,14 @@ def derive_mode(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]],
             provs.append(prov)  # type: ignore[arg-type]
             sources.add(source)
     combined = combine_modes(modes)
-    if combined:
-        source = "course_declaration" if sources == {"course_declaration"} else "evidence"
-        return Derived(combined, source, tuple(provs))
+    if combined and sources == {"course_declaration"}:
+        return Derived(combined, "course_declaration", tuple(provs))
+    # what the school declares for the unit outranks a guess from activity types (a Moodle quiz taken
+    # in the classroom looks like online learning)
     if unit.mode:
         return Derived(unit.mode, "declared", (Provenance((), "unit.mode", "declared on the unit"),))
+    if combined:
+        return Derived(combined, "evidence", tuple(provs))
     return Derived(None, "none")
 
 

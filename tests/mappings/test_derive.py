@@ -170,6 +170,9 @@ def test_mode_from_courses():
     assert d.mode.value == BLENDED and d.mode.source == "evidence"
     d = derive(unit(mode="Online"), [quiz_cnc])
     assert d.mode.value == ONLINE and d.mode.source == "declared"
+    # a mode guessed from activity types does not overrule the unit's declaration
+    d = derive(unit(mode="Presential"), [quiz_cnc], course_mode={CNC: _mode(ONLINE)})
+    assert d.mode.value == PRESENTIAL and d.mode.source == "declared"
     d = derive(unit(mode="Workbased"), [quiz_cnc], course_mode={CNC: _mode(ONLINE)})
     assert d.mode.value == WORKBASED
     assert derive(unit(), [Facts.external("X", result="pass")]).mode.value is None
