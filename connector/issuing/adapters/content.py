@@ -127,11 +127,19 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
     supervision = supervision_from_snapshot((s.get("supervision") or {}).get("value"))
     grades = list((s.get("grades") or {}).values())
     grade = None
-    if len(grades) == 1:
+    # a unit's grade is the credential's only when the credential is that one unit: beside ungraded
+    # units it would stand for work it did not grade (per-unit grades stay on the verification page)
+    if len(grades) == 1 and len(s.get("units") or []) <= 1:
         g = grades[0]
-        label = (g.get("label") or {})
-        value = next(iter(label.values())) if label else f"{Decimal(g['percent']):.0f} %"
-        grade = fc.Grade(value=value, scheme_label=next(iter(g["scheme_title"].values())))
+        label = g.get("label") or {}
+        languages = list(s.get("languages") or ("en",))
+        if label:
+            lang = next((x for x in [*languages, "en"] if label.get(x)), next(iter(label)))
+            grade = fc.Grade(value=label[lang], scheme_label=next(iter(g["scheme_title"].values())),
+                             result_type="LetterGrade", lang=lang)
+        else:
+            grade = fc.Grade(value=f"{Decimal(g['percent']).normalize():f}",
+                             scheme_label=next(iter(g["scheme_title"].values())), result_type="Percent")
     parents = s.get("part_of") or []
     stack = fc.Stackability(parents[0]["code"], parents[0]["title"]) if parents else fc.Stackability()
     prerequisites = (s.get("prerequisites") or [None])[0]

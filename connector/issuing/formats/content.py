@@ -118,6 +118,7 @@ class Grade:
     value: str
     scheme_label: str
     result_type: str = "LetterGrade"  # OB 3.0 ResultType enumeration or an ext: term
+    lang: str = "en"  # the language of ``value`` when it is a label ("odličan" is hr)
 
 
 @dataclass(frozen=True)

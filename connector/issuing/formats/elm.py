@@ -253,7 +253,12 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
 
 
 def _assessments(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> list[dict[str, Any]]:
-    grade_text = {"en": c.grade.value} if c.grade else {"en": "Passed"}
+    if c.grade is None:
+        grade_text = {"en": "Passed"}
+    elif c.grade.result_type == "Percent":
+        grade_text = {"en": f"{c.grade.value} %"}
+    else:
+        grade_text = {c.grade.lang: c.grade.value}
     out = []
     for assessment in c.assessment_types:
         spec: dict[str, Any] = {

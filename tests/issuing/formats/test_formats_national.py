@@ -351,3 +351,32 @@ def test_a_partners_credential_is_issued_by_the_school_and_awarded_by_the_partne
 def test_the_schools_own_credential_names_no_separate_awarding_body(croatian: fc.CredentialContent) -> None:
     assert croatian.awarding_body is None
     assert "creator" not in build_ob3(croatian)["credentialSubject"]["achievement"]
+
+
+def test_one_units_grade_is_not_the_grade_of_a_credential_of_three_units(croatian_snapshot: dict[str, Any]) -> None:
+    assert len(croatian_snapshot["units"]) == 3 and len(croatian_snapshot["grades"]) == 1  # CNC-PROG is graded
+    content = content_from_snapshot(croatian_snapshot)
+    assert content.grade is None
+    assert "result" not in build_ob3(content)["credentialSubject"]
+
+
+@pytest.mark.parametrize(("label", "result_type", "value", "elm_grade"), [
+    ({"hr": "odličan", "en": "excellent"}, "LetterGrade", "odličan", {"hr": "odličan"}),
+    (None, "Percent", "84.5", {"en": "84.5 %"}),
+])
+def test_a_single_units_grade_keeps_its_type_and_language(croatian_snapshot: dict[str, Any], shapes: rdflib.Graph,
+                                                          label: dict[str, str] | None, result_type: str, value: str,
+                                                          elm_grade: dict[str, str]) -> None:
+    graded = {"percent": "84.50", "label": label, "scheme_title": {"en": "School grades"}, "evidence_ids": ["q"]}
+    snapshot = {**croatian_snapshot, "units": croatian_snapshot["units"][:1], "languages": ["hr", "en"],
+                "grades": {"CNC-PROG": graded}}
+    content = content_from_snapshot(snapshot)
+    vc = build_ob3(content)
+    [description] = vc["credentialSubject"]["achievement"]["resultDescription"]
+    assert description["resultType"] == result_type
+    assert vc["credentialSubject"]["result"][0]["value"] == value
+    elm = build_elm(content)
+    conforms, text = elm_report(shapes, elm)
+    assert conforms, text
+    grades = [a["grade"]["noteLiteral"] for a in elm["credentialSubject"]["hasClaim"][0]["provenBy"]]
+    assert grades and all(g == elm_grade for g in grades)
