@@ -47,7 +47,8 @@ def build_snapshot(earned: EarnedTemplate, mapping_set: MappingSet) -> dict[str,
     parents = []
     for code in annex.part_of:
         parent = next((t for t in mapping_set.templates if t.code == code), None)
-        parents.append({"code": code, "title": dict(parent.title) if parent else {"en": code}})
+        parents.append({"code": code, "title": dict(parent.title) if parent else {"en": code},
+                        "version": parent.version if parent else None})
     return {
         "snapshot_version": SNAPSHOT_VERSION,
         "template": {"code": earned.code, "version": earned.version},

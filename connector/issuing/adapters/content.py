@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -141,7 +142,9 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
             grade = fc.Grade(value=f"{Decimal(g['percent']).normalize():f}",
                              scheme_label=next(iter(g["scheme_title"].values())), result_type="Percent")
     parents = s.get("part_of") or []
-    stack = fc.Stackability(parents[0]["code"], parents[0]["title"]) if parents else fc.Stackability()
+    stacked = [fc.Stackability(p["code"], p["title"], parent_version=str(p["version"]) if p.get("version") else None)
+               for p in parents]
+    stack = replace(stacked[0], more=tuple(stacked[1:])) if stacked else fc.Stackability()
     prerequisites = (s.get("prerequisites") or [None])[0]
     valid_until = add_duration(issued_at, s["validity"]) if s.get("validity") else None
     return CredentialContent(

@@ -123,15 +123,30 @@ class Grade:
 
 @dataclass(frozen=True)
 class Stackability:
-    """Stand-alone when ``parent_code`` is None; otherwise part of a larger credential."""
+    """Stand-alone when ``parent_code`` is None; otherwise part of a larger credential (and of the
+    ``more`` ones, when it stacks into several)."""
 
     parent_code: str | None = None
     parent_title: LangMap | None = None
     parent_url: str | None = None
+    parent_version: str | None = None
+    more: tuple[Stackability, ...] = ()
 
     @property
     def stand_alone(self) -> bool:
         return self.parent_code is None
+
+    @property
+    def parents(self) -> tuple[Stackability, ...]:
+        return () if self.stand_alone else (self, *self.more)
+
+    @property
+    def parent_id(self) -> str:
+        """The parent's achievement id, as its own credentials carry it (ob3.achievement_id)."""
+        if self.parent_url:
+            return self.parent_url
+        suffix = f":{self.parent_version}" if self.parent_version else ""
+        return f"urn:credbridge:achievement:{self.parent_code}{suffix}"
 
 
 @dataclass(frozen=True)

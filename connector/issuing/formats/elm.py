@@ -243,12 +243,11 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
     if c.further_info_url:
         spec["homepage"] = [{"id": ids("webResource"), "type": "WebResource", "contentURL": c.further_info_url}]
     if not c.stackability.stand_alone:
-        stack = c.stackability
         spec["isPartOf"] = [{
-            "id": stack.parent_url or f"urn:credbridge:achievement:{stack.parent_code}",
+            "id": parent.parent_id,
             "type": "Qualification",
-            "title": dict(stack.parent_title or {"en": stack.parent_code or ""}),
-        }]
+            "title": dict(parent.parent_title or {"en": parent.parent_code or ""}),
+        } for parent in c.stackability.parents]
     return spec
 
 

@@ -101,10 +101,9 @@ def alignments(content: CredentialContent) -> list[dict[str, Any]]:
         if outcome.esco_uri:
             out.append(_alignment("ceasn:Competency", outcome.esco_label or c.text(outcome.text),
                                   outcome.esco_uri, targetFramework="ESCO"))
-    stack = c.stackability
-    if not stack.stand_alone:
-        out.append(_alignment("ceterms:Credential", c.text(stack.parent_title or {"en": stack.parent_code or ""}),
-                              _parent_id(content), targetCode=stack.parent_code or ""))
+    for parent in c.stackability.parents:
+        out.append(_alignment("ceterms:Credential", c.text(parent.parent_title or {"en": parent.parent_code or ""}),
+                              parent.parent_id, targetCode=parent.parent_code or ""))
     return out
 
 
@@ -116,10 +115,6 @@ def _all_outcomes(c: CredentialContent) -> list[Any]:
             seen.add(outcome.esco_uri)
             result.append(outcome)
     return result
-
-
-def _parent_id(c: CredentialContent) -> str:
-    return c.stackability.parent_url or f"urn:credbridge:achievement:{c.stackability.parent_code}"
 
 
 def _number(value: Any) -> str:
@@ -141,8 +136,9 @@ def criteria_narrative(c: CredentialContent) -> str:
     if c.stackability.stand_alone:
         lines += ["", "Stand-alone micro-credential."]
     else:
-        parent = c.text(c.stackability.parent_title) if c.stackability.parent_title else c.stackability.parent_code
-        lines += ["", f"Part of: {parent} ({c.stackability.parent_code})."]
+        names = [f"{c.text(p.parent_title) if p.parent_title else p.parent_code} ({p.parent_code})"
+                 for p in c.stackability.parents]
+        lines += ["", f"Part of: {'; '.join(names)}."]
     return "\n".join(lines)
 
 
@@ -172,7 +168,8 @@ def build_ob3(content: CredentialContent) -> dict[str, Any]:
     if c.further_info_url:
         achievement["criteria"]["id"] = c.further_info_url
     if not c.stackability.stand_alone:
-        achievement["related"] = [{"id": _parent_id(c), "type": ["Related"], "inLanguage": c.languages[0]}]
+        achievement["related"] = [{"id": p.parent_id, "type": ["Related"], "inLanguage": c.languages[0]}
+                                  for p in c.stackability.parents]
     subject: dict[str, Any] = {
         "id": subject_id(c),
         "type": ["AchievementSubject"],

@@ -380,3 +380,25 @@ def test_a_single_units_grade_keeps_its_type_and_language(croatian_snapshot: dic
     assert conforms, text
     grades = [a["grade"]["noteLiteral"] for a in elm["credentialSubject"]["hasClaim"][0]["provenBy"]]
     assert grades and all(g == elm_grade for g in grades)
+
+
+def test_a_credential_stacking_into_two_names_both_by_their_own_achievement_ids(shapes: rdflib.Graph,
+                                                                                ob3_validator: Any) -> None:
+    mapping_set = load_mapping_file(EXAMPLES / "vet-college.yaml")
+    earned = evaluate(resolve(mapping_set, recorded_site()), recorded_evidence()[1]).earned_templates
+    basics = content_from_snapshot(json.loads(json.dumps(build_snapshot(earned["TD-BASICS"], mapping_set))))
+    parent = content_from_snapshot(json.loads(json.dumps(build_snapshot(earned["CNC-OPERATOR"], mapping_set))))
+    vc = build_ob3(basics)
+    assert list(ob3_validator.iter_errors(vc)) == []
+    achievement = vc["credentialSubject"]["achievement"]
+    related = [r["id"] for r in achievement["related"]]
+    assert related == [f"urn:credbridge:achievement:{code}:{mapping_set.template(code).version}"
+                       for code in ("CNC-OPERATOR", "WELD-SAFETY")]
+    # the link resolves: it is the id the parent's own credentials carry
+    assert related[0] == build_ob3(parent)["credentialSubject"]["achievement"]["id"]
+    stacked = [a["targetCode"] for a in achievement["alignment"] if a["targetType"] == "ceterms:Credential"]
+    assert stacked == ["CNC-OPERATOR", "WELD-SAFETY"]
+    elm = build_elm(basics)
+    conforms, text = elm_report(shapes, elm)
+    assert conforms, text
+    assert [p["id"] for p in elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]["isPartOf"]] == related
