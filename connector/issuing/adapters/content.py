@@ -123,8 +123,8 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
     qa_type = _concept("accreditation", qa.get("type"))
     assert qa_type is not None
     accrediting = qa.get("accrediting_body") or {}
-    quality = fc.QualityAssurance(qa_type, next(iter(accrediting.values()), ""),
-                                  qa.get("decision_url") or issuer.homepage)
+    quality = fc.QualityAssurance(qa_type, next(iter(accrediting.values()), ""), qa.get("decision_url") or None,
+                                  qa.get("decision_reference") or None)
     supervision = supervision_from_snapshot((s.get("supervision") or {}).get("value"))
     grades = list((s.get("grades") or {}).values())
     grade = None

@@ -110,7 +110,8 @@ class AssessmentType:
 class QualityAssurance:
     type: Concept  # http://data.europa.eu/snb/accreditation/<id>
     accrediting_body: str
-    decision_url: str
+    decision_url: str | None = None  # None when the mapping gives none: never a stand-in address
+    decision_reference: str | None = None
 
 
 @dataclass(frozen=True)

@@ -194,8 +194,11 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
                                      "countryCode": _country(c.issuer.country)}},
         },
         "organisation": org,
-        "landingPage": {"id": ids("webResource"), "type": "WebResource", "contentURL": qa.decision_url},
     }
+    if qa.decision_url:
+        accreditation["landingPage"] = {"id": ids("webResource"), "type": "WebResource", "contentURL": qa.decision_url}
+    if qa.decision_reference:
+        accreditation["additionalNote"] = [_note(ids, {"en": f"Decision {qa.decision_reference}"})]
     spec: dict[str, Any] = {
         "id": ids("qualification"),
         "type": "Qualification",

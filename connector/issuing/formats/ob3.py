@@ -93,8 +93,11 @@ def alignments(content: CredentialContent) -> list[dict[str, Any]]:
                               targetDescription=assessment.provenance))
     out.append(_alignment("ext:ModeOfLearning", c.mode.label, c.mode.uri))
     qa = c.quality_assurance
-    out.append(_alignment("ext:QualityAssurance", f"{qa.type.label}: {qa.accrediting_body}", qa.decision_url,
-                          targetCode=qa.type.uri, targetFramework=qa.type.label))
+    # targetUrl is required: the decision where the mapping names one, else the QA type's own concept
+    extra = {"targetDescription": f"Decision {qa.decision_reference}"} if qa.decision_reference else {}
+    out.append(_alignment("ext:QualityAssurance", f"{qa.type.label}: {qa.accrediting_body}",
+                          qa.decision_url or qa.type.uri, targetCode=qa.type.uri, targetFramework=qa.type.label,
+                          **extra))
     if c.supervision:
         out.append(_alignment("ext:SupervisionVerification", c.supervision.label, c.supervision.uri))
     for outcome in _all_outcomes(c):

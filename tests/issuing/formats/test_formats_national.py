@@ -402,3 +402,29 @@ def test_a_credential_stacking_into_two_names_both_by_their_own_achievement_ids(
     conforms, text = elm_report(shapes, elm)
     assert conforms, text
     assert [p["id"] for p in elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]["isPartOf"]] == related
+
+
+def test_quality_assurance_names_its_decision_and_never_a_stand_in_address(croatian: fc.CredentialContent,
+                                                                             shapes: rdflib.Graph) -> None:
+    qa = croatian.quality_assurance
+    assert (qa.decision_url, qa.decision_reference) == ("https://www.asoo.hr/", "KLASA: 602-03/24-01/0042")
+    [alignment] = [a for a in build_ob3(croatian)["credentialSubject"]["achievement"]["alignment"]
+                   if a["targetType"] == "ext:QualityAssurance"]
+    assert alignment["targetUrl"] == "https://www.asoo.hr/"
+    assert alignment["targetDescription"] == "Decision KLASA: 602-03/24-01/0042"
+    accreditation = build_elm(croatian)["credentialSubject"]["hasClaim"][0]["specifiedBy"]["accreditation"][0]
+    assert accreditation["landingPage"]["contentURL"] == "https://www.asoo.hr/"
+    assert accreditation["additionalNote"][0]["noteLiteral"] == {"en": "Decision KLASA: 602-03/24-01/0042"}
+    # the Slovenian partner's QA names no decision page: none is made up from a homepage
+    mapping_set = load_mapping_file(EXAMPLES / "vet-college.yaml")
+    earned = evaluate(resolve(mapping_set, recorded_site()), recorded_evidence()[1]).earned_templates["WELD-SAFETY"]
+    partner = content_from_snapshot(json.loads(json.dumps(build_snapshot(earned, mapping_set))))
+    assert partner.quality_assurance.decision_url is None
+    elm = build_elm(partner)
+    conforms, text = elm_report(shapes, elm)
+    assert conforms, text
+    accreditation = elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]["accreditation"][0]
+    assert "landingPage" not in accreditation
+    [alignment] = [a for a in build_ob3(partner)["credentialSubject"]["achievement"]["alignment"]
+                   if a["targetType"] == "ext:QualityAssurance"]
+    assert alignment["targetUrl"] == partner.quality_assurance.type.uri
