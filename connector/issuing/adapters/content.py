@@ -164,4 +164,5 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
                     for u in s.get("units") or []),
         further_info_url=None, identity_salt=s.get("identity_salt") or "", achievement_url=achievement_url,
         awarding_body=awarding_body,
+        further_information=dict(s["further_information"]) if s.get("further_information") else None,
     )

@@ -202,6 +202,7 @@ class CredentialContent:
     # the awarding body when it is not the issuer (a partner organisation the school issues for);
     # its ``did`` is then its own identifier, never the school's DID
     awarding_body: Issuer | None = None
+    further_information: LangMap | None = None  # Annex I "further information", free text
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))

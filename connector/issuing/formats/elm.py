@@ -243,6 +243,8 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
             })
     if c.prerequisites:
         spec["entryRequirement"] = _note(ids, c.prerequisites)
+    if c.further_information:
+        spec.setdefault("additionalNote", []).append(_note(ids, c.further_information))
     if c.further_info_url:
         spec["homepage"] = [{"id": ids("webResource"), "type": "WebResource", "contentURL": c.further_info_url}]
     if not c.stackability.stand_alone:

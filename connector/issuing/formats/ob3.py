@@ -142,6 +142,8 @@ def criteria_narrative(c: CredentialContent) -> str:
         names = [f"{c.text(p.parent_title) if p.parent_title else p.parent_code} ({p.parent_code})"
                  for p in c.stackability.parents]
         lines += ["", f"Part of: {'; '.join(names)}."]
+    if c.further_information:
+        lines += ["", f"Further information: {c.text(c.further_information)}"]
     return "\n".join(lines)
 
 

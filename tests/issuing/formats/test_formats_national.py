@@ -428,3 +428,18 @@ def test_quality_assurance_names_its_decision_and_never_a_stand_in_address(croat
     [alignment] = [a for a in build_ob3(partner)["credentialSubject"]["achievement"]["alignment"]
                    if a["targetType"] == "ext:QualityAssurance"]
     assert alignment["targetUrl"] == partner.quality_assurance.type.uri
+
+
+def test_further_information_reaches_both_documents(shapes: rdflib.Graph) -> None:
+    mapping_set = load_mapping_file(EXAMPLES / "vet-college.yaml")
+    earned = evaluate(resolve(mapping_set, recorded_site()), recorded_evidence()[1]).earned_templates["WELD-SAFETY"]
+    content = content_from_snapshot(json.loads(json.dumps(build_snapshot(earned, mapping_set))))
+    text = "Records the learning outcomes of a short programme; it does not replace a qualification."
+    assert content.further_information == {"en": text}
+    assert f"Further information: {text}" in build_ob3(content)["credentialSubject"]["achievement"]["criteria"][
+        "narrative"]
+    elm = build_elm(content)
+    conforms, report = elm_report(shapes, elm)
+    assert conforms, report
+    notes = elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]["additionalNote"]
+    assert {"en": text} in [n["noteLiteral"] for n in notes]
