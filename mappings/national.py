@@ -59,6 +59,11 @@ def national_check(template: Template, mapping_set: MappingSet) -> list[National
     credits = template_credits(template, ms)
     by_code = {u.code: u for u in ms.units}
     workloads = [by_code[c].workload for c in ms.template_unit_codes(template.code) if c in by_code]
+    body_country = ms.awarding_body(template).country
+    if template.country and template.country != body_country:
+        add("warning", "COUNTRY-AWARDING-BODY", f"the template's country {template.country} differs from its "
+            f"awarding body's ({body_country}): national rules follow {template.country}, but the documents name "
+            f"the awarding body's country; give the awarding body of that country instead")
     for system in partial_credit_systems(workloads):
         add("warning", "CREDITS-PARTIAL", f"{system} credits are given for some of this template's units but not "
             f"all, so they are left out of its workload; give them for every unit to state them")

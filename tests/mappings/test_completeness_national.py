@@ -6,8 +6,9 @@ import copy
 
 import pytest
 
-from credbridge.mappings import MappingSet, completeness, national_check
+from credbridge.mappings import MappingSet, completeness, load_mapping_text, national_check
 from credbridge.mappings.completeness import MANDATORY_ELEMENTS
+from tests.mappings.helpers import EXAMPLES
 
 QA = {"type": "Program Quality Assurance", "accrediting_body": {"en": "Agency"}}
 
@@ -154,3 +155,15 @@ def test_template_country_follows_explicit_awarding_body():
     ms = mapping(templates=[tpl])
     assert ms.template_country(ms.template("T")) == "SI"
     assert rules(ms) == [("warning", "SI-MC-SHORT-PROGRAMME")]
+
+
+def test_a_template_country_other_than_its_awarding_bodys_is_warned() -> None:
+    text = (EXAMPLES / "vet-college.yaml").read_text("utf-8")
+    anchor = "    units: [TD-READ]\n"
+    assert text.count(anchor) == 1
+    mapping_set = load_mapping_text(text.replace(anchor, anchor + "    country: SI\n"), "vet-college.yaml")
+    findings = national_check(mapping_set.template("TD-BASICS"), mapping_set)
+    [mismatch] = [f for f in findings if f.rule == "COUNTRY-AWARDING-BODY"]
+    assert mismatch.severity == "warning" and "SI differs from its awarding body's (HR)" in mismatch.message
+    plain = load_mapping_text(text, "vet-college.yaml")
+    assert not [f for f in national_check(plain.template("WELD-SAFETY"), plain) if f.rule == "COUNTRY-AWARDING-BODY"]

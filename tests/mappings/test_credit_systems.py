@@ -71,3 +71,4 @@ def test_an_other_system_naming_a_known_one_fails_at_its_line() -> None:
     [problem] = caught.value.problems
     assert "write system: ECVET instead" in problem.message
     assert (problem.file, problem.line) == ("vet-college.yaml", line)
+
