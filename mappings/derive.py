@@ -50,6 +50,7 @@ class Provenance:
     evidence_ids: tuple[str, ...]
     rule: str
     reason: str
+    values: tuple[str, ...] = ()  # which of a multi-valued element's values this explains (assessment types)
 
 
 class SupervisionLevel(Enum):
@@ -256,7 +257,7 @@ def derive_assessment(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], su
         if got:
             for t in got[0]:
                 types.setdefault(t, None)
-            provs.append(Provenance((fact.id,), rule, got[1]))
+            provs.append(Provenance((fact.id,), rule, got[1], tuple(got[0])))
     if types:
         return Derived(tuple(sorted(types)), "evidence", tuple(provs))
     if unit.assessment_types:

@@ -32,7 +32,8 @@ def _derived(d: Derived) -> dict[str, Any]:
     return {
         "value": _plain(d.value),
         "source": d.source,
-        "provenance": [{"evidence_ids": list(p.evidence_ids), "rule": p.rule, "reason": p.reason}
+        "provenance": [{"evidence_ids": list(p.evidence_ids), "rule": p.rule, "reason": p.reason,
+                        **({"values": list(p.values)} if p.values else {})}
                        for p in d.provenance],
     }
 

@@ -67,6 +67,14 @@ def _langmap(value: Any, field: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _reasons(derived: dict[str, Any], value: str) -> str:
+    """Why the award has this value: the reasons of the evidence behind it, each once (snapshots from
+    before provenance named its values give every reason to every value)."""
+    provenance = derived.get("provenance") or []
+    mine = [p["reason"] for p in provenance if value in (p.get("values") or [value])]
+    return "; ".join(dict.fromkeys(mine)) or "declared in the mapping"
+
+
 def _organisation(data: dict[str, Any], field: str, *, did: str, homepage: str) -> fc.Issuer:
     return fc.Issuer(legal_name=_langmap(data.get("legal_name"), f"{field}.legal_name"),
                      country=str(data.get("country") or ""), homepage=str(data.get("homepage") or homepage),
@@ -108,10 +116,9 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
     if isced is None:
         raise SnapshotError("award snapshot: isced_f is missing")
     assessment = s.get("assessment_types") or {}
-    reasons = "; ".join(p["reason"] for p in assessment.get("provenance", [])) or "declared in the mapping"
     assessment_types = tuple(
-        fc.AssessmentType(c.uri, c.label, reasons)
-        for c in (_concept("assessment", uri) for uri in assessment.get("value") or []) if c is not None
+        fc.AssessmentType(c.uri, c.label, _reasons(assessment, uri))
+        for uri, c in ((uri, _concept("assessment", uri)) for uri in assessment.get("value") or []) if c is not None
     )
     mode = _concept("mode", (s.get("mode") or {}).get("value"))
     if mode is None:

@@ -443,3 +443,15 @@ def test_further_information_reaches_both_documents(shapes: rdflib.Graph) -> Non
     assert conforms, report
     notes = elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]["additionalNote"]
     assert {"en": text} in [n["noteLiteral"] for n in notes]
+
+
+def test_each_assessment_type_is_explained_by_its_own_evidence(croatian: fc.CredentialContent) -> None:
+    explained = {a.label: a.provenance for a in croatian.assessment_types}
+    assert explained == {
+        "continuous evaluation": "competency rated by the teacher (observation / continuous evaluation)",
+        "practical assessment": "graded assignment; the unit declares what kind of work it is",
+        "quiz": "quiz attempt"}
+    alignments = {a["targetName"]: a["targetDescription"]
+                  for a in build_ob3(croatian)["credentialSubject"]["achievement"]["alignment"]
+                  if a["targetType"] == "ext:AssessmentType"}
+    assert alignments == explained
