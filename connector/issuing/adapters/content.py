@@ -75,6 +75,17 @@ def _reasons(derived: dict[str, Any], value: str) -> str:
     return "; ".join(dict.fromkeys(mine)) or "declared in the mapping"
 
 
+def _joined(entries: list[dict[str, str]]) -> dict[str, str] | None:
+    """Several units' prerequisites as one text per language (each unit's, in that language where it
+    has one, else in English or its first)."""
+    entries = [e for e in entries if e]
+    if not entries:
+        return None
+    languages = list(dict.fromkeys(lang for e in entries for lang in e))
+    return {lang: "; ".join(dict.fromkeys(e.get(lang) or e.get("en") or next(iter(e.values())) for e in entries))
+            for lang in languages}
+
+
 def _organisation(data: dict[str, Any], field: str, *, did: str, homepage: str) -> fc.Issuer:
     return fc.Issuer(legal_name=_langmap(data.get("legal_name"), f"{field}.legal_name"),
                      country=str(data.get("country") or ""), homepage=str(data.get("homepage") or homepage),
@@ -152,7 +163,7 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
     stacked = [fc.Stackability(p["code"], p["title"], parent_version=str(p["version"]) if p.get("version") else None)
                for p in parents]
     stack = replace(stacked[0], more=tuple(stacked[1:])) if stacked else fc.Stackability()
-    prerequisites = (s.get("prerequisites") or [None])[0]
+    prerequisites = _joined(s.get("prerequisites") or [])
     valid_until = add_duration(issued_at, s["validity"]) if s.get("validity") else None
     return CredentialContent(
         credential_id=f"urn:uuid:{credential_id}",

@@ -455,3 +455,14 @@ def test_each_assessment_type_is_explained_by_its_own_evidence(croatian: fc.Cred
                   for a in build_ob3(croatian)["credentialSubject"]["achievement"]["alignment"]
                   if a["targetType"] == "ext:AssessmentType"}
     assert alignments == explained
+
+
+def test_every_units_prerequisites_reach_the_documents(croatian_snapshot: dict[str, Any]) -> None:
+    snapshot = {**croatian_snapshot, "prerequisites": [
+        {"en": "Basic workshop safety", "hr": "Osnove sigurnosti u radionici"}, {"en": "Technical drawing"}]}
+    content = content_from_snapshot(snapshot)
+    assert content.prerequisites == {"en": "Basic workshop safety; Technical drawing",
+                                     "hr": "Osnove sigurnosti u radionici; Technical drawing"}
+    narrative = build_ob3(content)["credentialSubject"]["achievement"]["criteria"]["narrative"]
+    assert "Prerequisites: Osnove sigurnosti u radionici; Technical drawing" in narrative  # in the first language
+    assert content_from_snapshot({**croatian_snapshot, "prerequisites": []}).prerequisites is None
