@@ -75,6 +75,15 @@ def _reasons(derived: dict[str, Any], value: str) -> str:
     return "; ".join(dict.fromkeys(mine)) or "declared in the mapping"
 
 
+def _quality_assurance(qa: dict[str, Any]) -> fc.QualityAssurance:
+    qa_type = _concept("accreditation", qa.get("type"))
+    if qa_type is None:
+        raise SnapshotError("award snapshot: a quality_assurance entry has no type")
+    accrediting = qa.get("accrediting_body") or {}
+    return fc.QualityAssurance(qa_type, next(iter(accrediting.values()), ""), qa.get("decision_url") or None,
+                               qa.get("decision_reference") or None)
+
+
 def _joined(entries: list[dict[str, str]]) -> dict[str, str] | None:
     """Several units' prerequisites as one text per language (each unit's, in that language where it
     has one, else in English or its first)."""
@@ -137,12 +146,7 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
     qa_list = s.get("quality_assurance") or []
     if not qa_list:
         raise SnapshotError("award snapshot: quality_assurance is missing")
-    qa = qa_list[0]
-    qa_type = _concept("accreditation", qa.get("type"))
-    assert qa_type is not None
-    accrediting = qa.get("accrediting_body") or {}
-    quality = fc.QualityAssurance(qa_type, next(iter(accrediting.values()), ""), qa.get("decision_url") or None,
-                                  qa.get("decision_reference") or None)
+    quality, *more_quality = (_quality_assurance(qa) for qa in qa_list)
     supervision = supervision_from_snapshot((s.get("supervision") or {}).get("value"))
     grades = list((s.get("grades") or {}).values())
     grade = None
@@ -183,4 +187,5 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
         further_info_url=None, identity_salt=s.get("identity_salt") or "", achievement_url=achievement_url,
         awarding_body=awarding_body,
         further_information=dict(s["further_information"]) if s.get("further_information") else None,
+        more_quality_assurance=tuple(more_quality),
     )

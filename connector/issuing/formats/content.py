@@ -203,6 +203,11 @@ class CredentialContent:
     # its ``did`` is then its own identifier, never the school's DID
     awarding_body: Issuer | None = None
     further_information: LangMap | None = None  # Annex I "further information", free text
+    more_quality_assurance: tuple[QualityAssurance, ...] = ()  # beyond the first (template, body, units)
+
+    @property
+    def all_quality_assurance(self) -> tuple[QualityAssurance, ...]:
+        return (self.quality_assurance, *self.more_quality_assurance)
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))

@@ -23,6 +23,7 @@ from credbridge.connector.issuing.formats.content import (
     Issuer,
     LangMap,
     LearningOutcome,
+    QualityAssurance,
     iso_z,
 )
 from credbridge.connector.issuing.formats.errors import ContentError
@@ -180,8 +181,9 @@ def _outcome(c: CredentialContent, outcome: LearningOutcome, ids: _Ids) -> dict[
     return out
 
 
-def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict[str, Any]:
-    qa = c.quality_assurance
+def _accreditation(c: CredentialContent, qa: QualityAssurance, org: dict[str, Any], ids: _Ids) -> dict[str, Any]:
+    # the agency is taken to be of the awarding body's country (it accredits that body or programme)
+    country = (c.awarding_body or c.issuer).country
     accreditation = {
         "id": ids("accreditation"),
         "type": "Accreditation",
@@ -190,8 +192,7 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
         "accreditingAgent": {
             "id": ids("org"), "type": "Organisation", "legalName": {c.languages[0]: qa.accrediting_body},
             "location": {"id": ids("location"), "type": "Location",
-                         "address": {"id": ids("address"), "type": "Address",
-                                     "countryCode": _country(c.issuer.country)}},
+                         "address": {"id": ids("address"), "type": "Address", "countryCode": _country(country)}},
         },
         "organisation": org,
     }
@@ -199,6 +200,10 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
         accreditation["landingPage"] = {"id": ids("webResource"), "type": "WebResource", "contentURL": qa.decision_url}
     if qa.decision_reference:
         accreditation["additionalNote"] = [_note(ids, {"en": f"Decision {qa.decision_reference}"})]
+    return accreditation
+
+
+def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "id": ids("qualification"),
         "type": "Qualification",
@@ -210,7 +215,7 @@ def _qualification(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> dict
         "eqfLevel": concept(f"{SNB}/eqf/{c.eqf_level}", f"Level {c.eqf_level}"),
         "thematicArea": [_c(c.isced_f)],
         "mode": [_c(c.mode)],
-        "accreditation": [accreditation],
+        "accreditation": [_accreditation(c, qa, org, ids) for qa in c.all_quality_assurance],
         "language": [_language(lang) for lang in c.languages],
         "isPartialQualification": not c.stackability.stand_alone,
         "identifier": [{"id": ids("identifier"), "type": "Identifier",

@@ -92,12 +92,12 @@ def alignments(content: CredentialContent) -> list[dict[str, Any]]:
         out.append(_alignment("ext:AssessmentType", assessment.label, assessment.uri,
                               targetDescription=assessment.provenance))
     out.append(_alignment("ext:ModeOfLearning", c.mode.label, c.mode.uri))
-    qa = c.quality_assurance
-    # targetUrl is required: the decision where the mapping names one, else the QA type's own concept
-    extra = {"targetDescription": f"Decision {qa.decision_reference}"} if qa.decision_reference else {}
-    out.append(_alignment("ext:QualityAssurance", f"{qa.type.label}: {qa.accrediting_body}",
-                          qa.decision_url or qa.type.uri, targetCode=qa.type.uri, targetFramework=qa.type.label,
-                          **extra))
+    for qa in c.all_quality_assurance:
+        # targetUrl is required: the decision where the mapping names one, else the QA type's own concept
+        extra = {"targetDescription": f"Decision {qa.decision_reference}"} if qa.decision_reference else {}
+        out.append(_alignment("ext:QualityAssurance", f"{qa.type.label}: {qa.accrediting_body}",
+                              qa.decision_url or qa.type.uri, targetCode=qa.type.uri, targetFramework=qa.type.label,
+                              **extra))
     if c.supervision:
         out.append(_alignment("ext:SupervisionVerification", c.supervision.label, c.supervision.uri))
     for outcome in _all_outcomes(c):

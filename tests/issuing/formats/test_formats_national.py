@@ -466,3 +466,31 @@ def test_every_units_prerequisites_reach_the_documents(croatian_snapshot: dict[s
     narrative = build_ob3(content)["credentialSubject"]["achievement"]["criteria"]["narrative"]
     assert "Prerequisites: Osnove sigurnosti u radionici; Technical drawing" in narrative  # in the first language
     assert content_from_snapshot({**croatian_snapshot, "prerequisites": []}).prerequisites is None
+
+
+def test_every_quality_assurance_entry_reaches_both_documents(croatian_snapshot: dict[str, Any],
+                                                              shapes: rdflib.Graph) -> None:
+    programme = {"type": "http://data.europa.eu/snb/accreditation/820101cba6",
+                 "accrediting_body": {"en": "Ministry of Science and Education"},
+                 "decision_reference": "KLASA: 602-03/25-01/0007"}
+    snapshot = {**croatian_snapshot, "quality_assurance": [*croatian_snapshot["quality_assurance"], programme]}
+    content = content_from_snapshot(snapshot)
+    qa = [a for a in build_ob3(content)["credentialSubject"]["achievement"]["alignment"]
+          if a["targetType"] == "ext:QualityAssurance"]
+    assert [a.get("targetDescription") for a in qa] == ["Decision KLASA: 602-03/24-01/0042",
+                                                        "Decision KLASA: 602-03/25-01/0007"]
+    elm = build_elm(content)
+    conforms, text = elm_report(shapes, elm)
+    assert conforms, text
+    accreditations = elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]["accreditation"]
+    assert [a["dcType"]["id"] for a in accreditations] == [snapshot["quality_assurance"][0]["type"],
+                                                          programme["type"]]
+
+
+def test_a_partners_accrediting_agency_is_placed_in_the_partners_country() -> None:
+    mapping_set = load_mapping_file(EXAMPLES / "vet-college.yaml")
+    earned = evaluate(resolve(mapping_set, recorded_site()), recorded_evidence()[1]).earned_templates["WELD-SAFETY"]
+    elm = build_elm(content_from_snapshot(json.loads(json.dumps(build_snapshot(earned, mapping_set)))))
+    [accreditation] = elm["credentialSubject"]["hasClaim"][0]["specifiedBy"]["accreditation"]
+    country = accreditation["accreditingAgent"]["location"]["address"]["countryCode"]["id"]
+    assert country.endswith("/country/SVN")
