@@ -59,7 +59,7 @@ def _units_changed(ms: MappingSet, code: str, current: dict[str, UnitDefinition]
     otherwise last year's awards would be re-judged by this year's rule, and one version would carry
     two sets of credits.
     """
-    for unit_code in ms.template(code).units:
+    for unit_code in ms.template_unit_codes(code):  # its own units and those of templates stacked into it
         row = current.get(unit_code)
         if row is None or row.definition != ms.unit(unit_code).model_dump(mode="json"):
             return True

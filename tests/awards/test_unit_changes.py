@@ -10,7 +10,7 @@ from credbridge.connector.awards.catalogue import import_mapping_file
 from credbridge.connector.awards.decide import evaluate_learner
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import Award, Credential, School
-from tests.awards.conftest import MINIMAL_MAPPING, EvidenceBook
+from tests.awards.conftest import MAPPING, MINIMAL_MAPPING, EvidenceBook
 from tests.awards.test_decide import NOW, _worker
 from tests.issuing.pipeline import factories
 from tests.mappings.helpers import Facts
@@ -51,3 +51,16 @@ def test_a_changed_unit_makes_a_new_template_version_and_old_awards_stand(databa
             Credential.award_id == awards[a].id)))
         assert (awards[a].template_version, awards[b].template_version) == (1, 2)
         assert awards[a].snapshot["credits"] != awards[b].snapshot["credits"]
+
+
+def test_a_changed_stacked_unit_versions_every_template_it_reaches(sqlite_database: Database) -> None:
+    # TD-READ is CNC-OPERATOR's through the stacked TD-BASICS, not one of its own units: its credits
+    # are part of CNC-OPERATOR's workload, so changing them must version CNC-OPERATOR too
+    text = MAPPING.read_text("utf-8")
+    old = "credits: [{system: CSVET, points: 2}, {system: ECVET, points: 1}]"
+    assert text.count(old) == 1
+    with sqlite_database.unit_of_work() as s:
+        school = factories.school(s)
+        first = import_mapping_file(s, school, text, "admin")
+        second = import_mapping_file(s, school, text.replace(old, old.replace("points: 1}", "points: 2}")), "admin")
+    assert {c: v + 1 for c, v in first.template_versions.items()} == second.template_versions
