@@ -60,19 +60,18 @@ class SupervisionLevel(Enum):
     verified concept URI carry only their label.
     """
 
-    UNSUPERVISED_NO_ID = ("unsupervised_no_id", "Unsupervised without ID verification", 0,
+    UNSUPERVISED_NO_ID = ("unsupervised_no_id", "Unsupervised without ID verification",
                           "http://data.europa.eu/snb/supervision-verification/c598449d64")
-    UNSUPERVISED_ID = ("unsupervised_id", "Unsupervised with ID verification", 1, None)
-    SUPERVISED_NO_ID = ("supervised_no_id", "Supervised without ID verification", 1, None)
-    SUPERVISED_ONLINE_ID = ("supervised_online_id", "Supervised online with ID verification", 2,
+    UNSUPERVISED_ID = ("unsupervised_id", "Unsupervised with ID verification", None)
+    SUPERVISED_NO_ID = ("supervised_no_id", "Supervised without ID verification", None)
+    SUPERVISED_ONLINE_ID = ("supervised_online_id", "Supervised online with ID verification",
                             "http://data.europa.eu/snb/supervision-verification/70be69aaf9")
-    SUPERVISED_ONSITE_ID = ("supervised_onsite_id", "Supervised onsite with ID verification", 2,
+    SUPERVISED_ONSITE_ID = ("supervised_onsite_id", "Supervised onsite with ID verification",
                             "http://data.europa.eu/snb/supervision-verification/70be69aaf9")
 
-    def __init__(self, key: str, label: str, rank: int, uri: str | None):
+    def __init__(self, key: str, label: str, uri: str | None):
         self.key = key
         self.label = label
-        self.rank = rank
         self.uri = uri
 
     @classmethod
@@ -215,7 +214,7 @@ def derive_supervision(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], s
         levels = [lvl for lvl, _ in told]
         if silent:
             levels.append(declared or SupervisionLevel.UNSUPERVISED_NO_ID)
-        provenance = tuple(p for _, p in told) + (tuple(silent) if silent else ())
+        provenance = tuple(p for _, p in told) + tuple(silent)
         return Derived(SupervisionLevel.meet(levels), "evidence", provenance)
     if unit.supervision:
         return Derived(declared or unit.supervision, "declared",

@@ -21,6 +21,7 @@ from credbridge.mappings.model import (
     CreditSystem,
     MappingSet,
     Template,
+    Workload,
     credit_totals,
     partial_credit_systems,
 )
@@ -41,10 +42,15 @@ class NationalFinding:
         return f"{self.severity} [{self.rule}] template {self.template}: {self.message}"
 
 
+def _workloads(template: Template, ms: MappingSet) -> list[Workload | None]:
+    """The workloads of the template's units (own and stacked)."""
+    by_code = {u.code: u for u in ms.units}
+    return [by_code[c].workload for c in ms.template_unit_codes(template.code) if c in by_code]
+
+
 def template_credits(template: Template, ms: MappingSet) -> dict[str, Decimal]:
     """Credit points per system summed over the template's units (own and stacked)."""
-    by_code = {u.code: u for u in ms.units}
-    return credit_totals(by_code[c].workload for c in ms.template_unit_codes(template.code) if c in by_code)
+    return credit_totals(_workloads(template, ms))
 
 
 def national_check(template: Template, mapping_set: MappingSet) -> list[NationalFinding]:
@@ -57,14 +63,12 @@ def national_check(template: Template, mapping_set: MappingSet) -> list[National
         out.append(NationalFinding(severity, country, rule, message, template.code, path + sub))
 
     credits = template_credits(template, ms)
-    by_code = {u.code: u for u in ms.units}
-    workloads = [by_code[c].workload for c in ms.template_unit_codes(template.code) if c in by_code]
     body_country = ms.awarding_body(template).country
     if template.country and template.country != body_country:
         add("warning", "COUNTRY-AWARDING-BODY", f"the template's country {template.country} differs from its "
             f"awarding body's ({body_country}): national rules follow {template.country}, but the documents name "
             f"the awarding body's country; give the awarding body of that country instead")
-    for system in partial_credit_systems(workloads):
+    for system in partial_credit_systems(_workloads(template, ms)):
         add("warning", "CREDITS-PARTIAL", f"{system} credits are given for some of this template's units but not "
             f"all, so they are left out of its workload; give them for every unit to state them")
     if country == "HR":

@@ -155,14 +155,13 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
     if len(grades) == 1 and len(s.get("units") or []) <= 1:
         g = grades[0]
         label = g.get("label") or {}
-        languages = list(s.get("languages") or ("en",))
+        scheme = next(iter(g["scheme_title"].values()))
         if label:
-            lang = next((x for x in [*languages, "en"] if label.get(x)), next(iter(label)))
-            grade = fc.Grade(value=label[lang], scheme_label=next(iter(g["scheme_title"].values())),
-                             result_type="LetterGrade", lang=lang)
+            lang = next((x for x in [*(s.get("languages") or ()), "en"] if label.get(x)), next(iter(label)))
+            grade = fc.Grade(value=label[lang], scheme_label=scheme, result_type="LetterGrade", lang=lang)
         else:
-            grade = fc.Grade(value=f"{Decimal(g['percent']).normalize():f}",
-                             scheme_label=next(iter(g["scheme_title"].values())), result_type="Percent")
+            grade = fc.Grade(value=f"{Decimal(g['percent']).normalize():f}", scheme_label=scheme,
+                             result_type="Percent")
     parents = s.get("part_of") or []
     stacked = [fc.Stackability(p["code"], p["title"], parent_version=str(p["version"]) if p.get("version") else None)
                for p in parents]
