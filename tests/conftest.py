@@ -20,8 +20,8 @@ from credbridge.connector.store.db import Database
 from tests.support.postgres import LocalPostgres, PgServer, configured_server
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared").resolve()
-FIXTURES = SHARED / "fixtures" / "moodle-4.5"
+DATA = REPO / "tests" / "data"  # vendored copies, see tests/data/SOURCES.md
+FIXTURES = DATA / "moodle-4.5"
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef-not-for-production"
 _db_counter = itertools.count()
 
@@ -29,13 +29,6 @@ _db_counter = itertools.count()
 @pytest.fixture(autouse=True, scope="session")
 def _secrets_vault() -> None:
     secrets.configure(TEST_SECRET_KEY)
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        raise RuntimeError(f"the shared fixtures folder is missing: {SHARED}")
-    return SHARED
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import requests
 from credbridge.emulator.dataset import Site
 from credbridge.emulator.server import DEFAULT_TOKEN, RunningEmulator, serve_in_thread
 
-FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "moodle-4.5").resolve()
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "moodle-4.5"
 TESTDATA = FIXTURES / "testdata.json"
 WS_DIR = FIXTURES / "moodle-ws"
 

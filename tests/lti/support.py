@@ -34,7 +34,7 @@ from credbridge.emulator.lti_platform import LtiPlatform, ToolType, create_platf
 from credbridge.lti.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = (REPO / ".." / "shared" / "fixtures" / "moodle-4.5").resolve()
+FIXTURES = REPO / "tests" / "data" / "moodle-4.5"
 LTI_FIXTURES = FIXTURES / "lti"
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef-not-for-production"
 TEACHER_ID, LEARNER_ID, OTHER_LEARNER_ID, COURSE_ID, OTHER_COURSE_ID = 35, 5, 6, 2, 3

@@ -11,8 +11,8 @@ from credbridge.mappings.evidence import EvidenceFact, EvidenceKind
 from credbridge.mappings.structure import Activity, CompetencyRef, Course, CourseStructure, GradeItem
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO / ".." / "shared"
-FIXTURES = SHARED / "fixtures" / "moodle-4.5"
+DATA = REPO / "tests" / "data"  # vendored copies, see tests/data/SOURCES.md
+FIXTURES = DATA / "moodle-4.5"
 WS = FIXTURES / "moodle-ws"
 EXAMPLES = REPO / "mappings" / "examples"
 T0 = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)

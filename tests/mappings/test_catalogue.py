@@ -15,9 +15,9 @@ import pytest
 import rdflib
 
 from credbridge.mappings.catalogue import ELM_CONTEXT, catalogue
-from tests.mappings.helpers import SHARED
+from tests.mappings.helpers import DATA
 
-ELM = SHARED / "standards" / "elm"
+ELM = DATA / "standards" / "elm"
 pytestmark = pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
 NS = rdflib.Namespace("http://data.europa.eu/snb/model/elm/")
 

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from credbridge.mappings import vocab
-from tests.mappings.helpers import REPO, SHARED
+from tests.mappings.helpers import DATA, REPO
 
-STANDARD = SHARED / "standards" / "elm" / "vocab"
+STANDARD = DATA / "standards" / "elm" / "vocab"
 PACKAGE = REPO / "mappings" / "vocab"
 
 

@@ -11,7 +11,7 @@ from credbridge.connector.moodle import errors
 from credbridge.connector.moodle.client import MoodleClient, encode_params
 from tests.moodle.conftest import json_reply, raw_reply
 
-WS = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "moodle-4.5" / "moodle-ws"
+WS = Path(__file__).resolve().parents[1] / "data" / "moodle-4.5" / "moodle-ws"
 TOKEN = "e6a751e9bafd40a949e603240876f70b"
 
 

@@ -36,8 +36,7 @@ from credbridge.connector.issuing.formats.frameworks import nqf_level
 from credbridge.connector.issuing.formats.jsonld_offline import to_nquads
 from credbridge.connector.issuing.formats.keys import generate_ed25519
 
-SHARED = (Path(__file__).resolve().parents[3] / ".." / "shared").resolve()
-STANDARDS = SHARED / "standards"
+STANDARDS = Path(__file__).resolve().parents[2] / "data" / "standards"
 SHAPES = STANDARDS / "elm" / "shapes"
 DID = did_web_school("credbridge.test", "tsrb", port=8443)
 LIST_URL = "https://credbridge.test:8443/schools/tsrb/status/1"
