@@ -33,7 +33,8 @@ def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], state_labels: dict[
         total = sum(counts.values()) or 1
         lines = _wrap(label, 38)
         first_y = y + bar_h / 2 - (len(lines) - 1) * 7 + 4
-        spans = "".join(f'<tspan x="0" y="{first_y + i * 14:.1f}">{escape(line)}</tspan>' for i, line in enumerate(lines))
+        spans = "".join(f'<tspan x="0" y="{first_y + i * 14:.1f}">{escape(line)}</tspan>'
+                        for i, line in enumerate(lines))
         parts.append(f'<text class="chart-label"><title>{escape(label)}</title>{spans}</text>')
         x = float(label_w)
         for state, name in state_labels.items():

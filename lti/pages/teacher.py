@@ -270,7 +270,8 @@ def _confirm_revocation(launch: LaunchSession, context_id: str, ids: list[int], 
         flash(gettext("None of the selected credentials can be revoked."), "warning")
         return redirect(url_for(".course", context_id=context_id))
     return render_template("pages/revoke_confirm.html", chosen=chosen, context_id=context_id, note=note,
-                           error=error, reasons=list(PUBLIC_REVOCATION_REASONS), page_school=_identity(launch.school_id),
+                           error=error, reasons=list(PUBLIC_REVOCATION_REASONS),
+                           page_school=_identity(launch.school_id),
                            return_to=request.form.get("return_to", "")), (400 if error else 200)
 
 

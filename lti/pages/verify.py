@@ -209,9 +209,9 @@ def download_name(session: Session, credential: Credential, suffix: str) -> str:
     award = session.get(Award, credential.award_id)
     learner = session.get(Learner, award.learner_id) if award else None
     school = session.get(School, credential.school_id)
+    # the file is the learner's: named in the learner's language, whoever downloads it
     language = normalise_locale(learner.locale if learner else None) or "en"
-    reader = str(get_locale() or "en")
-    title = title_text((award.snapshot or {}).get("title"), reader) if award else ""
+    title = title_text((award.snapshot or {}).get("title"), language) if award else ""
     parts = [slugify(p, max_length=40, word_boundary=True) for p in
              (school.slug if school else "", title, learner.full_name if learner else "")]
     stem = "-".join(p for p in parts if p) or f"credential-{credential.uuid}"

@@ -78,7 +78,7 @@ def test_revoked_credential_says_so_with_the_public_reason_and_date_and_no_downl
     client = env.client()
     html = client.get(f"/credentials/{uuids['ob3-di']}", headers={"Accept-Language": "hr"}).get_data(as_text=True)
     assert 'data-verdict="revoked"' in html
-    assert "Razlog: Promijenio se rezultat vrednovanja koji ona bilježi" in html  # the public reason, translated
+    assert "Razlog: Promijenio se rezultat vrednovanja na kojem se temelji" in html  # the public reason, translated
     assert "assessment annulled" not in html  # the revoker's note stays private
     with env.db.unit_of_work() as s:
         revoked_at = s.scalars(select(Credential.revoked_at).where(Credential.uuid == uuids["ob3-di"])).one()

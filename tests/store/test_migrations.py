@@ -74,10 +74,10 @@ def test_0002_retires_duplicate_current_keys_left_by_the_old_race(empty_database
     try:
         with database.unit_of_work() as s:
             # only the columns revision 0001 has (the model may have gained more since)
-            school_id = s.execute(insert(School.__table__).values(slug="s", legal_name="S", country="HR",
+            school = s.execute(insert(School.__table__).values(slug="s", legal_name="S", country="HR",
                                                                   identifiers={}, qa_status={}, policy={})
                                   ).inserted_primary_key[0]
-            for kid, school_id, purpose in [("s/key-1", school_id, "credential"), ("s/key-2", school_id, "credential"),
+            for kid, school_id, purpose in [("s/key-1", school, "credential"), ("s/key-2", school, "credential"),
                                             ("lti-a", None, "lti"), ("lti-b", None, "lti")]:
                 s.add(SigningKey(school_id=school_id, purpose=purpose, kid=kid, alg="x", private_key=Secret(b"k"),
                                  public_jwk={}))
