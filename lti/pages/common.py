@@ -75,6 +75,13 @@ def identity_of(school: School | None) -> SchoolIdentity | None:
 BRAND_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
+def settle_locale() -> None:
+    """``before_request`` of the page blueprints: choose the reader's language before a view opens
+    its unit of work, since choosing it may read the visitor's session row (on SQLite a second
+    connection would wait for the view's own transaction)."""
+    get_locale()
+
+
 def who(session: LaunchSession) -> str:
     """How the audit log names the person acting."""
     return session.email or session.subject or f"session:{session.id[:8]}"

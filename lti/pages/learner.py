@@ -9,13 +9,15 @@ from flask_babel import get_locale, gettext
 
 from credbridge.connector.store.models import Award, Learner, School
 from credbridge.lti.auth import require_learner, require_role, require_session
-from credbridge.lti.pages.common import identity_of, public_verification_url
+from credbridge.lti.pages.common import identity_of, public_verification_url, settle_locale
 from credbridge.lti.pages.queries import annex_rows, course_matrix, learner_awards, learner_courses
 from credbridge.lti.pages.runtime import evaluation_sources, unit_of_work
 from credbridge.lti.pages.security import check_csrf
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 bp.before_request(check_csrf)
+# settle the language before any view opens a unit of work (see verify.py)
+bp.before_request(settle_locale)
 
 
 def _own_learner_id() -> int:

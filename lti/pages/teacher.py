@@ -25,7 +25,7 @@ from credbridge.connector.sync.worker import request_course_sync
 from credbridge.lti.auth import require_course, require_role
 from credbridge.lti.pages import charts, explain
 from credbridge.lti.pages.award_actions import ACTIONS, ActionRefused, apply
-from credbridge.lti.pages.common import STATE_LABELS, identity_of, who
+from credbridge.lti.pages.common import STATE_LABELS, identity_of, settle_locale, who
 from credbridge.lti.pages.preview import credential_preview
 from credbridge.lti.pages.queries import (
     ACTIONS_BY_STATUS,
@@ -42,6 +42,8 @@ from credbridge.lti.pages.security import check_csrf
 
 bp = Blueprint("teacher", __name__, url_prefix="/teacher")
 bp.before_request(check_csrf)
+# settle the language before any view opens a unit of work (see verify.py)
+bp.before_request(settle_locale)
 
 
 def _locale() -> str:

@@ -27,11 +27,14 @@ from credbridge.connector.issuing.keys import current_school_key, school_did, sc
 from credbridge.connector.issuing.status import status_list_url
 from credbridge.connector.store.models import Award, Credential, Learner, School, StatusList
 from credbridge.lti.i18n import normalise_locale
-from credbridge.lti.pages.common import BRAND_COLOUR, identity_of, linkedin_url, public_verification_url
+from credbridge.lti.pages.common import BRAND_COLOUR, identity_of, linkedin_url, public_verification_url, settle_locale
 from credbridge.lti.pages.queries import annex_rows, language_of, title_text
 from credbridge.lti.pages.runtime import base_url, unit_of_work
 
 bp = Blueprint("verify", __name__)
+# the reader's language is settled before a view opens its unit of work: choosing it may read the
+# visitor's session row, which must not wait on the view's own transaction (SQLite locks the file)
+bp.before_request(settle_locale)
 #: what machines may ask for at /credentials/<uuid>; people (text/html, */*) get the page
 MACHINE_TYPES = ["text/html", "application/json", "application/ld+json", "application/vc+ld+json",
                  "application/vc+jwt"]
