@@ -125,40 +125,75 @@ def retry_dead(session: Session, school_id: int, award_id: int, *, actor: str, n
     return award
 
 
-def revoke(session: Session, school_id: int, award_id: int, *, reason: str, actor: str,
-           now: datetime | None = None) -> Award:
+#: the public reasons a revocation may give, by code, with the English text external targets get
+#: (the pages translate the code; the revoker's own words stay private)
+PUBLIC_REVOCATION_REASONS = {
+    "issued_in_error": "Issued in error",
+    "wrong_learner": "Issued to the wrong person",
+    "assessment_changed": "The assessment result it records has changed",
+    "replaced": "Replaced by a corrected credential",
+    "learner_request": "Withdrawn at the learner's request",
+}
+#: what external targets are told when a revocation gave no public reason (before reasons had codes)
+NO_PUBLIC_REASON = "Revoked by the issuer"
+
+
+def public_reason_text(code: str | None) -> str:
+    """The public reason in English, for targets outside credbridge (Badgr, Credly, a webhook)."""
+    return PUBLIC_REVOCATION_REASONS.get(code or "", NO_PUBLIC_REASON)
+
+
+def revoke(session: Session, school_id: int, award_id: int, *, reason: str = "", actor: str,
+           now: datetime | None = None, public_reason: str | None = None) -> Award:
     """Revoke every credential of the award: status bit + Credential stamp for embedded ones, and a
-    durable request to each external target that issued it."""
-    if not reason or not reason.strip():
+    durable request to each external target that issued it.
+
+    ``public_reason`` is the code the verification page shows (one of
+    :data:`PUBLIC_REVOCATION_REASONS`); ``reason`` is the revoker's own note, kept private. A
+    revocation needs at least one of them.
+    """
+    note = (reason or "").strip()
+    if public_reason is not None and public_reason not in PUBLIC_REVOCATION_REASONS:
+        raise ActionRefused("unknown_reason", f"{public_reason!r} is not one of the public revocation reasons: "
+                                              f"{', '.join(PUBLIC_REVOCATION_REASONS)}")
+    if public_reason is None and not note:
         raise ActionRefused("reason_required", "a revocation needs a reason the learner can be shown")
     award = _award(session, school_id, award_id)
     if award.status == "revoked":
         raise ActionRefused("wrong_state", f"award {award.id} is already revoked")
-    revoke_issued(session, award, reason=reason, actor=actor, now=now)
-    _transition(session, award, "revoked", actor, "award.revoked", reason=reason)
+    revoke_issued(session, award, reason=note, actor=actor, now=now, public_reason=public_reason)
+    _transition(session, award, "revoked", actor, "award.revoked", reason=note, public_reason=public_reason)
     return award
 
 
-def revoke_issued(session: Session, award: Award, *, reason: str, actor: str, now: datetime | None = None) -> None:
+def revoke_issued(session: Session, award: Award, *, reason: str, actor: str, now: datetime | None = None,
+                  public_reason: str | None = None) -> None:
     """Revoke whatever of the award exists right now: the embedded credentials (status bit) and, for
     each external target that issued it, a durable revoke request; unsent rows are stopped. Also
-    used by the outbox worker when an issuance lands after its award was revoked."""
+    used by the outbox worker when an issuance lands after its award was revoked (the public reason
+    is then the one the revocation recorded)."""
     now = now or utcnow()
+    if public_reason is None:
+        public_reason = revocation_code(session, award)
     for credential in session.scalars(select(Credential).where(Credential.award_id == award.id,
                                                                Credential.revoked_at.is_(None))):
-        revoke_credential(session, credential, reason=reason, actor=actor, now=now)
+        revoke_credential(session, credential, reason=reason or public_reason_text(public_reason), actor=actor,
+                          now=now)
+        credential.revocation_code = public_reason
+    # targets outside credbridge publish what they are sent: the public reason, never the private note
+    public = public_reason_text(public_reason)
     for item in session.scalars(select(OutboxItem).where(OutboxItem.award_id == award.id)):
         if item.status == "sent" and item.target != "embedded" and item.external_id:
-            _revoke_at_target(session, award, item, reason, key=f"outbox:{item.id}")
+            _revoke_at_target(session, award, item, public, key=f"outbox:{item.id}")
         elif item.status in ("pending", "failed", "dead", "sending"):
             # an earlier attempt may have reached the target (it timed out after committing, or its
             # worker died): ask the target, and revoke what it finds. A send still in flight that
             # lands later is revoked by the outbox worker itself.
             maybe_issued = item.attempts > 0 or item.status == "sending"
             item.status = "dead"
-            item.last_error = f"award revoked before sending: {reason}"
+            item.last_error = f"award revoked before sending: {reason or public}"
             if maybe_issued:
-                _revoke_at_target(session, award, item, reason, key=f"outbox:{item.id}:lookup", lookup=True)
+                _revoke_at_target(session, award, item, public, key=f"outbox:{item.id}:lookup", lookup=True)
 
 
 def _revoke_at_target(session: Session, award: Award, item: OutboxItem, reason: str, *, key: str,
@@ -168,10 +203,22 @@ def _revoke_at_target(session: Session, award: Award, item: OutboxItem, reason: 
         session.add(WorkItem(school_id=award.school_id, kind=REVOKE_EXTERNAL, key=key, payload=payload))
 
 
+def _revocation_entry(session: Session, award: Award) -> AuditEntry | None:
+    return session.scalars(select(AuditEntry).where(AuditEntry.subject_type == "award",
+                                                    AuditEntry.subject_id == str(award.id),
+                                                    AuditEntry.action == "award.revoked")
+                           .order_by(AuditEntry.id.desc()).limit(1)).first()
+
+
 def revocation_reason(session: Session, award: Award) -> str:
-    """The reason given when the award was revoked (from the audit log)."""
-    entry = session.scalars(select(AuditEntry).where(AuditEntry.subject_type == "award",
-                                                     AuditEntry.subject_id == str(award.id),
-                                                     AuditEntry.action == "award.revoked")
-                            .order_by(AuditEntry.id.desc()).limit(1)).first()
-    return str((entry.details or {}).get("reason") or "revoked") if entry else "revoked"
+    """The revoker's note given when the award was revoked (from the audit log)."""
+    entry = _revocation_entry(session, award)
+    details = (entry.details or {}) if entry else {}
+    return str(details.get("reason") or public_reason_text(details.get("public_reason")) if entry else "revoked")
+
+
+def revocation_code(session: Session, award: Award) -> str | None:
+    """The public reason code the award's revocation gave, if any."""
+    entry = _revocation_entry(session, award)
+    code = (entry.details or {}).get("public_reason") if entry else None
+    return str(code) if code in PUBLIC_REVOCATION_REASONS else None

@@ -119,7 +119,8 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
         outcome.flagged.append(award.id)
         if policy == "auto" and had_credentials:
             reason = "the evidence no longer holds: " + ("; ".join(regression.reasons) or "evidence withdrawn")
-            actions.revoke(session, school.id, award.id, reason=reason[:1000], actor=SYSTEM_EVALUATION, now=now)
+            actions.revoke(session, school.id, award.id, reason=reason[:1000], actor=SYSTEM_EVALUATION, now=now,
+                           public_reason="assessment_changed")
             outcome.revoked.append(award.id)
     return outcome
 

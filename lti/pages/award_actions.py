@@ -14,8 +14,11 @@ ACTIONS = ("approve", "hold", "issue_now", "revoke")
 __all__ = ["ACTIONS", "ActionRefused", "apply", "retry_outbox_item"]
 
 
-def apply(session: Session, award: Award, action: str, *, actor: str, reason: str = "") -> None:
-    """Perform one action on one award (in the caller's transaction) or raise :class:`ActionRefused`."""
+def apply(session: Session, award: Award, action: str, *, actor: str, reason: str = "",
+          public_reason: str | None = None) -> None:
+    """Perform one action on one award (in the caller's transaction) or raise :class:`ActionRefused`.
+
+    For a revocation ``public_reason`` is the code shown publicly and ``reason`` the private note."""
     if action == "approve":
         actions.approve(session, award.school_id, award.id, actor=actor)
     elif action == "hold":
@@ -23,7 +26,7 @@ def apply(session: Session, award: Award, action: str, *, actor: str, reason: st
     elif action == "issue_now":
         actions.issue_now(session, award.school_id, award.id, actor=actor)
     elif action == "revoke":
-        actions.revoke(session, award.school_id, award.id, actor=actor, reason=reason)
+        actions.revoke(session, award.school_id, award.id, actor=actor, reason=reason, public_reason=public_reason)
     else:
         raise ActionRefused("unknown_action", f"unknown action {action!r}")
 

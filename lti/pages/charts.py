@@ -22,7 +22,7 @@ STATE_COLOURS = {
 def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], state_labels: dict[str, str], *,
                  title: str, description: str, width: int = 720) -> Markup:
     """One bar per row, segments in ``state_labels`` order; each segment has its own <title>."""
-    label_w, bar_h, gap, top = 220, 22, 10, 8
+    label_w, bar_h, gap, top = 270, 30, 10, 8
     bar_w = width - label_w - 60
     height = top + len(rows) * (bar_h + gap) + 4
     parts = [f'<svg class="chart" role="img" aria-labelledby="ct-{id(rows)} cd-{id(rows)}" '
@@ -31,8 +31,11 @@ def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], state_labels: dict[
     for i, (label, counts) in enumerate(rows):
         y = top + i * (bar_h + gap)
         total = sum(counts.values()) or 1
-        short = label if len(label) <= 30 else label[:29] + "…"
-        parts.append(f'<text x="0" y="{y + bar_h * 0.7:.1f}" class="chart-label">{escape(short)}</text>')
+        lines = _wrap(label, 38)
+        first_y = y + bar_h / 2 - (len(lines) - 1) * 7 + 4
+        spans = "".join(f'<tspan x="0" y="{first_y + i * 14:.1f}">{escape(line)}</tspan>'
+                        for i, line in enumerate(lines))
+        parts.append(f'<text class="chart-label"><title>{escape(label)}</title>{spans}</text>')
         x = float(label_w)
         for state, name in state_labels.items():
             n = counts.get(state, 0)
@@ -46,6 +49,24 @@ def stacked_bars(rows: Sequence[tuple[str, dict[str, int]]], state_labels: dict[
                      f'{sum(counts.values())}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text piece above went through escape()
+
+
+def _wrap(label: str, width: int, lines: int = 2) -> list[str]:
+    """A label on up to ``lines`` lines of about ``width`` characters, broken between words; only a
+    label longer than that is shortened (and its <title> keeps it whole)."""
+    out: list[str] = []
+    current = ""
+    for word in label.split():
+        if current and len(current) + 1 + len(word) > width:
+            out.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    out.append(current)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: width - 1].rstrip() + "…"
+    return out
 
 
 def weekly_bars(weeks: Sequence[tuple[datetime, int]], week_label: dict[datetime, str], *, title: str,

@@ -7,15 +7,17 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, render_template
 from flask_babel import get_locale, gettext
 
-from credbridge.connector.store.models import Award, Learner
+from credbridge.connector.store.models import Award, Learner, School
 from credbridge.lti.auth import require_learner, require_role, require_session
-from credbridge.lti.pages.common import public_verification_url
+from credbridge.lti.pages.common import identity_of, public_verification_url, settle_locale
 from credbridge.lti.pages.queries import annex_rows, course_matrix, learner_awards, learner_courses
 from credbridge.lti.pages.runtime import evaluation_sources, unit_of_work
 from credbridge.lti.pages.security import check_csrf
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 bp.before_request(check_csrf)
+# settle the language before any view opens a unit of work (see verify.py)
+bp.before_request(settle_locale)
 
 
 def _own_learner_id() -> int:
@@ -40,8 +42,9 @@ def home() -> Any:
         sources, locale = evaluation_sources(), str(get_locale() or "en")
         progress = [course_matrix(session, launch.school_id, course, str(course.moodle_id), sources=sources,
                                   locale=locale, learner_id=learner_id) for course in courses]
+        school = identity_of(session.get(School, launch.school_id))
         session.expunge_all()
-    return render_template("pages/learner.html", learner=learner, awards=awards, progress=progress)
+    return render_template("pages/learner.html", learner=learner, awards=awards, progress=progress, page_school=school)
 
 
 @bp.get("/records.json")
@@ -68,6 +71,8 @@ def award(award_id: int) -> Any:
         if found is None or found.school_id != launch.school_id:
             abort(404)
         require_learner(found.learner_id)
-        annex = annex_rows(found.snapshot)
+        facts = {f.id: f for f in evaluation_sources().evidence_facts(session, found.learner_id)}
+        annex = annex_rows(found.snapshot, str(get_locale() or "en"), facts)
+        school = identity_of(session.get(School, found.school_id))
         session.expunge_all()
-    return render_template("pages/learner_award.html", award=found, annex=annex)
+    return render_template("pages/learner_award.html", award=found, annex=annex, page_school=school)

@@ -19,7 +19,7 @@ from credbridge.connector.issuing.pipeline.payload import build_payload
 from credbridge.connector.issuing.status import status_list_url
 from credbridge.connector.store.models import Award, Learner, School
 from credbridge.lti.pages.queries import AnnexRow, annex_rows
-from credbridge.lti.pages.runtime import base_url
+from credbridge.lti.pages.runtime import base_url, evaluation_sources
 
 PREVIEW_ID = "00000000-0000-4000-8000-000000000000"  # build_content adds the urn:uuid: prefix
 
@@ -38,7 +38,8 @@ def credential_preview(session: Session, award: Award, locale: str) -> Preview:
     school = session.get(School, award.school_id)
     if learner is None or school is None:
         raise LookupError(f"award {award.id}: learner or school is gone")
-    annex = annex_rows(award.snapshot, locale)
+    facts = {f.id: f for f in evaluation_sources().evidence_facts(session, award.learner_id)}
+    annex = annex_rows(award.snapshot, locale, facts)
     payload = build_payload(session, award)
     subject = fc.Learner(moodle_id=learner.id, full_name=learner.full_name, given_name=payload.learner_given_name,
                          family_name=payload.learner_family_name, email=learner.email or "",

@@ -15,11 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from babel.core import Locale, UnknownLocaleError
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -37,13 +36,14 @@ from credbridge.connector.store.models import (
     LmsConnection,
     ResourceLinkTemplate,
     School,
+    SyncRun,
     TemplateDefinition,
     UnitDefinition,
 )
 from credbridge.connector.sync.facts import facts_for
+from credbridge.lti.pages import explain, vocabulary
 from credbridge.mappings.evaluate import evaluate
 from credbridge.mappings.evidence import EvidenceFact
-from credbridge.mappings.vocab import all_vocabularies
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +71,18 @@ class Column:
     kind: str  # template | unit
     code: str
     version: int
-    title: str
+    title: str  # in the reader's language where the mapping file gives it
+    lang: str | None = None  # the title's language
 
 
 @dataclass
 class Cell:
     state: str
     date: datetime | None = None
-    missing: list[str] = field(default_factory=list)
+    #: what is still to do, for the presentation step to say (explain.sentence)
+    needs: list[explain.Need] = field(default_factory=list)
+    #: the same in the domain's own terms, for the "details" toggle
+    technical: list[str] = field(default_factory=list)
     award: Award | None = None
     credentials: list[Credential] = field(default_factory=list)
     annex: list[AnnexRow] = field(default_factory=list)
@@ -92,7 +96,9 @@ class Cell:
 class AnnexRow:
     element: str
     value: str
-    provenance: str | None
+    source: explain.Source | None = None
+    #: the language of a value written in the mapping file, when it is one language map
+    lang: str | None = None
 
 
 @dataclass
@@ -101,6 +107,7 @@ class Matrix:
     columns: list[Column]
     learners: list[Learner]
     cells: dict[tuple[int, str], Cell]
+    last_synced: datetime | None = None
 
     def cell(self, learner_id: int, code: str) -> Cell:
         return self.cells.get((learner_id, code)) or Cell("not_started")
@@ -149,7 +156,8 @@ def _current(session: Session, model: Any, school_id: int) -> list[Any]:
                                 .order_by(model.code)))
 
 
-def course_columns(session: Session, school_id: int, course: Course, context_id: str | None) -> list[Column]:
+def course_columns(session: Session, school_id: int, course: Course, context_id: str | None,
+                   locale: str = "en") -> list[Column]:
     """Units whose evidence rules name the course, templates made of them or attached to its links."""
     keys = _course_keys(course)
     units = [u for u in _current(session, UnitDefinition, school_id) if _mentions_course(u.definition, keys)]
@@ -167,8 +175,12 @@ def course_columns(session: Session, school_id: int, course: Course, context_id:
         if set(map(str, (tpl.definition or {}).get("part_of") or [])) & chosen:
             chosen.add(tpl.code)
     templates = [t for t in candidates if t.code in chosen]
-    return ([Column("template", t.code, t.version, t.title) for t in templates]
-            + [Column("unit", u.code, u.version, u.title) for u in units])
+
+    def column(kind: str, row: Any) -> Column:
+        title = (row.definition or {}).get("title")
+        return Column(kind, row.code, row.version, title_text(title, locale) or row.title, language_of(title, locale))
+
+    return [column("template", t) for t in templates] + [column("unit", u) for u in units]
 
 
 def course_learners(session: Session, course: Course, search: str = "") -> list[Learner]:
@@ -185,38 +197,61 @@ ANNEX_KEYS = ("title", "awarding_body", "country", "learning_outcomes", "credits
               "part_of", "further_information", "units")
 
 
-def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en") -> list[AnnexRow]:
-    """The Annex I values an award will carry, with where each came from.
+def language_of(title: Any, locale: str = "en") -> str | None:
+    """The language :func:`title_text` picks from a language map (for ``lang`` attributes)."""
+    if not isinstance(title, dict) or not title:
+        return None
+    language = locale.split("_")[0]
+    for key in (language, "en"):
+        if title.get(key):
+            return key
+    return str(next(iter(title)))
+
+
+def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en",
+               facts_by_id: dict[str, EvidenceFact] | None = None) -> list[AnnexRow]:
+    """The Annex I values an award will carry, in the reader's language, with where each came from.
 
     Values derived from evidence are kept as ``{"value", "source", "provenance": [{rule, reason,
-    evidence_ids}]}``; every other value was written in the mapping file.
+    evidence_ids}]}``; every other value was written in the mapping file. Unit codes never show:
+    units, grades and stacking name units and credentials by their titles.
     """
     snapshot = snapshot or {}
+    titles = {str(u.get("code")): u.get("title") for u in snapshot.get("units") or [] if isinstance(u, dict)}
     rows = []
     for name in ANNEX_KEYS:
         raw = snapshot.get(name)
         if raw in (None, "", [], {}):
             continue
-        provenance = ""  # declared in the mapping file (the templates say so in the reader's language)
         value = raw
         if isinstance(raw, dict) and "value" in raw and ("source" in raw or "provenance" in raw):
             value = raw["value"]
-            reasons = [str(p.get("reason") or p.get("rule") or "") for p in raw.get("provenance") or []
-                       if isinstance(p, dict)]
-            evidence = sorted({str(e) for p in raw.get("provenance") or [] if isinstance(p, dict)
-                               for e in p.get("evidence_ids") or []})
-            provenance = "; ".join(x for x in [str(raw.get("source") or ""), *reasons] if x)
-            if evidence:
-                provenance += f" (evidence {', '.join(evidence)})"
-        text = _special(name, value, locale) or _plain(value, locale)
+        if value in (None, "", [], {}):
+            continue
+        if name == "grades" and isinstance(value, dict):
+            text = "; ".join(f"{title_text(titles.get(code), locale) or code}: {_plain(grade, locale)}"
+                             for code, grade in value.items())
+        else:
+            text = _special(name, value, locale) or _plain(value, locale)
         if text:
-            rows.append(AnnexRow(name, text, provenance or None))
+            source = explain.source_phrase(raw, facts_by_id)
+            rows.append(AnnexRow(name, text, source, _language(value, locale)))
     return rows
+
+
+def _language(value: Any, locale: str) -> str | None:
+    """The language of a value written in the mapping file, when it is one language map."""
+    if isinstance(value, dict) and "legal_name" in value:
+        value = value["legal_name"]
+    if isinstance(value, dict) and value and all(isinstance(k, str) and len(k) <= 7 for k in value) \
+            and all(isinstance(v, str) for v in value.values()):
+        return language_of(value, locale)
+    return None
 
 
 def _special(name: str, value: Any, locale: str) -> str | None:
     """Elements whose stored form is a code: the country by its name in the reader's language, the
-    NQF level with its framework's acronym (``HKO 4.1``)."""
+    NQF level with its framework's acronym (``HKO 4.1``), credits and hours as numbers."""
     if name == "country" and isinstance(value, str) and len(value) == 2:
         try:
             return Locale.parse(locale).territories.get(value.upper()) or value
@@ -227,43 +262,46 @@ def _special(name: str, value: Any, locale: str) -> str | None:
             return f"{national_framework(str(value['country'])).acronym} {value['level']}"
         except ContentError:
             return None
+    if name == "credits" and isinstance(value, dict):
+        return ", ".join(f"{_number(str(points), locale)} {system}" for system, points in value.items())
+    if name == "hours" and isinstance(value, str | int | float):
+        return _number(str(value), locale)
+    if name == "supervision" and isinstance(value, dict) and value.get("key"):
+        label = vocabulary.SUPERVISION_KEYS.get(str(value["key"]))
+        return str(label) if label is not None else None
     return None
-
-
-@cache
-def _concepts() -> dict[str, Any]:
-    return {c.uri: c for vocabulary in all_vocabularies().values() for c in vocabulary.concepts}
 
 
 def concept_label(uri: str, locale: str = "en") -> str:
     """A Europass vocabulary URI as its label in the reader's language (English when not translated)."""
-    concept = _concepts().get(uri)
-    if concept is None:
-        return uri
-    return concept.labels.get(locale.split("_")[0]) or concept.label("en")
+    return vocabulary.concept_label(uri)
 
 
-_DECIMAL = re.compile(r"^-?\d+\.\d+$")
+_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def _number(text: str, locale: str) -> str:
-    """Decimals as the reader writes them (84,5 in Croatian), via babel."""
+    """Numbers as the reader writes them (84,5 in Croatian), via babel."""
     try:
-        return format_decimal(Decimal(text), locale=locale)
-    except (ValueError, UnknownLocaleError):
+        return format_decimal(Decimal(text).normalize(), locale=locale, decimal_quantization=False)
+    except (ArithmeticError, ValueError, UnknownLocaleError):
         return text
 
 
 def _plain(value: Any, locale: str) -> str:
-    if isinstance(value, str) and value.startswith("http://data.europa.eu/snb/"):
+    if vocabulary.is_concept(value):
         return concept_label(value, locale)
-    if isinstance(value, str) and _DECIMAL.match(value):
+    if isinstance(value, str) and _DECIMAL.match(value) and "." in value:
         return _number(value, locale)
     if isinstance(value, dict) and "legal_name" in value:
         return _plain(value["legal_name"], locale)
     if isinstance(value, dict) and "percent" in value:
         label = _plain(value.get("label"), locale)
-        return f"{_number(str(value['percent']), locale)} %" + (f" ({label})" if label else "")
+        try:
+            shown = format_percent(Decimal(str(value["percent"])) / 100, locale=locale, decimal_quantization=False)
+        except (ArithmeticError, ValueError, UnknownLocaleError):
+            shown = f"{value['percent']} %"
+        return shown + (f" ({label})" if label else "")
     if isinstance(value, dict) and "accrediting_body" in value:
         parts = [_plain(value.get("type"), locale), _plain(value["accrediting_body"], locale),
                  _plain(value.get("decision_reference"), locale)]
@@ -274,7 +312,7 @@ def _plain(value: Any, locale: str) -> str:
     if isinstance(value, dict) and "statement" in value:
         return _plain(value["statement"], locale)
     if isinstance(value, dict) and "title" in value and ("code" in value or "outcomes" in value):
-        return f"{value.get('code', '')} {_plain(value['title'], locale)}".strip()
+        return _plain(value["title"], locale)  # a unit or a credential by its title, never its code
     if isinstance(value, dict) and "label" in value and isinstance(value["label"], str):
         return value["label"]
     if isinstance(value, list | tuple):
@@ -305,40 +343,64 @@ def _parse_date(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+@dataclass
+class Progress:
+    """Cells of what has no award yet, and each learner's evidence by id (to name provenance)."""
+
+    cells: dict[tuple[int, str], Cell] = field(default_factory=dict)
+    facts: dict[int, dict[str, EvidenceFact]] = field(default_factory=dict)
+
+
 def learner_progress(session: Session, school_id: int, learner_ids: list[int],
-                     sources: EvaluationSources | None) -> dict[tuple[int, str], Cell]:
+                     sources: EvaluationSources | None, *, columns: list[Column] | None = None,
+                     wwwroots: explain.Wwwroots | None = None) -> Progress:
     """Cells for what has no award yet, from a read-only run of the mappings evaluation over the
-    learner's current evidence: units achieved (with the date), in progress (with what is missing)."""
+    learner's current evidence: units achieved (with the date), in progress (with what is missing,
+    as :class:`explain.Need` values naming the Moodle activities)."""
     if sources is None or not learner_ids:
-        return {}
+        return Progress()
     school = session.get(School, school_id)
     try:
         resolved = resolved_mappings(session, school, sources) if school is not None else None
     except Exception:  # a mapping that no longer resolves must not take the teacher's page down
         log.exception("progress: the school's mappings do not resolve")
-        return {}
+        return Progress()
     if resolved is None:
-        return {}
-    cells: dict[tuple[int, str], Cell] = {}
+        return Progress()
+    shown = {c.code: c.title for c in columns or []}
+    own_template = {}
+    for tpl in sorted(resolved.mapping_set.templates, key=lambda t: len(t.units)):
+        if tpl.code in shown:
+            for unit in tpl.units:
+                own_template.setdefault(unit, tpl.code)
+    found = Progress()
     for learner_id in learner_ids:
         facts = list(sources.evidence_facts(session, learner_id))
+        found.facts[learner_id] = {f.id: f for f in facts}
+        index = explain.evidence_index(facts)
         started = any(f.shows_work for f in facts)
         result = evaluate(resolved, facts, set())
+        cells = found.cells
         for code, unit in result.achieved_units.items():
             cells[(learner_id, code)] = Cell("achieved", unit.achieved_at)
         for code, progress in result.progress.items():
             if (learner_id, code) not in cells:
                 cells[(learner_id, code)] = Cell("in_progress" if started else "not_started",
-                                                 missing=list(progress.missing))
+                                                 needs=explain.unit_needs(resolved, code, index, wwwroots or {}),
+                                                 technical=list(progress.missing))
         for code, earned in result.earned_templates.items():
-            cells[(learner_id, code)] = Cell("achieved", earned.achieved_at, missing=[str(m) for m in earned.missing])
+            blocked = [explain.Need("blocked", count=len(earned.missing))] if earned.missing else []
+            cells[(learner_id, code)] = Cell("achieved", earned.achieved_at, needs=blocked,
+                                             technical=[str(m) for m in earned.missing])
         for code, tpl in result.template_progress.items():
             if (learner_id, code) not in cells:
                 started = tpl.units_achieved or any(
                     cells.get((learner_id, u), Cell("not_started")).state == "in_progress" for u in tpl.units_missing)
                 state = "in_progress" if started else "not_started"
-                cells[(learner_id, code)] = Cell(state, missing=[f"unit {u}" for u in tpl.units_missing])
-    return cells
+                titles = {u: shown.get(u, u) for u in tpl.units_missing}
+                cells[(learner_id, code)] = Cell(state, needs=explain.template_needs(
+                    tpl.units_missing, titles, {k: v for k, v in shown.items() if k != code}, own_template))
+    return found
 
 
 def latest_awards(session: Session, learner_ids: Iterable[int]) -> dict[tuple[int, str], Award]:
@@ -372,7 +434,7 @@ def _course_facts(session: Session, course_id: int, learner_ids: list[int]) -> l
 def course_matrix(session: Session, school_id: int, course: Course, context_id: str | None, *,
                   search: str = "", locale: str = "en", sources: EvaluationSources | None = None,
                   learner_id: int | None = None) -> Matrix:
-    columns = course_columns(session, school_id, course, context_id)
+    columns = course_columns(session, school_id, course, context_id, locale)
     learners = course_learners(session, course, search)
     if learner_id is not None:
         learners = [lr for lr in learners if lr.id == learner_id]
@@ -381,7 +443,8 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
     credentials = credentials_of(session, [a.id for a in awards.values()])
     active = {fact_learner for fact_learner, fact in _course_facts(session, course.id, learner_ids)
               if fact.shows_work} if learner_ids else set()
-    progress = learner_progress(session, school_id, learner_ids, sources)
+    progress = learner_progress(session, school_id, learner_ids, sources, columns=columns,
+                                wwwroots=wwwroots(session, school_id, course.connection_id))
     cells: dict[tuple[int, str], Cell] = {}
     for learner in learners:
         units_done: dict[str, datetime | None] = {}
@@ -395,17 +458,36 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
                 cells[key] = Cell(_AWARD_STATE.get(award.status, "in_progress"),
                                   award.achieved_at or award.decided_at, award=award,
                                   credentials=credentials.get(award.id, []),
-                                  annex=annex_rows(award.snapshot, locale),
-                                  missing=[str(m) for m in (award.snapshot or {}).get("missing") or []])
-            elif key in progress:
-                cells[key] = progress[key]
+                                  annex=annex_rows(award.snapshot, locale, progress.facts.get(learner.id)))
+            elif key in progress.cells:
+                cells[key] = progress.cells[key]
             elif column.kind == "unit" and column.code in units_done:
                 cells[key] = Cell("achieved", units_done[column.code])
             elif learner.id in active:
                 cells[key] = Cell("in_progress")
             else:
                 cells[key] = Cell("not_started")
-    return Matrix(course, columns, learners, cells)
+    return Matrix(course, columns, learners, cells, last_synced(session, course.connection_id))
+
+
+def wwwroots(session: Session, school_id: int, connection_id: int | None = None) -> explain.Wwwroots:
+    """Moodle course id -> the address of the Moodle it is on (the page's own connection first)."""
+    rows = session.execute(select(Course.moodle_id, LmsConnection.base_url, LmsConnection.id)
+                           .join(LmsConnection, Course.connection_id == LmsConnection.id)
+                           .where(LmsConnection.school_id == school_id)).all()
+    found: explain.Wwwroots = {}
+    for moodle_id, url, _conn in sorted(rows, key=lambda r: r[2] != connection_id):
+        found.setdefault(moodle_id, url)
+    return found
+
+
+def last_synced(session: Session, connection_id: int | None) -> datetime | None:
+    """When the course's Moodle was last read successfully."""
+    if connection_id is None:
+        return None
+    found = session.scalar(select(func.max(SyncRun.finished_at)).where(SyncRun.connection_id == connection_id,
+                                                                       SyncRun.status == "ok"))
+    return found if found is None or found.tzinfo else found.replace(tzinfo=UTC)
 
 
 def state_counts(matrix: Matrix) -> list[tuple[Column, Counter[str]]]:

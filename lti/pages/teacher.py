@@ -7,21 +7,43 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from credbridge.connector.store.models import Award, Course, Enrolment, LaunchSession, LtiRegistration, WorkItem
+from credbridge.connector.awards.actions import PUBLIC_REVOCATION_REASONS
+from credbridge.connector.store.models import (
+    Award,
+    Course,
+    Enrolment,
+    LaunchSession,
+    Learner,
+    LtiRegistration,
+    School,
+    WorkItem,
+)
+from credbridge.connector.sync.store import EVALUATE
 from credbridge.connector.sync.worker import request_course_sync
 from credbridge.lti.auth import require_course, require_role
-from credbridge.lti.pages import charts
+from credbridge.lti.pages import charts, explain
 from credbridge.lti.pages.award_actions import ACTIONS, ActionRefused, apply
-from credbridge.lti.pages.common import ACTION_LABELS, STATE_LABELS, who
+from credbridge.lti.pages.common import STATE_LABELS, identity_of, settle_locale, who
 from credbridge.lti.pages.preview import credential_preview
-from credbridge.lti.pages.queries import STATES, Matrix, course_columns, course_matrix, find_course, state_counts
+from credbridge.lti.pages.queries import (
+    ACTIONS_BY_STATUS,
+    STATES,
+    Matrix,
+    course_columns,
+    course_matrix,
+    find_course,
+    state_counts,
+    title_text,
+)
 from credbridge.lti.pages.runtime import evaluation_sources, unit_of_work
 from credbridge.lti.pages.security import check_csrf
 
 bp = Blueprint("teacher", __name__, url_prefix="/teacher")
 bp.before_request(check_csrf)
+# settle the language before any view opens a unit of work (see verify.py)
+bp.before_request(settle_locale)
 
 
 def _locale() -> str:
@@ -71,10 +93,20 @@ def course(context_id: str) -> Any:
         title=gettext("Progress per unit and credential"),
         description=gettext("For each unit and credential, how many learners are in each state."),
     ) if counts and matrix.learners else None
+    # what the action bar counts: decisions waiting, and what can be selected at all
+    shown = [matrix.cell(lr.id, c.code) for lr in learners for c in columns]
+    waiting = sum(1 for cell in shown if cell.award is not None and cell.award.status == "pending_approval")
+    selectable = sum(1 for cell in shown if cell.award is not None and cell.actions)
     return render_template("pages/teacher_course.html", launch=launch, matrix=matrix, columns=columns,
                            learners=learners, counts=counts, chart=chart, states=STATES, search=search,
                            state_filter=state_filter, unit_filter=unit_filter, context_id=context_id,
-                           work_id=request.args.get("work", type=int))
+                           work_id=request.args.get("work", type=int), waiting=waiting, selectable=selectable,
+                           page_school=_identity(launch.school_id))
+
+
+def _identity(school_id: int) -> Any:
+    with unit_of_work() as session:
+        return identity_of(session.get(School, school_id))
 
 
 @bp.get("/course/<context_id>/matrix.json")
@@ -86,7 +118,7 @@ def matrix_json(context_id: str) -> Any:
         "columns": [{"kind": c.kind, "code": c.code, "version": c.version, "title": c.title} for c in matrix.columns],
         "learners": [{"id": lr.id, "name": lr.full_name,
                       "cells": {c.code: {"state": matrix.cell(lr.id, c.code).state,
-                                         "missing": matrix.cell(lr.id, c.code).missing,
+                                         "missing": [explain.plain(n) for n in matrix.cell(lr.id, c.code).needs],
                                          "award_id": getattr(matrix.cell(lr.id, c.code).award, "id", None)}
                                 for c in matrix.columns}}
                      for lr in matrix.learners],
@@ -120,7 +152,15 @@ def sync_progress(context_id: str, work_id: int) -> Any:
                 or (item.payload or {}).get("course_moodle_id") != course.moodle_id):
             abort(404)
         progress = dict(item.progress or {})
-        body = {"status": item.status, "done": progress.get("done", 0), "total": progress.get("total"),
+        status = item.status
+        if status == "done":
+            # the sync queued an evaluation of each learner whose evidence changed: the page refreshes
+            # once those have decided too, so that it shows the new states, not half of them
+            evaluating = session.scalar(select(func.count()).select_from(WorkItem).where(
+                WorkItem.school_id == launch.school_id, WorkItem.kind == EVALUATE,
+                WorkItem.status.in_(("pending", "running")), WorkItem.created_at >= item.created_at)) or 0
+            status = "evaluating" if evaluating else "done"
+        body = {"status": status, "done": progress.get("done", 0), "total": progress.get("total"),
                 "stage": progress.get("stage", ""), "error": item.last_error if item.status == "failed" else None}
     return jsonify(body)
 
@@ -131,7 +171,8 @@ def _own_awards(session: Any, launch: LaunchSession, course: Course, context_id:
     if not ids:
         return []
     enrolled = select(Enrolment.learner_id).where(Enrolment.course_id == course.id, Enrolment.active.is_(True))
-    templates = [c.code for c in course_columns(session, launch.school_id, course, context_id) if c.kind == "template"]
+    templates = [c.code for c in course_columns(session, launch.school_id, course, context_id)
+                 if c.kind == "template"]
     awards = list(session.scalars(select(Award).where(Award.id.in_(ids), Award.school_id == launch.school_id,
                                                       Award.learner_id.in_(enrolled),
                                                       Award.template_code.in_(templates))))
@@ -140,12 +181,48 @@ def _own_awards(session: Any, launch: LaunchSession, course: Course, context_id:
     return awards
 
 
+def _done_message(action: str, names: str) -> str:
+    # literal calls, so that the catalogue extractor finds each message
+    if action == "approve":
+        return gettext("Approved for %(names)s.", names=names)
+    if action == "hold":
+        return gettext("Put on hold for %(names)s.", names=names)
+    if action == "issue_now":
+        return gettext("Issuing now for %(names)s.", names=names)
+    return gettext("Revoked for %(names)s.", names=names)
+
+
+def _refusal(error: ActionRefused, award: Award, name: str) -> str:
+    """Why an action did not apply to one learner's credential, in the reader's language."""
+    if error.code == "wrong_state":
+        state = STATE_LABELS.get({"issuing": "approved", "dead": "failed"}.get(award.status, award.status))
+        return gettext("%(name)s: not possible while the credential is “%(state)s”; nothing was changed.",
+                       name=name, state=state or award.status)
+    return gettext("%(name)s: this could not be done; nothing was changed.", name=name)
+
+
+def _described(session: Any, awards: list[Award]) -> dict[int, str]:
+    """Each award as "learner (credential)" for the messages and the confirmation."""
+    locale = _locale()
+    learners = {lr.id: lr.full_name for lr in session.scalars(
+        select(Learner).where(Learner.id.in_({a.learner_id for a in awards})))}
+    titles = {a.id: title_text((a.snapshot or {}).get("title"), locale) or a.template_code for a in awards}
+    return {a.id: f"{learners.get(a.learner_id, '?')} ({titles[a.id]})" for a in awards}
+
+
+def _back(context_id: str, award_ids: list[int]) -> Any:
+    """Back where the teacher acted: the preview of one credential, else the course."""
+    if request.form.get("return_to") == "preview" and len(award_ids) == 1:
+        return redirect(url_for(".preview", context_id=context_id, award_id=award_ids[0]))
+    return redirect(url_for(".course", context_id=context_id))
+
+
 @bp.post("/course/<context_id>/awards")
 @require_role("instructor")
 def decide(context_id: str) -> Any:
+    """Approve, hold, issue now; a revocation asks for confirmation and a public reason first."""
     launch = require_course(context_id)
     action = request.form.get("action", "")
-    reason = request.form.get("reason", "").strip()[:1000]
     try:
         ids = sorted({int(v) for v in request.form.getlist("award_id")})
     except ValueError:
@@ -155,25 +232,49 @@ def decide(context_id: str) -> Any:
     if not ids:
         flash(gettext("Select at least one learner's credential first."), "warning")
         return redirect(url_for(".course", context_id=context_id))
-    if action == "revoke" and not reason:
-        flash(gettext("A revocation needs a reason; nothing was changed."), "error")
-        return redirect(url_for(".course", context_id=context_id))
+    if action == "revoke" and request.form.get("confirmed") != "yes":
+        return _confirm_revocation(launch, context_id, ids)
+    public_reason = request.form.get("public_reason", "") or None
+    note = request.form.get("reason", "").strip()[:1000]
+    if action == "revoke" and public_reason not in PUBLIC_REVOCATION_REASONS:
+        return _confirm_revocation(launch, context_id, ids, note=note, error=gettext(
+            "Choose the reason that will be shown publicly; nothing was revoked."))
     refused: list[str] = []
+    done: list[str] = []
     with unit_of_work() as session:
         course = _course_for(session, launch, context_id)
         awards = _own_awards(session, launch, course, context_id, ids)
+        names = _described(session, awards)
         for award in awards:
             try:
                 with session.begin_nested():
-                    apply(session, award, action, actor=who(launch), reason=reason)
+                    apply(session, award, action, actor=who(launch), reason=note, public_reason=public_reason)
+                done.append(names[award.id])
             except ActionRefused as error:
-                refused.append(f"#{award.id}: {error.message}")
-    done = len(ids) - len(refused)
+                refused.append(_refusal(error, award, names[award.id]))
     if done:
-        flash(gettext("%(action)s — completed: %(count)d", action=ACTION_LABELS[action], count=done), "success")
+        flash(_done_message(action, ", ".join(done)), "success")
     for message in refused:
         flash(message, "error")
-    return redirect(url_for(".course", context_id=context_id))
+    return _back(context_id, ids)
+
+
+def _confirm_revocation(launch: LaunchSession, context_id: str, ids: list[int], *, note: str = "",
+                        error: str | None = None) -> Any:
+    """The page that names whose credential is revoked, asks for the public reason and a private note."""
+    with unit_of_work() as session:
+        course = _course_for(session, launch, context_id)
+        awards = [a for a in _own_awards(session, launch, course, context_id, ids)
+                  if "revoke" in ACTIONS_BY_STATUS.get(a.status, ())]
+        names = _described(session, awards)
+        chosen = [(a.id, names[a.id]) for a in awards]
+    if not chosen:
+        flash(gettext("None of the selected credentials can be revoked."), "warning")
+        return redirect(url_for(".course", context_id=context_id))
+    return render_template("pages/revoke_confirm.html", chosen=chosen, context_id=context_id, note=note,
+                           error=error, reasons=list(PUBLIC_REVOCATION_REASONS),
+                           page_school=_identity(launch.school_id),
+                           return_to=request.form.get("return_to", "")), (400 if error else 200)
 
 
 @bp.get("/course/<context_id>/awards/<int:award_id>/preview")
@@ -188,4 +289,5 @@ def preview(context_id: str, award_id: int) -> Any:
     if request.args.get("format") == "json":
         return jsonify(result.document)
     return render_template("pages/preview.html", award=award, preview=result, context_id=context_id,
+                           actions=ACTIONS_BY_STATUS.get(award.status, ()), page_school=_identity(launch.school_id),
                            document_json=json.dumps(result.document, indent=2, ensure_ascii=False, default=str))

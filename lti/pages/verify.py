@@ -3,7 +3,9 @@ did:web documents and their signed status lists."""
 
 from __future__ import annotations
 
+import base64
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +15,7 @@ import segno
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 from flask_babel import get_locale, gettext
 from markupsafe import Markup
+from slugify import slugify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,11 +27,14 @@ from credbridge.connector.issuing.keys import current_school_key, school_did, sc
 from credbridge.connector.issuing.status import status_list_url
 from credbridge.connector.store.models import Award, Credential, Learner, School, StatusList
 from credbridge.lti.i18n import normalise_locale
-from credbridge.lti.pages.common import public_verification_url
-from credbridge.lti.pages.queries import annex_rows
+from credbridge.lti.pages.common import BRAND_COLOUR, identity_of, linkedin_url, public_verification_url, settle_locale
+from credbridge.lti.pages.queries import annex_rows, language_of, title_text
 from credbridge.lti.pages.runtime import base_url, unit_of_work
 
 bp = Blueprint("verify", __name__)
+# the reader's language is settled before a view opens its unit of work: choosing it may read the
+# visitor's session row, which must not wait on the view's own transaction (SQLite locks the file)
+bp.before_request(settle_locale)
 #: what machines may ask for at /credentials/<uuid>; people (text/html, */*) get the page
 MACHINE_TYPES = ["text/html", "application/json", "application/ld+json", "application/vc+ld+json",
                  "application/vc+jwt"]
@@ -137,12 +143,48 @@ def _page(session: Session, found: Credential) -> dict[str, Any]:
     language = normalise_locale(learner.locale if learner else None) or str(get_locale() or "en")
     annex = annex_rows(award.snapshot if award else {}, language)
     session.expunge_all()
-    revoked = found.revoked_at is not None or any(s.revoked_at for s in siblings)
-    reason = found.revocation_reason or next((s.revocation_reason for s in siblings if s.revocation_reason), None)
-    return {"credential": found, "award": award, "learner": learner, "school": school, "siblings": siblings,
-            "result": result, "annex": annex, "revoked": revoked, "reason": reason,
+    revoked_rows = [s for s in [found, *siblings] if s.revoked_at is not None]
+    revoked = bool(revoked_rows)
+    revoked_at = min((s.revoked_at for s in revoked_rows), default=None)
+    # only the public reason is published; the revoker's note (revocation_reason) stays with the school
+    reason = next((s.revocation_code for s in revoked_rows if s.revocation_code), None)
+    reader = str(get_locale() or "en")
+    title = title_text((award.snapshot or {}).get("title"), reader) if award else ""
+    return {"credential": found, "award": award, "learner": learner, "page_school": identity_of(school),
+            "siblings": siblings, "result": result, "annex": annex, "revoked": revoked, "revoked_at": revoked_at,
+            "reason": reason, "signer": _signer(checked, result, school), "title": title,
+            "title_lang": language_of((award.snapshot or {}).get("title"), reader) if award else None,
+            "linkedin": linkedin_url(found.uuid, found.issued_at, title, school.legal_name if school else ""),
             # the language the Annex I values are in, if the learner has one we offer (for lang attributes)
             "learner_language": normalise_locale(learner.locale) if learner else None}
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who signed: the issuer's name and DID, and the key the signature was made with."""
+
+    name: str
+    did: str
+    key: str
+
+
+def _signer(checked: Credential | None, result: VerificationResult | None, school: School | None) -> Signer | None:
+    if checked is None or result is None or not result.credential:
+        return None
+    issuer = result.credential.get("issuer")
+    did = issuer.get("id") if isinstance(issuer, dict) else issuer
+    name = issuer.get("name") if isinstance(issuer, dict) else None
+    key = ""
+    try:
+        if checked.format == "ob3-jwt":
+            segment = checked.document.strip().split(".")[0]
+            key = str(json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))).get("kid") or "")
+        else:
+            proofs = json.loads(checked.document).get("proof") or []
+            key = str((proofs[0] if isinstance(proofs, list) and proofs else {}).get("verificationMethod") or "")
+    except (ValueError, AttributeError):
+        key = ""
+    return Signer(title_text(name) if name else (school.legal_name if school else ""), str(did or ""), key)
 
 
 @bp.get("/credentials/<uuid:credential_id>.<any(jwt, json, 'elm.json'):ext>")
@@ -155,10 +197,50 @@ def download(credential_id: UUID, ext: str) -> Response:
             select(Credential).where(Credential.award_id == found.award_id, Credential.format == fmt)).first()
         if target is None:
             abort(404)
+        if target.revoked_at is not None or found.revoked_at is not None:
+            # a revoked credential is not handed out as a file to pass on; the page says why
+            abort(410, description=gettext("This credential was revoked; it is no longer offered for download."))
         body = target.document
+        name = download_name(session, target, suffix)
     response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="credential-{uuid}.{suffix}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def download_name(session: Session, credential: Credential, suffix: str) -> str:
+    """``<school>-<credential title>-<learner>.<suffix>``, ASCII only (any browser, any file system)."""
+    award = session.get(Award, credential.award_id)
+    learner = session.get(Learner, award.learner_id) if award else None
+    school = session.get(School, credential.school_id)
+    # the file is the learner's: named in the learner's language, whoever downloads it
+    language = normalise_locale(learner.locale if learner else None) or "en"
+    title = title_text((award.snapshot or {}).get("title"), language) if award else ""
+    parts = [slugify(p, max_length=40, word_boundary=True) for p in
+             (school.slug if school else "", title, learner.full_name if learner else "")]
+    stem = "-".join(p for p in parts if p) or f"credential-{credential.uuid}"
+    return f"{stem}.{suffix}"
+
+
+@bp.get("/schools/<slug>/logo")
+def school_logo(slug: str) -> Response:
+    with unit_of_work() as session:
+        school = session.scalars(select(School).where(School.slug == slug)).first()
+        if school is None or not school.logo or not school.logo_type:
+            abort(404)
+        body, mimetype = bytes(school.logo), school.logo_type
+    return Response(body, mimetype=mimetype, headers={"Cache-Control": "max-age=3600"})
+
+
+@bp.get("/schools/<slug>/identity.css")
+def school_style(slug: str) -> Response:
+    """The school's colour as a stylesheet of its own: the pages' policy allows no inline style."""
+    with unit_of_work() as session:
+        school = session.scalars(select(School).where(School.slug == slug)).first()
+        colour = school.brand_colour if school is not None else None
+    if not colour or not BRAND_COLOUR.fullmatch(colour):
+        abort(404)
+    return Response(f":root {{ --brand: {colour}; }}\n", mimetype="text/css",
+                    headers={"Cache-Control": "max-age=3600"})
 
 
 @bp.get("/schools/<slug>/did.json")

@@ -89,6 +89,9 @@ def test_teacher_actions_check_state_and_school_and_are_audited(database: Databa
         assert item.next_attempt_at == NOW
         with pytest.raises(actions.ActionRefused, match="reason"):
             actions.revoke(s, school_id, award_id, reason="  ", actor="teacher@school")
+        with pytest.raises(actions.ActionRefused) as unknown:  # public reasons come from the short list only
+            actions.revoke(s, school_id, award_id, public_reason="he cheated", actor="teacher@school")
+        assert unknown.value.code == "unknown_reason"
         actions.revoke(s, school_id, award_id, reason="wrong learner", actor="teacher@school")
         assert item.status == "dead" and "revoked before sending" in item.last_error
         entries = [(e.action, e.actor) for e in s.scalars(

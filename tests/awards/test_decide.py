@@ -83,6 +83,7 @@ def test_evaluation_then_embedded_issuance_and_regression_revokes(database: Data
         assert award.status == "revoked" and award.regression["withdrawn_evidence_ids"] == ["a-cnc-1"]
         for credential in s.scalars(select(Credential).where(Credential.award_id == cnc.id)):
             assert credential.revoked_at is not None and "no longer holds" in credential.revocation_reason
+            assert credential.revocation_code == "assessment_changed"  # what the public page says
             assert is_revoked_in_list(s, credential)
         actions_log = [e.action for e in s.scalars(select(AuditEntry).where(AuditEntry.subject_type == "award",
                                                                             AuditEntry.subject_id == str(cnc.id)))]

@@ -57,6 +57,7 @@ class BrowserWorld:
     award_pending: int
     award_issued: int
     admin_email: str
+    book: EvidenceBook | None = None  # the evidence the tool's evaluation reads (tests may add to it)
 
     def course_page(self, user_id: int, course_id: int = COURSE_ID) -> str:
         """The platform's course page with the tool's launch in an iframe, as Moodle shows it."""
@@ -140,7 +141,7 @@ def browser_world(database: Database) -> Iterator[BrowserWorld]:
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
             thread.start()
             threads.append(server)
-        yield BrowserWorld(platform, platform_url, tool_url, database, school_id, pending, issued, admin_email)
+        yield BrowserWorld(platform, platform_url, tool_url, database, school_id, pending, issued, admin_email, book)
     finally:
         for server in threads:
             server.shutdown()

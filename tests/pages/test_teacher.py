@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from credbridge.connector.store.models import AuditEntry, Award, WorkItem
+from credbridge.connector.store.models import AuditEntry, Award, Credential, WorkItem
 from tests.pages.conftest import Env, csrf_token
 
 
@@ -19,16 +19,18 @@ def test_matrix_shows_each_learner_state_and_annex_values_with_provenance(env: E
     assert hostile["TD-BASICS"]["state"] == "issued"
     plain = learners[env.world.learner_plain]
     assert plain["CNC-PROG"]["state"] == "in_progress"  # the quiz is passed, the assignment is missing
-    assert plain["CNC-PROG"]["missing"] and "ssign" in " ".join(plain["CNC-PROG"]["missing"])
+    # the quiz is passed, so only the assignment is named, as a sentence (no rule syntax, no code)
+    assert plain["CNC-PROG"]["missing"] == ["Get at least 50% for Program a facing operation"]
     assert plain["CNC-OPERATOR"]["state"] == "in_progress"
-    assert any("CNC-PROG" in m for m in plain["CNC-OPERATOR"]["missing"])
+    assert "Achieve Programming a CNC facing operation" in plain["CNC-OPERATOR"]["missing"]
+    assert not any("CNC-PROG" in m for m in plain["CNC-OPERATOR"]["missing"])
     assert plain["CNC-OPS"]["state"] == "in_progress"
     assert hostile["CNC-PROG"]["state"] == "achieved"  # a unit achieved, on its way into the credential
     codes = {c["code"] for c in data["columns"]}
     assert {"CNC-OPERATOR", "CNC-PROG", "CNC-OPS"} <= codes
     page = client.get("/teacher/course/2").get_data(as_text=True)
     assert "Values to be written" in page and "Form of participation" in page
-    assert "Source:" in page  # provenance of the derived values
+    assert "From the learner&#39;s results in Moodle" in page  # provenance of the derived values, in words
 
 
 def test_filters_by_state_unit_and_name(env: Env) -> None:
@@ -52,17 +54,29 @@ def test_approve_then_issue_through_the_outbox(env: Env) -> None:
         assert s.scalars(select(AuditEntry).where(AuditEntry.action == "award.approved")).first() is not None
 
 
-def test_revoke_needs_a_reason_and_changes_nothing_without_one(env: Env) -> None:
+def test_revoke_asks_for_confirmation_and_a_public_reason_and_changes_nothing_without_one(env: Env) -> None:
     client = env.teacher()
     token = csrf_token(client, "/teacher/course/2")
-    client.post("/teacher/course/2/awards", data={"csrf_token": token, "action": "revoke",
-                                                  "award_id": str(env.world.award_issued), "reason": "  "})
+    revoke = {"csrf_token": token, "action": "revoke", "award_id": str(env.world.award_issued)}
+    # first the confirmation, naming whose credential and which
+    page = client.post("/teacher/course/2/awards", data=revoke)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Revoke 1 credential?" in html
+    assert "O&#39;Brien (Technical drawing basics)" in html and 'name="public_reason"' in html
+    # a confirmation without a public reason is refused with a message, a private note alone is not enough
+    refused = client.post("/teacher/course/2/awards", data={**revoke, "confirmed": "yes", "reason": "copied work"})
+    assert refused.status_code == 400
+    assert "Choose the reason that will be shown publicly; nothing was revoked." in refused.get_data(as_text=True)
+    assert "copied work" in refused.get_data(as_text=True)  # the note typed so far is kept
     with env.db.unit_of_work() as s:
         assert s.get(Award, env.world.award_issued).status == "issued"
-    client.post("/teacher/course/2/awards", data={"csrf_token": token, "action": "revoke",
-                                                  "award_id": str(env.world.award_issued), "reason": "copied work"})
+    done = client.post("/teacher/course/2/awards", follow_redirects=True, data={
+        **revoke, "confirmed": "yes", "public_reason": "issued_in_error", "reason": "copied work"})
+    assert "Revoked for" in done.get_data(as_text=True) and "(Technical drawing basics)" in done.get_data(as_text=True)
     with env.db.unit_of_work() as s:
         assert s.get(Award, env.world.award_issued).status == "revoked"
+        credential = s.scalars(select(Credential).where(Credential.award_id == env.world.award_issued)).first()
+        assert credential.revocation_code == "issued_in_error" and credential.revocation_reason == "copied work"
 
 
 def test_bulk_action_reports_refusals_per_award(env: Env) -> None:
@@ -72,7 +86,8 @@ def test_bulk_action_reports_refusals_per_award(env: Env) -> None:
         "csrf_token": token, "action": "approve",
         "award_id": [str(env.world.award_pending), str(env.world.award_issued)]})
     page = response.get_data(as_text=True)
-    assert "Approve — completed: 1" in page and f"award {env.world.award_issued} is issued" in page
+    assert "Approved for " in page and "(CNC machine operator (micro-qualification))." in page
+    assert "not possible while the credential is “Issued”; nothing was changed." in page
     with env.db.unit_of_work() as s:
         assert s.get(Award, env.world.award_pending).status == "approved"
 

@@ -4,6 +4,7 @@ revocation with its reason, did:web and status lists."""
 from __future__ import annotations
 
 import json
+import re
 
 import segno
 from sqlalchemy import select
@@ -69,15 +70,32 @@ def test_did_document_and_status_list_let_an_outside_verifier_check(env: Env) ->
     assert client.get("/schools/beta/status/1").status_code == 404  # list 1 belongs to alpha
 
 
-def test_revoked_credential_says_so_with_the_reason(env: Env) -> None:
+def test_revoked_credential_says_so_with_the_public_reason_and_date_and_no_downloads(env: Env) -> None:
     with env.db.unit_of_work() as s:
         actions.revoke(s, env.world.school_a, env.world.award_full, reason="assessment annulled <b>",
-                       actor="teacher@alpha")
+                       public_reason="assessment_changed", actor="teacher@alpha")
     uuids = _credentials(env)
-    html = env.client().get(f"/credentials/{uuids['ob3-di']}").get_data(as_text=True)
-    assert 'data-verdict="revoked"' in html and "REVOKED" in html
-    assert "assessment annulled &lt;b&gt;" in html
-    assert "the issuer has revoked this credential" in html  # the status list check itself failed
+    client = env.client()
+    html = client.get(f"/credentials/{uuids['ob3-di']}", headers={"Accept-Language": "hr"}).get_data(as_text=True)
+    assert 'data-verdict="revoked"' in html
+    assert "Razlog: Promijenio se rezultat vrednovanja na kojem se temelji" in html  # the public reason, translated
+    assert "assessment annulled" not in html  # the revoker's note stays private
+    with env.db.unit_of_work() as s:
+        revoked_at = s.scalars(select(Credential.revoked_at).where(Credential.uuid == uuids["ob3-di"])).one()
+    assert f"{revoked_at.day}. " in re.search(r'id="revoked-on">([^<]*)<', html).group(1)
+    assert 'id="no-downloads"' in html and ".jwt\"" not in html and ".elm.json" not in html
+    assert "the issuer has revoked this credential" in html  # the status list check (in the technical details)
+    for ext in ("jwt", "json", "elm.json"):  # the files themselves are no longer handed out
+        assert client.get(f"/credentials/{uuids['ob3-jwt']}.{ext}").status_code == 410
+
+
+def test_a_revocation_without_a_public_reason_publishes_none_of_its_text(env: Env) -> None:
+    with env.db.unit_of_work() as s:  # e.g. revoked from the command line before reasons had codes
+        actions.revoke(s, env.world.school_a, env.world.award_full, reason="assessment annulled <b>",
+                       actor="admin:test")
+    html = env.client().get(f"/credentials/{_credentials(env)['ob3-jwt']}").get_data(as_text=True)
+    assert 'data-verdict="revoked"' in html and 'id="revoked-on"' in html
+    assert "annulled" not in html and 'id="revocation-reason"' not in html
 
 
 def test_verification_page_in_the_learner_language(env: Env) -> None:
@@ -111,16 +129,17 @@ def test_certificate_names_the_learner_and_leads_back_to_the_live_check(env: Env
     with env.db.unit_of_work() as s:
         learner_id = s.get(Award, env.world.award_full).learner_id
     own = env.learner(learner_id).get("/learner/").get_data(as_text=True)
-    assert 'class="certificate-link"' in own and "/certificate" in own and 'target="_blank"' in own
+    assert 'certificate-link"' in own and "/certificate" in own and 'target="_blank"' in own
 
 
 def test_certificate_of_a_revoked_credential_is_stamped_revoked(env: Env) -> None:
     with env.db.unit_of_work() as s:
         actions.revoke(s, env.world.school_a, env.world.award_full, reason="assessment annulled <b>",
-                       actor="admin:test")
+                       public_reason="wrong_learner", actor="admin:test")
     uuid = _credentials(env)["ob3-jwt"]
     html = env.client().get(f"/credentials/{uuid}/certificate").get_data(as_text=True)
-    assert 'data-verdict="revoked"' in html and "assessment annulled &lt;b&gt;" in html
+    assert 'data-verdict="revoked"' in html and "Issued to the wrong person" in html
+    assert "annulled" not in html
 
 
 def test_certificate_of_a_credential_that_fails_its_check_is_stamped(env: Env) -> None:

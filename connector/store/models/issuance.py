@@ -87,7 +87,10 @@ class Credential(Base):
     status_index: Mapped[int | None]
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
-    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    revocation_reason: Mapped[str | None] = mapped_column(
+        Text, doc="the revoker's own words: private (the school's console and audit log), never published")
+    revocation_code: Mapped[str | None] = mapped_column(
+        String(40), doc="the public reason, one of connector.awards.actions.PUBLIC_REVOCATION_REASONS")
 
 
 class StatusList(Base):

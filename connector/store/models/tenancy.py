@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from credbridge.connector.store.base import Base, utcnow
@@ -26,6 +26,13 @@ class School(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(
         default=dict, doc="revoke_on_regression: auto|ask, ags_score: bool, notify_email: bool"
     )
+    #: what the pages and certificates show besides the legal name (all optional)
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, doc="PNG, JPEG or SVG, served at /schools/<slug>/logo")
+    logo_type: Mapped[str | None] = mapped_column(String(50), doc="the logo's media type")
+    brand_colour: Mapped[str | None] = mapped_column(String(7), doc="#rrggbb of the page header's accent")
+    locality: Mapped[str | None] = mapped_column(String(120), doc="the place written on certificates")
+    signatory_name: Mapped[str | None] = mapped_column(String(200), doc="who signs the certificates")
+    signatory_role: Mapped[str | None] = mapped_column(String(200), doc="e.g. Principal")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     admins: Mapped[list[AdminUser]] = relationship(back_populates="school")

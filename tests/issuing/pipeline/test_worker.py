@@ -202,11 +202,12 @@ def test_revoking_after_a_send_of_unknown_outcome_revokes_at_the_target(database
         with database.unit_of_work() as s:
             s.scalars(select(OutboxItem)).one().status = "sending"
     with database.unit_of_work() as s:
-        actions.revoke(s, s.get(Award, award_id).school_id, award_id, reason="issued to the wrong learner",
-                       actor="teacher@school")
+        actions.revoke(s, s.get(Award, award_id).school_id, award_id, reason="mixed up Ana and Iva in the register",
+                       public_reason="wrong_learner", actor="teacher@school")
     assert _worker(database, receiver).run_once().claimed == 0  # nothing is sent any more
     _revocation_worker(database).run_until_idle()
-    assert list(receiver.revoked.values()) == ["issued to the wrong learner"]
+    # the target publishes what it is sent: the public reason, never the revoker's private note
+    assert list(receiver.revoked.values()) == ["Issued to the wrong person"]
     with database.unit_of_work() as s:
         assert s.scalars(select(WorkItem.status).where(WorkItem.kind == REVOKE_EXTERNAL)).all() == ["done"]
         assert s.scalars(select(AuditEntry).where(AuditEntry.action == "outbox.revoked_at_target")).one()
