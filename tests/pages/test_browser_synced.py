@@ -127,8 +127,10 @@ def test_synced_course_matrix_follows_moodle_through_a_teacher_sync(world: Synce
     assert {k: v for k, v in after.items() if k != name} == {k: v for k, v in before.items() if k != name}
 
     with world.daemon():
-        frame.click("button:has-text('Sync this course now')")
-        frame.wait_for_load_state()
+        # the POST answers with the course page carrying the sync's id; until it lands, the old address
+        # (without "work=") would satisfy the wait below before the sync was even requested
+        with frame.expect_navigation(url=lambda url: "work=" in url):
+            frame.click("button:has-text('Sync this course now')")
         # when the sync and the evaluations it queued are done, the page shows the new results by itself
         frame.wait_for_url(lambda url: "work=" not in url, timeout=30000)
         frame.wait_for_load_state()
