@@ -213,9 +213,11 @@ def _canonical(nquads: str) -> str:
     # lenient: the IRIs filled in were checked by _plain_iri, the rest comes from pyld
     dataset = pyoxigraph.Dataset(pyoxigraph.parse(nquads, pyoxigraph.RdfFormat.N_QUADS, lenient=True))
     dataset.canonicalize(pyoxigraph.CanonicalizationAlgorithm.RDFC_1_0)
-    lines = pyoxigraph.serialize(dataset, format=pyoxigraph.RdfFormat.N_QUADS).decode("utf-8").splitlines(True)
+    # split on "\n" only: str.splitlines would also split inside literals holding U+2028 and the like
+    lines = pyoxigraph.serialize(dataset, format=pyoxigraph.RdfFormat.N_QUADS).decode("utf-8").split("\n")
+    lines.pop()  # after the last "\n"
     lines.sort()  # RDFC-1.0's output is the canonical quads in code point order
-    return "".join(lines)
+    return "".join(line + "\n" for line in lines)
 
 
 def canonize(document: dict[str, Any]) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from credbridge.connector.issuing.formats import build_ob3
+from credbridge.connector.issuing.formats.canonical_nquads import canonize
 from credbridge.connector.issuing.formats.content import CredentialContent, Stackability
 from credbridge.connector.issuing.formats.errors import ContentError
-from credbridge.connector.issuing.formats.canonical_nquads import canonize
 from credbridge.connector.issuing.formats.jsonld_offline import DATA
 from credbridge.connector.issuing.formats.ob3_schema import schema_errors
 from tests.issuing.formats.conftest import DID, LIST_URL, STANDARDS, make_content
