@@ -164,6 +164,8 @@ def build_ob3(content: CredentialContent) -> dict[str, Any]:
         "version": c.template_version,
         "inLanguage": c.languages[0],
     }
+    if c.image:
+        achievement["image"] = {"id": c.image.data_uri, "type": "Image", "caption": c.image.caption or c.text(c.title)}
     if c.awarding_body:
         # the partner the school issues for made the achievement; the school stays the issuer
         achievement["creator"] = issuer_profile(c, c.awarding_body)
