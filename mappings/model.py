@@ -403,11 +403,28 @@ class Template(_Model):
         return not self.part_of
 
 
+#: supervision & ID-verification levels an activity can be declared with (``derive.SupervisionLevel`` keys)
+SUPERVISION_LEVELS = ("supervised_onsite_id", "supervised_online_id", "supervised_no_id", "unsupervised_id",
+                      "unsupervised_no_id")
+
+
+class ActivityDeclaration(_Model):
+    """How an activity was supervised, where Moodle cannot know it (an exam sat in the room)."""
+
+    supervision: Literal["supervised_onsite_id", "supervised_online_id", "supervised_no_id", "unsupervised_id",
+                         "unsupervised_no_id"]
+    #: what happened, in the school's words; it goes into the credential as the reason
+    note: Annotated[str, Field(min_length=3, max_length=300)]
+
+
 class CourseDeclaration(_Model):
     """What the admin declares about a Moodle course that Moodle does not know."""
 
     mode: Mode | None = None
     learning_setting: LearningSetting | None = None
+    #: by activity idnumber or name (as in rules): e.g. {"Final exam": {supervision: supervised_onsite_id,
+    #: note: "sat in the exam room with ID check"}}
+    activities: dict[str, ActivityDeclaration] = Field(default_factory=dict)
 
 
 class MappingSet(_Model):
