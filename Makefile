@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv system-deps lint bench clean
+NODE_DEPS := tests/independent/node_modules/.package-lock.json
+
+.PHONY: demo test venv system-deps node-deps lint bench clean
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +21,19 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/credbridge demo $(DEMO_ARGS)
 
-## make test: set up and pass the whole test suite (SQLite, PostgreSQL, headless Chromium)
-test: $(STAMP) system-deps
+## make test: set up and pass the whole test suite (SQLite, PostgreSQL, headless Chromium, the npm verifiers)
+test: $(STAMP) system-deps node-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Debian's PostgreSQL server and Chromium are installed when we are root; otherwise say what is missing.
 system-deps:
 	@bash deploy/scripts/system-deps.sh
+
+# The independent verifiers (tests/independent): exactly the versions in package-lock.json.
+$(NODE_DEPS): tests/independent/package.json tests/independent/package-lock.json
+	npm ci --prefix tests/independent --no-audit --no-fund --loglevel=error
+
+node-deps: system-deps $(NODE_DEPS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,4 +42,4 @@ bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache tests/independent/node_modules

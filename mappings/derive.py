@@ -5,9 +5,10 @@ The unit's declared value is the default; evidence is the proof and refines it:
   rating, external exam), as Europass assessment concepts;
 - form of participation per course (the admin's course declaration, else inferred from the
   learner's activity in the course), combined over the courses that proved the unit;
-- supervision & identity verification from the quiz settings (Safe Exam Browser, proctoring,
-  IP restriction) or the external result's columns, with ID verification only when the school
-  declares that it checks identity documents at supervised exams.
+- supervision & identity verification from what the mapping file declares for the activity, else
+  from the quiz settings Moodle returns (browser security, Safe Exam Browser, IP restriction,
+  password, proctoring rules) or the external result's columns, with ID verification only when the
+  school declares that it checks identity documents at supervised exams (table in README.md).
 
 Every value carries :class:`Provenance`: which evidence, which rule, and why.
 """
@@ -41,8 +42,12 @@ _ASSIGNMENT_REFINEMENTS = frozenset({
 ONLINE_MODULES = frozenset({"quiz", "assign", "lti", "page", "scorm", "h5pactivity", "forum", "lesson", "book",
                             "url", "resource", "workshop", "choice", "feedback", "glossary", "wiki", "data"})
 ONSITE_MODULES = frozenset({"attendance", "facetoface"})
-#: quiz access-rule plugin names (quizaccess_*) meaning a proctor or locked browser watches the attempt
-_PROCTORING_RULES = ("proctor", "securewindow")
+#: quiz access-rule plugin names (quizaccess_*) meaning a proctor (or a recording a person reviews)
+#: watches the attempt; Moodle's own rules only lock the browser or restrict where and when
+_PROCTORING_RULES = ("proctor",)
+#: ``browsersecurity`` values: a locked window, not a person (Moodle 4.x offers "-" and "securewindow";
+#: "safebrowser" is how Moodle before 3.9 required Safe Exam Browser)
+_LOCKED_BROWSER = {"securewindow": "a full-screen pop-up window", "safebrowser": "Safe Exam Browser"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,26 +158,56 @@ def mode_from_text(text: Any) -> str | None:
         return None
 
 
-def _quiz_supervision(fact: EvidenceFact, school: School) -> tuple[SupervisionLevel, str] | None:
+@dataclass(frozen=True, slots=True)
+class DeclaredSupervision:
+    """What a mapping file declares about one activity's supervision (``courses.<c>.activities.<a>``),
+    for what Moodle cannot know: an exam sat in the room with an ID check."""
+
+    level: SupervisionLevel
+    note: str
+    where: str  # "courses.CNC101.activities.Final exam"
+
+
+def _safe_exam_browser(s: Mapping[str, Any], rules: list[str]) -> bool:
+    if s.get("seb_required") or any(r in ("seb", "quizaccess_seb") for r in rules):
+        return True
+    # quizaccess_seb's own field where a site returns it: 0 = not required, 1-4 = how it is configured
+    return any(str(s.get(key) or "0").strip() not in ("0", "", "False", "false")
+               for key in ("seb_requiresafeexambrowser", "requiresafeexambrowser"))
+
+
+def _quiz_supervision(fact: EvidenceFact, school: School) -> tuple[SupervisionLevel | None, str] | None:
+    """What the quiz settings Moodle returned show (None: no settings). A level of None means they
+    cannot tell: Moodle shows ``subnet`` and ``password`` only to users who may edit the quiz."""
     s = fact.quiz_settings
     if s is None:
         return None
     rules = [str(r).lower() for r in s.get("access_rules") or ()]
-    seb = bool(s.get("seb_required")) or any("seb" in r for r in rules)
+    browser = str(s.get("browsersecurity") or "").strip().lower()
+    locks = list(dict.fromkeys(
+        [*(["Safe Exam Browser"] if _safe_exam_browser(s, rules) else []),
+         *([_LOCKED_BROWSER[browser]] if browser in _LOCKED_BROWSER else [])]))
     proctored = bool(s.get("proctored")) or any(any(k in r for k in _PROCTORING_RULES) for r in rules)
-    subnet = bool(s.get("subnet"))
-    if not (proctored or subnet):
-        # Safe Exam Browser alone locks the browser; it does not put a person in the room (a learner
-        # can run it at home), so on its own it is no evidence of supervision
-        why = "Safe Exam Browser only, no proctoring or IP restriction" if seb else \
-            "quiz has no proctoring or IP restriction"
-        return SupervisionLevel.UNSUPERVISED_NO_ID, why
-    why = ", ".join(n for n, on in (("Safe Exam Browser", seb), ("proctoring", proctored),
-                                     ("IP/subnet restriction", subnet)) if on)
-    if school.checks_id_at_supervised_exams or _truthy(s.get("id_verification", "")):
-        level = SupervisionLevel.SUPERVISED_ONSITE_ID if subnet else SupervisionLevel.SUPERVISED_ONLINE_ID
-        return level, f"quiz supervised ({why}); the school checks ID at supervised exams"
-    return SupervisionLevel.SUPERVISED_NO_ID, f"quiz supervised ({why}); the school does not declare ID checks"
+    subnet_known = "subnet" in s or "ipaddress" in rules
+    subnet = bool(str(s.get("subnet") or "").strip()) or "ipaddress" in rules
+    password = bool(s.get("has_password")) or "password" in rules
+    if proctored or subnet:
+        why = ", ".join([*locks, *(["proctoring"] if proctored else []),
+                         *(["IP/subnet restriction"] if subnet else [])])
+        if school.checks_id_at_supervised_exams or _truthy(s.get("id_verification", "")):
+            level = SupervisionLevel.SUPERVISED_ONSITE_ID if subnet else SupervisionLevel.SUPERVISED_ONLINE_ID
+            return level, f"quiz supervised ({why}); the school checks ID at supervised exams"
+        return SupervisionLevel.SUPERVISED_NO_ID, f"quiz supervised ({why}); the school does not declare ID checks"
+    # a locked browser or a password alone puts no person in the room (a learner can run Safe Exam
+    # Browser at home and be told the password), so on their own they are no evidence of supervision
+    alone = [*locks, *(["a password"] if password and subnet_known else [])]
+    if not subnet_known:
+        return None, ("Moodle did not show the quiz's IP restriction and password (only users who may edit the "
+                      "quiz see them: moodle/course:manageactivities)"
+                      + (f"; {' and '.join(alone)} alone would not be supervision" if alone else ""))
+    if alone:
+        return SupervisionLevel.UNSUPERVISED_NO_ID, f"{' and '.join(alone)} only, no proctoring or IP restriction"
+    return SupervisionLevel.UNSUPERVISED_NO_ID, "quiz has no proctoring or IP restriction"
 
 
 def _external_supervision(fact: EvidenceFact) -> tuple[SupervisionLevel, str] | None:
@@ -192,34 +227,48 @@ def _external_supervision(fact: EvidenceFact) -> tuple[SupervisionLevel, str] | 
                    f"id_checked={ext.get('id_checked', '(not given)')}")
 
 
-def derive_supervision(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], school: School) -> Derived:
-    """The supervision every assessment of the unit had (their meet), from the evidence where it tells.
+def _supervision_of(fact: EvidenceFact, school: School, declared: Mapping[int, DeclaredSupervision]
+                    ) -> tuple[SupervisionLevel | None, str] | None:
+    if fact.cmid is not None and fact.cmid in declared:
+        said = declared[fact.cmid]
+        return said.level, f"declared in the mapping file ({said.where}): {said.note}"
+    if fact.kind is EvidenceKind.QUIZ_ATTEMPT:
+        return _quiz_supervision(fact, school)
+    if fact.kind is EvidenceKind.EXTERNAL:
+        return _external_supervision(fact)
+    return None
+
+
+def derive_supervision(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], school: School,
+                       declared: Mapping[int, DeclaredSupervision] | None = None) -> Derived:
+    """The supervision every assessment of the unit had (their meet), from what the mapping file declares
+    for an activity, else from the evidence where it tells.
 
     A proof whose evidence says nothing of supervision (a graded assignment, a rated competency, a
-    completion) counts as what the unit declares, or else as unsupervised: one supervised quiz does
-    not make a take-home assignment beside it supervised. When no proof tells, the unit's
-    declaration stands alone (or the element is left out).
+    completion, a quiz whose restrictions Moodle hides) counts as what the unit declares, or else as
+    unsupervised: one supervised quiz does not make a take-home assignment beside it supervised. When
+    no proof tells, the unit's declaration stands alone (or the element is left out).
     """
-    declared = SupervisionLevel.from_uri(unit.supervision) if unit.supervision else None
+    declared_level = SupervisionLevel.from_uri(unit.supervision) if unit.supervision else None
     told: list[tuple[SupervisionLevel, Provenance]] = []
     silent: list[Provenance] = []
     for fact, rule in proofs:
-        got = (_quiz_supervision(fact, school) if fact.kind is EvidenceKind.QUIZ_ATTEMPT
-               else _external_supervision(fact) if fact.kind is EvidenceKind.EXTERNAL else None)
-        if got:
+        got = _supervision_of(fact, school, declared or {})
+        if got and got[0] is not None:
             told.append((got[0], Provenance((fact.id,), rule, got[1])))
         else:
-            silent.append(Provenance((fact.id,), rule, f"{fact.kind.value}: no record of supervision"))
+            why = got[1] if got else f"{fact.kind.value}: no record of supervision"
+            silent.append(Provenance((fact.id,), rule, why))
     if told:
         levels = [lvl for lvl, _ in told]
         if silent:
-            levels.append(declared or SupervisionLevel.UNSUPERVISED_NO_ID)
+            levels.append(declared_level or SupervisionLevel.UNSUPERVISED_NO_ID)
         provenance = tuple(p for _, p in told) + tuple(silent)
         return Derived(SupervisionLevel.meet(levels), "evidence", provenance)
     if unit.supervision:
-        return Derived(declared or unit.supervision, "declared",
+        return Derived(declared_level or unit.supervision, "declared",
                        (Provenance((), "unit.supervision", "declared on the unit; no evidence tells"),))
-    return Derived(None, "none")
+    return Derived(None, "none", tuple(p for p in silent if p.rule))  # why nothing is claimed
 
 
 def _assessment_of(fact: EvidenceFact, unit: Unit, supervised: bool) -> tuple[tuple[str, ...], str] | None:
@@ -249,6 +298,9 @@ def _assessment_of(fact: EvidenceFact, unit: Unit, supervised: bool) -> tuple[tu
 
 
 def derive_assessment(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], supervised_ids: set[str]) -> Derived:
+    """The types the evidence shows and the types the unit declares, each with its provenance: a
+    declared type is never dropped because the evidence shows another (a written examination whose
+    Moodle trace is a quiz is both)."""
     types: dict[str, None] = {}
     provs: list[Provenance] = []
     for fact, rule in proofs:
@@ -258,6 +310,10 @@ def derive_assessment(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], su
                 types.setdefault(t, None)
             provs.append(Provenance((fact.id,), rule, got[1], tuple(got[0])))
     if types:
+        for t in unit.assessment_types:
+            if t not in types:
+                types[t] = None
+                provs.append(Provenance((), "unit.assessment_types", f"declared on unit {unit.code}", (t,)))
         return Derived(tuple(sorted(types)), "evidence", tuple(provs))
     if unit.assessment_types:
         return Derived(tuple(unit.assessment_types), "declared",
@@ -344,12 +400,15 @@ def derive_grade(scheme: GradingScheme | None, proofs: Sequence[tuple[EvidenceFa
 
 
 def derive_unit(unit: Unit, proofs: Sequence[tuple[EvidenceFact, str]], school: School,
-                course_mode: Mapping[int, tuple[str | None, str, Provenance]]) -> UnitDerivation:
-    supervision = derive_supervision(unit, proofs, school)
+                course_mode: Mapping[int, tuple[str | None, str, Provenance]],
+                declared: Mapping[int, DeclaredSupervision] | None = None) -> UnitDerivation:
+    """``declared``: course module id -> the supervision the mapping file declares for that activity."""
+    declared = declared or {}
+    supervision = derive_supervision(unit, proofs, school, declared)
     supervised_ids = {
         f.id for f, _ in proofs
         if f.kind is EvidenceKind.QUIZ_ATTEMPT
-        and (lvl := _quiz_supervision(f, school)) and lvl[0] is not SupervisionLevel.UNSUPERVISED_NO_ID
+        and (got := _supervision_of(f, school, declared)) and got[0] is not None and got[0].supervised
     }
     return UnitDerivation(
         assessment_types=derive_assessment(unit, proofs, supervised_ids),

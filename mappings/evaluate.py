@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from credbridge.mappings.completeness import MissingElement, completeness
 from credbridge.mappings.derive import (
+    DeclaredSupervision,
     Derived,
     Grade,
     Provenance,
@@ -76,6 +77,8 @@ class ResolvedMappings:
     #: static gate results per template code
     missing: dict[str, tuple[MissingElement, ...]]
     national: dict[str, tuple[NationalFinding, ...]]
+    #: course module id -> the supervision the mapping file declares for that activity
+    activity_supervision: dict[int, DeclaredSupervision] = field(default_factory=dict)
     _unit_index: dict[str, CompiledUnit] = field(default_factory=dict, repr=False)
     _templates: list[tuple[Template, tuple[str, ...]]] = field(default_factory=list, repr=False)
 
@@ -105,11 +108,27 @@ def resolve(mapping_set: MappingSet, structure: CourseStructure) -> ResolvedMapp
         mode = declared.mode if declared and declared.mode else mode_from_text(c.declared_mode)
         if mode:
             course_modes[c.id] = mode
-    for key in ms.courses:
-        if structure.course(key) is None:
+    activity_supervision: dict[int, DeclaredSupervision] = {}
+    levels = {level.key: level for level in SupervisionLevel}
+    for key, declaration in ms.courses.items():
+        course = structure.course(key)
+        if course is None:
             file, line, col = ms.location("courses", key)
             problems.append(Problem(file, line, col, f"course declaration {key!r} names no course on the site",
                                     "dangling_moodle_reference"))
+            continue
+        for ref, activity in declaration.activities.items():
+            found = CourseStructure.activity(course, ref)
+            if len(found) != 1:
+                file, line, col = ms.location("courses", key, "activities", ref)
+                names = ", ".join(repr(a.name) for a in course.activities) or "none"
+                problems.append(Problem(file, line, col, (
+                    f"no activity with idnumber or name {ref!r} in course {course.shortname} (there: {names})"
+                    if not found else f"{len(found)} activities are named {ref!r} in {course.shortname}; give the "
+                    "activity an idnumber in Moodle and use it"), "dangling_moodle_reference"))
+                continue
+            activity_supervision[found[0].cmid] = DeclaredSupervision(
+                levels[activity.supervision], activity.note, f"courses.{key}.activities.{ref}")
     if problems:
         raise MappingError(problems)
     return ResolvedMappings(
@@ -118,6 +137,7 @@ def resolve(mapping_set: MappingSet, structure: CourseStructure) -> ResolvedMapp
         units=tuple(compiled),
         template_units={t.code: tuple(ms.template_unit_codes(t.code)) for t in ms.templates},
         course_modes=course_modes,
+        activity_supervision=activity_supervision,
         missing={t.code: tuple(completeness(t, ms)) for t in ms.templates},
         national={t.code: tuple(national_check(t, ms)) for t in ms.templates},
     )
@@ -404,9 +424,10 @@ def _runtime_missing(tpl: Template, annex: TemplateAnnex) -> list[MissingElement
     return out
 
 
-def _derive(unit: Unit, proofs: tuple, school: Any, modes: Callable[[], dict[int, tuple]]) -> UnitDerivation:
+def _derive(unit: Unit, proofs: tuple, school: Any, modes: Callable[[], dict[int, tuple]],
+            declared: dict[int, DeclaredSupervision]) -> UnitDerivation:
     ordered = tuple(sorted(set(proofs), key=lambda p: (p[0].id, p[1])))
-    return derive_unit(unit, ordered, school, modes())
+    return derive_unit(unit, ordered, school, modes(), declared)
 
 
 def evaluate(resolved: ResolvedMappings, evidence: Sequence[EvidenceFact],
@@ -437,7 +458,8 @@ def evaluate(resolved: ResolvedMappings, evidence: Sequence[EvidenceFact],
             proofs = outcome.proofs
             ids = (proofs[0][0].id,) if len(proofs) == 1 else tuple(sorted({f.id for f, _ in proofs}))
             achieved[cu.unit.code] = AchievedUnit(cu.unit.code, outcome.at, ids,
-                                                  partial(_derive, cu.unit, proofs, ms.school, modes))
+                                                  partial(_derive, cu.unit, proofs, ms.school, modes,
+                                                          resolved.activity_supervision))
     earned: dict[str, EarnedTemplate] = {}
     tprogress: dict[str, TemplateProgress] = {}
     for tpl, codes in resolved._templates:

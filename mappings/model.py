@@ -7,6 +7,8 @@ concept URIs; mapping files may use labels.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable
 from decimal import Decimal
@@ -76,6 +78,42 @@ def _duration(value: str) -> str:
         raise ValueError("an ISO 8601 duration such as P5Y, P18M or P2Y6M")
     return value
 
+
+_IMAGE_URI = re.compile(r"^data:(image/png|image/jpeg|image/svg\+xml);base64,([A-Za-z0-9+/]+={0,2})$")
+_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",)}
+_SVG_ACTIVE = re.compile(rb"<script|javascript:|\son[a-z]+\s*=|<foreignObject", re.IGNORECASE)
+
+
+def _image(max_bytes: int):
+    def check(value: str) -> str:
+        match = _IMAGE_URI.match(value.replace("\n", "").replace(" ", ""))
+        if not match:
+            raise ValueError("an image is a data: URI of a PNG, JPEG or SVG file, e.g. "
+                             "'data:image/png;base64,iVBORw0…' (make one with: base64 -w0 badge.png)")
+        media_type, encoded = match.groups()
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"the image's base64 is broken: {exc}") from None
+        if len(data) > max_bytes:
+            raise ValueError(f"the image has {len(data):,} bytes; at most {max_bytes:,} go into every credential")
+        if media_type in _MAGIC and not data.startswith(_MAGIC[media_type]):
+            raise ValueError(f"the data is not a {media_type.split('/')[1].upper()} file")
+        if media_type == "image/svg+xml":
+            head = data[:2048].lstrip()
+            if b"<svg" not in data[:4096] or not head.startswith((b"<", b"\xef\xbb\xbf<")):
+                raise ValueError("the data is not an SVG file")
+            if _SVG_ACTIVE.search(data):
+                raise ValueError("an SVG image may not contain scripts, event handlers or foreign objects")
+        return match.group(0)
+
+    schema = {"type": "string", "pattern": _IMAGE_URI.pattern,
+              "description": f"a data: URI of a PNG, JPEG or SVG image of at most {max_bytes // 1024} KiB"}
+    return AfterValidator(check), WithJsonSchema(schema)
+
+
+#: the image every credential of a template carries (OB 3.0 achievement.image, ELM display image)
+BadgeImage = Annotated[str, *_image(256 * 1024)]
 
 EQFLevel = Annotated[str, *_vocab_field("eqf")]
 ISCEDField = Annotated[str, *_vocab_field("isced-f")]
@@ -351,6 +389,9 @@ class Template(_Model):
     #: reference to the qualification standard(s) in a national register (HR: CROQF register)
     register_standard: str | None = None
     further_information: LangMap | None = None
+    #: the credential's face; without one credbridge draws a badge (title, EQF level, the school's brand
+    #: colour and logo from the admin console)
+    image: BadgeImage | None = None
 
     @field_validator("part_of", mode="before")
     @classmethod
@@ -362,11 +403,28 @@ class Template(_Model):
         return not self.part_of
 
 
+#: supervision & ID-verification levels an activity can be declared with (``derive.SupervisionLevel`` keys)
+SUPERVISION_LEVELS = ("supervised_onsite_id", "supervised_online_id", "supervised_no_id", "unsupervised_id",
+                      "unsupervised_no_id")
+
+
+class ActivityDeclaration(_Model):
+    """How an activity was supervised, where Moodle cannot know it (an exam sat in the room)."""
+
+    supervision: Literal["supervised_onsite_id", "supervised_online_id", "supervised_no_id", "unsupervised_id",
+                         "unsupervised_no_id"]
+    #: what happened, in the school's words; it goes into the credential as the reason
+    note: Annotated[str, Field(min_length=3, max_length=300)]
+
+
 class CourseDeclaration(_Model):
     """What the admin declares about a Moodle course that Moodle does not know."""
 
     mode: Mode | None = None
     learning_setting: LearningSetting | None = None
+    #: by activity idnumber or name (as in rules): e.g. {"Final exam": {supervision: supervised_onsite_id,
+    #: note: "sat in the exam room with ID check"}}
+    activities: dict[str, ActivityDeclaration] = Field(default_factory=dict)
 
 
 class MappingSet(_Model):

@@ -40,6 +40,7 @@ def _derived(d: Derived) -> dict[str, Any]:
 
 def build_snapshot(earned: EarnedTemplate, mapping_set: MappingSet) -> dict[str, Any]:
     annex = earned.annex
+    template = mapping_set.template(earned.code)
     units = []
     for code in annex.units:
         unit = mapping_set.unit(code)
@@ -84,6 +85,8 @@ def build_snapshot(earned: EarnedTemplate, mapping_set: MappingSet) -> dict[str,
         "outputs": list(annex.outputs),
         "issue_policy": annex.issue_policy,
         "further_information": dict(annex.further_information) if annex.further_information else None,
+        # the credential's face: the template's image (else the issuer draws a badge in the school's brand)
+        "image": template.image,
         "units": units,
         "achieved_at": earned.achieved_at.isoformat(),
         "evidence_ids": list(earned.evidence_ids),

@@ -193,6 +193,21 @@ def current_school() -> SchoolIdentity | None:
         return identity_of(db.get(School, session.school_id))
 
 
+def _face(award: Any = None, credential: Any = None, document: Any = None) -> Any:
+    """The credential's image and issuer for pages/credential_face.html (the issued document's, else the
+    award's as it would be issued, in the school's brand colour and logo)."""
+    from credbridge.connector.issuing.adapters.content import branding_of
+    from credbridge.connector.issuing.face import credential_face
+    from credbridge.lti.pages.runtime import unit_of_work
+
+    school_id = getattr(award, "school_id", None)
+    with unit_of_work() as db:
+        branding = branding_of(db.get(School, school_id)) if school_id is not None else None
+    if credential is not None:
+        return credential_face(getattr(award, "snapshot", None), credential.document, credential.format, branding)
+    return credential_face(getattr(award, "snapshot", None), document, branding=branding)
+
+
 def init_template_helpers(app: Flask) -> None:
     app.jinja_env.filters.update(
         cb_date=_date, cb_datetime=_datetime, cb_element=_element, cb_text=_i18n_text, cb_lang=_i18n_lang,
@@ -201,5 +216,5 @@ def init_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(STATE_LABELS=STATE_LABELS, ACTION_LABELS=ACTION_LABELS, STATE_ICONS=STATE_ICONS,
                                  FORMAT_LABELS=FORMAT_LABELS, REVOCATION_REASON_LABELS=REVOCATION_REASON_LABELS,
                                  CHECK_OUTCOMES=CHECK_OUTCOMES, cb_check=check_text, cb_linkedin=linkedin_url,
-                                 cb_current_school=current_school,
+                                 cb_current_school=current_school, cb_face=_face,
                                  cb_verification_url=public_verification_url)

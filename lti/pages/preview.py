@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from credbridge.connector.issuing.adapters.content import SnapshotError, build_content
+from credbridge.connector.issuing.adapters.content import SnapshotError, branding_of, build_content
 from credbridge.connector.issuing.formats import build_ob3
 from credbridge.connector.issuing.formats import content as fc
 from credbridge.connector.issuing.formats.errors import FormatError
@@ -49,7 +49,7 @@ def credential_preview(session: Session, award: Award, locale: str) -> Preview:
             snapshot=dict(award.snapshot or {}), credential_id=PREVIEW_ID, issuer_did=school_did(base_url(), school),
             school_homepage=school.homepage or base_url(), learner=subject,
             issued_at=datetime.now(UTC).replace(microsecond=0),
-            status=fc.StatusEntry(status_list_url(base_url(), school, 0), 0))
+            status=fc.StatusEntry(status_list_url(base_url(), school, 0), 0), branding=branding_of(school))
         document = build_ob3(content)
     except (SnapshotError, FormatError, ValueError) as error:
         # what blocks issuing is exactly what the teacher must see

@@ -49,7 +49,9 @@ def test_open_quiz_is_an_unsupervised_quiz():
     assert "no proctoring or IP restriction" in d.supervision.provenance[0].reason
 
 
-@pytest.mark.parametrize("settings", [{"seb_required": True}, {"access_rules": ["quizaccess_seb"]}])
+@pytest.mark.parametrize("settings", [{"seb_required": True, "subnet": ""},
+                                      {"access_rules": ["quizaccess_seb"], "subnet": ""},
+                                      {"seb_requiresafeexambrowser": 1, "subnet": "", "browsersecurity": "-"}])
 def test_safe_exam_browser_alone_is_no_evidence_of_supervision(settings):
     # it locks the browser, wherever the learner is: no person in the room, no ID check
     d = derive(unit(), [Facts.quiz(3, CNC, 80, settings=settings)], checks_id=True)
@@ -131,8 +133,10 @@ def test_assignment_is_marked_assignment_unless_declared_more_precisely():
     f = Facts.assign(2, CNC, 80, fid="a")
     assert derive(unit(), [f]).assessment_types.value == (ASSESS_MARKED_ASSIGNMENT,)
     d = derive(unit(assessment_types=["practical assessment", "oral examination"]), [f])
-    assert d.assessment_types.value == (PRACTICAL,)
+    # the assignment is the practical assessment; the oral examination it does not show is still stated
+    assert set(d.assessment_types.value) == {PRACTICAL, ORAL}
     assert "declares what kind of work" in d.assessment_types.provenance[0].reason
+    assert d.assessment_types.provenance[1] == Provenance((), "unit.assessment_types", "declared on unit U", (ORAL,))
 
 
 def test_competency_attendance_and_external_types():

@@ -11,11 +11,13 @@ from typing import Any
 
 from credbridge.connector.issuing.formats import content as fc
 from credbridge.connector.issuing.formats.content import CredentialContent
+from credbridge.connector.issuing.formats.errors import ContentError
 from credbridge.connector.issuing.formats.frameworks import (
     credit_points_from_snapshot,
     nqf_level_from_snapshot,
     primary_credit,
 )
+from credbridge.connector.issuing.formats.images import MEDIA_TYPES, Branding, Image, badge_svg, image_from_data_uri
 from credbridge.connector.issuing.formats.supervision import supervision_from_snapshot
 from credbridge.mappings import vocab
 
@@ -113,9 +115,51 @@ def _organisation_urn(data: dict[str, Any]) -> str:
     return f"urn:credbridge:organisation:{data.get('country', '')}:{uuid.uuid5(_CREDENTIAL_NS, key)}"
 
 
+def _languages(snapshot: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(snapshot.get("languages") or ("en",))
+
+
+def issuer_name(snapshot: dict[str, Any]) -> str:
+    """The issuing school's name as the credential states it (OB 3.0 ``issuer.name``): in the
+    credential's primary language. Every page showing the credential names the issuer with this."""
+    school = snapshot.get("issuing_school") or snapshot.get("awarding_body") or {}
+    return fc.primary_text(_langmap(school.get("legal_name"), "issuing_school.legal_name"), _languages(snapshot))
+
+
+def awarding_body_name(snapshot: dict[str, Any]) -> str:
+    """The awarding body's name as the credential states it (the issuer, or the partner it issues for)."""
+    body = snapshot.get("awarding_body") or snapshot.get("issuing_school") or {}
+    return fc.primary_text(_langmap(body.get("legal_name"), "awarding_body.legal_name"), _languages(snapshot))
+
+
+_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def branding_of(school: Any) -> Branding:
+    """The school's brand colour and logo (set in the admin console) for the badges credbridge draws."""
+    colour = getattr(school, "brand_colour", None)
+    logo, logo_type = getattr(school, "logo", None), getattr(school, "logo_type", None)
+    return Branding(colour if isinstance(colour, str) and _COLOUR.fullmatch(colour) else None,
+                    Image(logo_type, bytes(logo)) if logo and logo_type in MEDIA_TYPES else None)
+
+
+def credential_image(snapshot: dict[str, Any], branding: Branding | None = None) -> Image:
+    """The template's image from the mapping file, else a badge drawn from the title, the EQF level and
+    the school's brand colour and logo (without them, in the default colour)."""
+    title = fc.primary_text(_langmap(snapshot.get("title"), "title"), _languages(snapshot))
+    if snapshot.get("image"):
+        try:
+            return image_from_data_uri(snapshot["image"], caption=title)
+        except ContentError as error:
+            raise SnapshotError(f"award snapshot: {error}") from error
+    branding = branding or Branding()
+    eqf = str(snapshot.get("eqf_level") or "").rsplit("/", 1)[-1]
+    return badge_svg(title, int(eqf) if eqf.isdigit() else 0, issuer_name(snapshot), branding.colour, branding.logo)
+
+
 def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: str, school_homepage: str,
                   learner: fc.Learner, issued_at: datetime, status: fc.StatusEntry,
-                  achievement_url: str | None = None) -> CredentialContent:
+                  achievement_url: str | None = None, branding: Branding | None = None) -> CredentialContent:
     s = snapshot
     title = _langmap(s.get("title"), "title")
     body = s.get("awarding_body") or {}
@@ -187,4 +231,5 @@ def build_content(*, snapshot: dict[str, Any], credential_id: str, issuer_did: s
         awarding_body=awarding_body,
         further_information=dict(s["further_information"]) if s.get("further_information") else None,
         more_quality_assurance=tuple(more_quality),
+        image=credential_image(s, branding),
     )

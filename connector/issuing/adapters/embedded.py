@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.audit import audit
 from credbridge.connector.issuing.adapters.base import AwardPayload, IssueResult, PermanentIssueError
-from credbridge.connector.issuing.adapters.content import SnapshotError, build_content, credential_uuid
+from credbridge.connector.issuing.adapters.content import SnapshotError, branding_of, build_content, credential_uuid
 from credbridge.connector.issuing.formats import build_elm, build_ob3, sign_data_integrity, sign_vc_jwt
 from credbridge.connector.issuing.formats import content as fc
 from credbridge.connector.issuing.formats.errors import FormatError
@@ -104,7 +104,8 @@ class EmbeddedAdapter:
             return build_content(snapshot=payload.snapshot, credential_id=credential_uuid(idempotency_key, fmt,
                                                                         payload.snapshot.get("identity_salt", "")),
                                  issuer_did=did, school_homepage=school.homepage or self.base_url,
-                                 learner=subject, issued_at=issued_at, status=status)
+                                 learner=subject, issued_at=issued_at, status=status,
+                                 branding=branding_of(school))
 
         outputs = [f for f in payload.snapshot.get("outputs") or ["ob3-jwt"] if f in FORMATS]
         try:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from credbridge.connector.issuing.formats.errors import ContentError
+from credbridge.connector.issuing.formats.images import Image
 
 LangMap = Mapping[str, str]
 
@@ -204,6 +205,9 @@ class CredentialContent:
     awarding_body: Issuer | None = None
     further_information: LangMap | None = None  # Annex I "further information", free text
     more_quality_assurance: tuple[QualityAssurance, ...] = ()  # beyond the first (template, body, units)
+    # the credential's face (the template's image or a generated badge): OB 3.0 achievement.image and
+    # the ELM display image; without one ELM gets a blank page image (documents from before faces)
+    image: Image | None = None
 
     @property
     def all_quality_assurance(self) -> tuple[QualityAssurance, ...]:
@@ -216,10 +220,16 @@ class CredentialContent:
 
     def text(self, lang_map: LangMap) -> str:
         """The value of a language map in the primary language (else the first one present)."""
-        for lang in self.languages:
-            if lang in lang_map:
-                return lang_map[lang]
-        return next(iter(lang_map.values()))
+        return primary_text(lang_map, self.languages)
+
+
+def primary_text(lang_map: LangMap, languages: tuple[str, ...] | list[str]) -> str:
+    """What a one-language field of a credential says: the first of its languages the map has, else
+    the map's first value (how OB 3.0 names the issuer, the achievement, the badge's caption)."""
+    for lang in languages:
+        if lang in lang_map:
+            return lang_map[lang]
+    return next(iter(lang_map.values()))
 
 
 def _problems(c: CredentialContent) -> list[str]:

@@ -17,9 +17,9 @@ import base58
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from credbridge.connector.issuing.formats.canonical_nquads import canonize
 from credbridge.connector.issuing.formats.content import iso_z
 from credbridge.connector.issuing.formats.errors import SigningError
-from credbridge.connector.issuing.formats.jsonld_offline import canonize
 
 CRYPTOSUITE = "eddsa-rdfc-2022"
 ACCEPTED_CRYPTOSUITES = (CRYPTOSUITE, "eddsa-2022")
@@ -55,14 +55,14 @@ def sign_data_integrity(
         raise SigningError("credential already carries a proof; sign the unsigned credential")
     if "@context" not in credential:
         raise SigningError("credential has no @context")
-    document = copy.deepcopy(credential)
     try:
         config = proof_configuration(verification_method, created)
-        signature = private_key.sign(_hash_data(document, config))
+        signature = private_key.sign(_hash_data(credential, config))
     except ValueError as error:
         raise SigningError(f"cannot canonicalise the credential: {error}") from error
     proof = {**config, "proofValue": "z" + base58.b58encode(signature).decode("ascii")}
-    return {**document, "proof": [proof]}
+    # a new top-level dict; the nested values are the caller's (nothing here changes them)
+    return {**credential, "proof": [proof]}
 
 
 def split_proof(secured: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

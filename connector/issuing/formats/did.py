@@ -3,7 +3,7 @@
 did:web (https://w3c-ccg.github.io/did-method-web/): the host (with ``%3A`` before a port) and
 colon-separated path segments; ``did:web:cb.example.org%3A8443:schools:tsrb`` is served at
 ``https://cb.example.org:8443/schools/tsrb/did.json``. Each key appears twice in the document — as a
-``Multikey`` (what Data Integrity verifiers read) and as a ``JsonWebKey`` (what JOSE libraries read)
+``Multikey`` (what Data Integrity verifiers read) and as a ``JsonWebKey2020`` (what JOSE libraries read)
 — and every listed key, current and rotated, is in ``assertionMethod`` so credentials signed with a
 rotated key keep verifying. Withdraw a compromised key by leaving it out.
 """
@@ -32,6 +32,9 @@ DID_CONTEXTS = [
     "https://w3id.org/security/suites/jws-2020/v1",
 ]
 JWK_SUFFIX = "-jwk"
+# the type the jws-2020 context defines (with publicKeyJwk); "JsonWebKey" is defined by no context we
+# declare, so safe-mode JSON-LD processors reject a document using it
+JWK_METHOD_TYPE = "JsonWebKey2020"
 _SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 _FRAGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -90,7 +93,7 @@ def did_web_document(did: str, keys: Sequence[NamedKey]) -> dict[str, Any]:
         })
         methods.append({
             "id": f"{did}#{key.name}{JWK_SUFFIX}",
-            "type": "JsonWebKey",
+            "type": JWK_METHOD_TYPE,
             "controller": did,
             "publicKeyJwk": public_jwk(key.public_key),
         })

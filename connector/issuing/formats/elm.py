@@ -37,6 +37,12 @@ GENERIC_PROFILE = Concept(f"{SNB}/credential/e34929035b", "Generic")
 SHORT_LEARNING_PROGRAMME = Concept(f"{SNB}/learning-opportunity/74a4a268e8", "Short learning programme")
 BASE64_ENCODING = Concept(f"{SNB}/encoding/6146cde7dd", "base64")
 PNG = Concept("http://publications.europa.eu/resource/authority/file-type/PNG", "PNG")
+# the EU File type authority list, for the display image
+FILE_TYPES = {
+    "image/png": PNG,
+    "image/jpeg": Concept("http://publications.europa.eu/resource/authority/file-type/JPEG", "JPEG"),
+    "image/svg+xml": Concept("http://publications.europa.eu/resource/authority/file-type/SVG", "SVG"),
+}
 ESCO_SKILLS = "http://data.europa.eu/esco/concept-scheme/skills"
 
 # The concept scheme of each Europass vocabulary, keyed by the URI path segment of its concepts.
@@ -312,12 +318,15 @@ def _units(c: CredentialContent, org: dict[str, Any], ids: _Ids) -> list[dict[st
 
 
 def _display(c: CredentialContent, ids: _Ids) -> dict[str, Any]:
+    file_type = FILE_TYPES[c.image.media_type] if c.image else PNG
     image = {
         "id": ids("mediaObject"), "type": "MediaObject",
-        "content": base64.b64encode(placeholder_png()).decode("ascii"),
+        "content": c.image.base64 if c.image else base64.b64encode(placeholder_png()).decode("ascii"),
         "contentEncoding": _c(BASE64_ENCODING),
-        "contentType": concept(PNG.uri, PNG.label, notation="file-type"),
+        "contentType": concept(file_type.uri, file_type.label, notation="file-type"),
     }
+    if c.image:
+        image["title"] = {c.languages[0]: c.image.caption or c.text(c.title)}
     return {
         "id": ids("displayParameter"),
         "type": "DisplayParameter",

@@ -12,7 +12,7 @@ from typing import Any
 
 from credbridge.connector.issuing.formats.content import CredentialContent, Issuer, iso_z
 from credbridge.connector.issuing.formats.frameworks import primary_credit
-from credbridge.connector.issuing.formats.jsonld_offline import OB_V3, VC_V2
+from credbridge.connector.issuing.formats.jsonld_offline import OB_EXTENSIONS, OB_V3, VC_V2
 from credbridge.connector.issuing.formats.status_list import status_entry
 
 OB3_SCHEMA_ID = (
@@ -164,6 +164,8 @@ def build_ob3(content: CredentialContent) -> dict[str, Any]:
         "version": c.template_version,
         "inLanguage": c.languages[0],
     }
+    if c.image:
+        achievement["image"] = {"id": c.image.data_uri, "type": "Image", "caption": c.image.caption or c.text(c.title)}
     if c.awarding_body:
         # the partner the school issues for made the achievement; the school stays the issuer
         achievement["creator"] = issuer_profile(c, c.awarding_body)
@@ -197,7 +199,9 @@ def build_ob3(content: CredentialContent) -> dict[str, Any]:
         }]
         subject["result"] = [{"type": ["Result"], "resultDescription": rd_id, "value": c.grade.value}]
     credential: dict[str, Any] = {
-        "@context": [VC_V2, OB_V3],
+        # the extensions context defines the credentialSchema type (as in 1EdTech's own samples):
+        # without it the type is a relative IRI that safe-mode JSON-LD processors reject
+        "@context": [VC_V2, OB_V3, OB_EXTENSIONS],
         "id": c.credential_id,
         "type": ["VerifiableCredential", "AchievementCredential"],
         "issuer": issuer_profile(c),

@@ -11,11 +11,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credbridge.connector.issuing.formats import build_ob3, sign_data_integrity, verify_data_integrity
+from credbridge.connector.issuing.formats.canonical_nquads import canonize
 from credbridge.connector.issuing.formats.content import CredentialContent
 from credbridge.connector.issuing.formats.data_integrity import check_proof, split_proof
 from credbridge.connector.issuing.formats.did import did_key, did_key_verification_method, resolve_public_key
 from credbridge.connector.issuing.formats.errors import SigningError, UnknownContextError
-from credbridge.connector.issuing.formats.jsonld_offline import canonize
 from credbridge.connector.issuing.formats.keys import generate_ed25519
 from tests.issuing.formats.conftest import DID, KID, ROTATED_KID, STANDARDS
 

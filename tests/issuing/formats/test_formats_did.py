@@ -55,7 +55,7 @@ def test_document_lists_current_and_rotated_keys_in_both_forms(did_document: dic
     assert did_document["assertionMethod"] == ids
     multikey, jwk = did_document["verificationMethod"][:2]
     assert multikey["type"] == "Multikey" and multikey["publicKeyMultibase"].startswith("z6Mk")
-    assert jwk["type"] == "JsonWebKey" and jwk["publicKeyJwk"] == public_jwk(issuer_key.public_key())
+    assert jwk["type"] == "JsonWebKey2020" and jwk["publicKeyJwk"] == public_jwk(issuer_key.public_key())
     assert "d" not in jwk["publicKeyJwk"]
 
 

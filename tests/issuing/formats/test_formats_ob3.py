@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from credbridge.connector.issuing.formats import build_ob3
+from credbridge.connector.issuing.formats.canonical_nquads import canonize
 from credbridge.connector.issuing.formats.content import CredentialContent, Stackability
 from credbridge.connector.issuing.formats.errors import ContentError
-from credbridge.connector.issuing.formats.jsonld_offline import DATA, canonize
+from credbridge.connector.issuing.formats.jsonld_offline import DATA
 from credbridge.connector.issuing.formats.ob3_schema import schema_errors
 from tests.issuing.formats.conftest import DID, LIST_URL, STANDARDS, make_content
 
@@ -47,7 +48,8 @@ def test_schema_catches_a_broken_credential(ob3_validator: Any, content: Credent
 def test_structure_follows_credential_formats_doc(content: CredentialContent) -> None:
     vc = build_ob3(content)
     assert vc["@context"] == ["https://www.w3.org/ns/credentials/v2",
-                              "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
+                              "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+                              "https://purl.imsglobal.org/spec/ob/v3p0/extensions.json"]
     assert vc["type"] == ["VerifiableCredential", "AchievementCredential"]
     assert vc["id"] == content.credential_id
     assert vc["issuer"]["id"] == DID
@@ -137,7 +139,15 @@ def test_bundled_schema_and_contexts_are_the_upstream_files() -> None:
         ("contexts/credentials-v2.jsonld", "ob3/contexts/credentials-v2.jsonld"),
         ("contexts/ob-v3p0-extensions.json", "ob3/contexts/extensions.json"),
         ("contexts/edc-ap-context.jsonld", "elm/context/edc-ap-context.jsonld"),
+        ("contexts/credentials-v1.jsonld", "ob3/contexts/credentials-v1.jsonld"),
+        ("contexts/context-3.0.2.json", "ob3/contexts/context-3.0.2.json"),
+        ("contexts/context-3.0.1.json", "ob3/contexts/context-3.0.1.json"),
+        ("contexts/data-integrity-v1.jsonld", "ob3/contexts/data-integrity-v1.jsonld"),
+        ("contexts/did-v1.jsonld", "did/did-v1.jsonld"),
+        ("contexts/multikey-v1.jsonld", "did/multikey-v1.jsonld"),
+        ("contexts/jws-2020-v1.jsonld", "did/jws-2020-v1.jsonld"),
     ]
+    assert len(pairs) == len(list((DATA / "contexts").iterdir())) + 1  # every bundled context, and the schema
     for bundled, upstream in pairs:
         assert (DATA / bundled).read_bytes() == (STANDARDS / upstream).read_bytes(), bundled
 

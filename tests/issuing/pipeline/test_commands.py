@@ -45,15 +45,15 @@ def test_issue_export_revoke(env: Database, tmp_path: Path) -> None:
     assert "sent 1" in result.output
     with env.unit_of_work() as s:
         rows = {c.format: c.uuid for c in s.scalars(select(Credential))}
-    assert set(rows) == {"ob3-jwt", "elm"}
+    assert set(rows) == {"ob3-jwt", "ob3-di", "elm"}  # TD-BASICS's outputs in the worked example
 
     out = tmp_path / "export"
     result = runner.invoke(credentials, ["export", "--out", str(out)])
     assert result.exit_code == 0, result.output
     folder = out / "tsrb"
     names = {p.name for p in folder.iterdir()}
-    assert {f"{rows['ob3-jwt']}.vc.jwt", f"{rows['elm']}.elm.json", "did.json", "jwks.json",
-            "status-list.jwt"} <= names
+    assert {f"{rows['ob3-jwt']}.vc.jwt", f"{rows['ob3-di']}.vc.json", f"{rows['elm']}.elm.json", "did.json",
+            "jwks.json", "status-list.jwt"} <= names
     did_document = json.loads((folder / "did.json").read_text())
     token = (folder / f"{rows['ob3-jwt']}.vc.jwt").read_text().strip()
     verdict = verify_jwt(token, lambda did: did_document)
