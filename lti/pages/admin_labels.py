@@ -110,6 +110,7 @@ SYSTEM_ACTORS = {
     "system:evaluation": _("credbridge (evaluation of evidence)"),
     "system:outbox": _("credbridge (issuing)"),
     "system:keys": _("credbridge (keys)"),
+    "system:embedded-signer": _("credbridge (signing)"),
     "system:notify": _("credbridge (e-mail)"),
     "cli": _("Command line (server operator)"),
     "demo": _("The demo set-up"),
@@ -154,7 +155,7 @@ def actor_label(actor: str) -> str:
     if actor.startswith("anonymous:"):
         return str(_("Unknown visitor (%(address)s)", address=actor.split(":", 1)[1]))
     if actor.startswith("system:"):
-        return str(_("credbridge (%(part)s)", part=actor.split(":", 1)[1]))
+        return str(_("credbridge (automatic)"))
     return actor
 
 
