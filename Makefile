@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# axe-core for the page walk's accessibility checks (tests/pages/axe/package-lock.json pins it)
+AXE    := tests/pages/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: demo test venv system-deps lint bench clean
 
@@ -19,9 +21,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/credbridge demo $(DEMO_ARGS)
 
-## make test: set up and pass the whole test suite (SQLite, PostgreSQL, headless Chromium)
-test: $(STAMP) system-deps
+## make test: set up and pass the whole test suite (SQLite, PostgreSQL, headless Chromium, axe-core)
+test: $(STAMP) system-deps $(AXE)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+$(AXE): tests/pages/axe/package.json tests/pages/axe/package-lock.json
+	npm ci --prefix tests/pages/axe --ignore-scripts --no-audit --no-fund
+	@touch $@
 
 # Debian's PostgreSQL server and Chromium are installed when we are root; otherwise say what is missing.
 system-deps:

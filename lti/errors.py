@@ -90,6 +90,15 @@ def _blueprints() -> set[str]:
     return set(current_app.blueprints)
 
 
+def _signed_in() -> bool:
+    from credbridge.lti.auth import current_session
+
+    try:
+        return current_session() is not None
+    except Exception:  # no database: nobody is known to be signed in
+        return False
+
+
 def session_lost_page(status: int, detail: str | None) -> tuple[str, int]:
     """No valid session (it expired, the browser dropped the cookie, or the page was opened directly)."""
     if audience() == "admin":
@@ -108,13 +117,16 @@ def session_lost_page(status: int, detail: str | None) -> tuple[str, int]:
 def form_expired_page(error: CSRFError) -> tuple[str, int]:
     """A form came back without its security token, or with an old one: say so, and what to do."""
     log.info("form refused (CSRF): %s %s: %s", request.method, request.path, error.description)
+    referrer = request.referrer or ""
+    # still signed in: the way on is the page the form came from (our own pages only)
+    back = [(gettext("Back to the page"), referrer)] if _signed_in() and referrer.startswith(request.host_url) else []
     if audience() == "admin":
         hint = gettext("Reload the page and send the form again. If it happens again, log in again.")
-        actions = _login_again()
+        actions = back or _login_again()
     else:
         hint = gettext("Go back to your Moodle course and open the credbridge activity again, then repeat "
                        "what you were doing.")
-        actions = []
+        actions = back
     return render_error(400, gettext("The page was open for a long time, or your browser did not keep the "
                                      "session, so credbridge could not be sure the form came from you. "
                                      "Nothing was changed."),

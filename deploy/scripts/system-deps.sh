@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: PostgreSQL server binaries (tests start a throwaway
-# server) and Chromium (Playwright drives /usr/bin/chromium; its own browser download cannot run here).
+# server), Chromium (Playwright drives /usr/bin/chromium; its own browser download cannot run here)
+# and npm (installs axe-core, which the page walk injects into every page).
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   echo "installing Debian packages: ${missing[*]}"

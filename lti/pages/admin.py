@@ -540,13 +540,14 @@ def audit_log() -> Any:
         rows, total = audit_entries(session, school_id, filters, page)
         actors, actions = audit_choices(session, school_id)
         names = subject_names(session, school_id, rows)
+        titles = template_titles(session, school_id)
         session.expunge_all()
     pages = max(1, (total + 49) // 50)
     query = {k: v for k, v in (("actor", filters.actor), ("action", filters.action),
                                ("since", filters.since and filters.since.isoformat()),
                                ("until", filters.until and filters.until.isoformat())) if v}
     return render_template("pages/admin_audit.html", rows=rows, page=page, pages=pages, total=total,
-                           filters=filters, actors=actors, actions=actions, names=names, query=query,
+                           filters=filters, actors=actors, actions=actions, names=names, query=query, titles=titles,
                            learners={key[1]: n.learner for key, n in names.items() if key[0] == "learner"})
 
 

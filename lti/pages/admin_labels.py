@@ -38,6 +38,14 @@ OUTBOX_STATE = {
     "dead": _("Gave up after repeated failures"),
     "sent": _("Sent"),
 }
+#: an outbox row's own status (OutboxItem.status), as the audit log's "before" of a sending names it
+OUTBOX_ITEM_STATUS = {
+    "pending": _("Waiting to be sent"),
+    "sending": _("Being sent"),
+    "sent": _("Sent"),
+    "failed": _("Failed, will be retried"),
+    "dead": _("Gave up after repeated failures"),
+}
 #: the filter's groups, in the order a person looks for them
 OUTBOX_FILTERS = ("waiting_teacher", "held", "stopped", "due", "sending", "failed", "dead")
 
@@ -147,6 +155,12 @@ def label(table: dict[str, Any], code: str | None) -> Markup:
     if found is not None:
         return escape(str(found))
     return Markup('<code translate="no">%s</code>') % code
+
+
+def state_label(subject_type: str, code: Any) -> Markup:
+    """A state named in an audit entry: an outbox row's own status, or an award's."""
+    table = OUTBOX_ITEM_STATUS if subject_type == "outbox_item" else AWARD_STATUS
+    return label(table, str(code))
 
 
 def actor_label(actor: str) -> str:

@@ -258,6 +258,8 @@ def test_audit_log_reads_as_sentences_with_names_and_filters(env: Env) -> None:
     assert any("credbridge (evaluation of evidence)" in r for r in decided)
     assert "{&#34;" not in page and '{"' not in _visible(page)  # no raw JSON
     assert not RAW_STATES.search(_visible(page)), RAW_STATES.search(_visible(page))
+    sending = [r for r in rows if 'data-action="outbox.sending"' in r]
+    assert sending and all("Waiting to be sent" in r and ">pending<" not in r for r in sending)
     approved = [r for r in rows if 'data-action="award.approved"' in r]
     assert approved and "teacher@alpha.example" in approved[0] and "Approved for issuing" in approved[0]
     only_teacher = _rows(client.get("/admin/audit?actor=teacher@alpha.example").get_data(as_text=True), "audit")

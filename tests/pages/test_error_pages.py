@@ -40,16 +40,22 @@ def test_a_teacher_whose_session_ended_is_sent_back_to_moodle(env: Env) -> None:
 
 
 def test_a_form_without_its_token_explains_itself_in_the_readers_language(env: Env) -> None:
-    client = env.admin(locale="hr")
-    response = client.post("/admin/keys/rotate", data={"confirm": "rotate"})
+    response = env.client().post("/admin/keys/rotate", data={"confirm": "rotate"}, headers={"Accept-Language": "hr"})
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and STYLESHEET in html
-    assert 'href="/admin/login"' in html
+    assert 'href="/admin/login"' in html  # nobody signed in: log in
     visible = _outside_details(html)
     assert "CSRF" not in visible and "This form has expired" not in visible and "expired" not in visible
     assert "CSRF" in _main(html)  # the technical reason, behind the toggle
-    en = env.admin().post("/admin/keys/rotate", data={"csrf_token": "forged", "confirm": "rotate"})
-    assert "This form has expired" in en.get_data(as_text=True) and "Nothing was changed." in en.get_data(as_text=True)
+    en = env.admin().post("/admin/keys/rotate", data={"csrf_token": "forged", "confirm": "rotate"},
+                          headers={"Referer": "http://localhost/admin/keys?rotate=confirm"})
+    html = en.get_data(as_text=True)
+    assert "This form has expired" in html and "Nothing was changed." in html
+    # still signed in: back to the form (not "log in again"); never to another site
+    assert 'href="http://localhost/admin/keys?rotate=confirm"' in html and 'href="/admin/login"' not in html
+    elsewhere = env.admin().post("/admin/keys/rotate", data={"confirm": "rotate"},
+                                 headers={"Referer": "https://evil.example/admin/keys"}).get_data(as_text=True)
+    assert "evil.example" not in elsewhere and 'href="/admin/login"' in elsewhere
 
 
 def test_a_teacher_page_form_without_its_token_points_back_to_moodle(env: Env) -> None:
