@@ -282,7 +282,8 @@ def test_key_rotation_asks_first_and_says_what_happens(env: Env) -> None:
     client = env.admin()
     token = csrf_token(client, "/admin/keys")
     with env.db.unit_of_work() as s:
-        before = s.scalar(select(func.count()).select_from(SigningKey).where(SigningKey.school_id == env.world.school_a))
+        before = s.scalar(select(func.count()).select_from(SigningKey)
+                          .where(SigningKey.school_id == env.world.school_a))
     bare = client.post("/admin/keys/rotate", data={"csrf_token": token})
     assert bare.status_code == 302 and "rotate=confirm" in bare.headers["Location"]
     with env.db.unit_of_work() as s:

@@ -25,7 +25,7 @@ from credbridge.mappings.loader import load_mapping_text
 from tests.pages.browser_support import SCREENSHOTS
 from tests.pages.conftest import ADMIN_PASSWORD
 from tests.pages.synced_world import EXAMPLE_MAPPING, SCHOOL, SyncedWorld
-from tests.pages.walk.checks import PageReport, check_page, unit_code_pattern
+from tests.pages.walk.checks import check_page, unit_code_pattern
 from tests.pages.walk.conftest import ADMIN_EMAIL
 
 pytestmark = pytest.mark.browser
@@ -158,7 +158,8 @@ def test_console_error_launch_and_picker_pages(world: SyncedWorld, walk_browser:
             walk.check(page, name)
         _log_in(page, world)
         walk.check(page, "console home")
-        for name, path in (("registrations", "/admin/registrations"), ("mapping history", "/admin/mappings"),
+        for name, path in (("connections", "/admin/connections"), ("registrations", "/admin/registrations"),
+                           ("mapping history", "/admin/mappings"),
                            ("mapping version", f"/admin/mappings/{first}"),
                            ("mapping diff", f"/admin/mappings/{second}/diff"),
                            ("mapping restore", f"/admin/mappings/edit?from={first}"),
@@ -237,3 +238,52 @@ def test_teacher_learner_verification_and_certificate_pages(world: SyncedWorld, 
         page.goto(f"{tool}/credentials/{credential}/certificate")
         walk.check(page, "certificate")
     walk.assert_clean()
+
+
+def test_console_inside_moodles_iframe_by_keyboard(world: SyncedWorld, walk_browser: Browser) -> None:
+    """A Moodle site administrator opens credbridge inside the course page's iframe (a cross-site
+    frame, as in Moodle), goes to the console, moves by keyboard, sends a form and logs in there."""
+    tool, course = world.tool_url, _course(world, COURSE)
+    admin = next(u.id for u in world.site.users.values() if u.username == "admin")
+    world.platform.admins.add(admin)
+    with _context(walk_browser, "hr") as context, _moodle_language(world, "hr", admin):
+        page = context.new_page()
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Refused" in m.text or "Security Policy" in m.text
+                else None)
+        page.goto(world.course_page(admin, course))
+        frame = _landed(page, f"{tool}/teacher/course/")
+        frame.goto(f"{tool}/admin/")
+        assert frame.locator("h1").inner_text() == "VET College of Mechanical Engineering"
+        assert frame.evaluate("() => document.documentElement.lang") == "hr"
+        # keyboard: from Moodle's page, Tab enters the frame at the skip link, which shows itself
+        page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("Tab")
+        focused = frame.evaluate("""() => { const e = document.activeElement, r = e.getBoundingClientRect(),
+            s = getComputedStyle(e); return {cls: e.className, left: r.left, outline: s.outlineStyle,
+            width: parseFloat(s.outlineWidth)}; }""")
+        assert focused["cls"] == "skip-link" and focused["left"] >= 0, focused
+        page.keyboard.press("Enter")
+        assert frame.evaluate("() => document.activeElement.id") == "main"
+        page.keyboard.press("Shift+Tab")  # back up into the navigation: a clear outline on each link
+        for _ in range(3):
+            page.keyboard.press("Tab")
+            style = frame.evaluate("() => { const s = getComputedStyle(document.activeElement); "
+                                   "return [document.activeElement.tagName, s.outlineStyle, s.outlineWidth]; }")
+            assert style[1] == "solid" and float(style[2].rstrip("px")) >= 2, style
+        # a form inside the frame: session and CSRF cookies travel in the cross-site iframe
+        frame.locator("#qa_body").fill("Agencija za strukovno obrazovanje i obrazovanje odraslih")
+        with frame.expect_navigation():
+            frame.locator("#profile-h ~ form button[type=submit]").click()
+        assert frame.locator(".flashes .alert-success").count() == 1  # saved, and said so
+        assert "Agencija za strukovno obrazovanje" in frame.locator("#qa_body").input_value()
+        # and the console's own login, inside the frame too
+        frame.locator("nav form button[type=submit]").click()  # log out
+        frame.wait_for_url(re.compile(r"/admin/login$"))
+        frame.fill("#email", ADMIN_EMAIL)
+        frame.fill("#password", ADMIN_PASSWORD)
+        frame.click("main button[type=submit]")
+        frame.wait_for_url(re.compile(r"/admin/$"))
+        assert frame.locator("h1").inner_text() == "VET College of Mechanical Engineering"
+        page.screenshot(path=str(SCREENSHOTS / "walk-console-in-moodle.png"), full_page=True)
+        assert not refused, refused
