@@ -314,3 +314,22 @@ def test_registration_states_are_words(env: Env) -> None:
     row = _rows(page, "registrations")[0]
     assert "Active" in row and "Entered by hand" in row
     assert ">active<" not in row and ">manual<" not in row
+
+
+def test_console_colours_keep_4_5_to_1() -> None:
+    from credbridge.lti.pages import STATIC
+    from tests.pages.test_accessibility import contrast
+
+    css = (STATIC / "pages" / "console.css").read_text("utf-8")
+    assert '@import "console.css"' in (STATIC / "pages" / "pages.css").read_text("utf-8")
+    badges = dict(re.findall(r"\.badge\.(outbox-\w+) \{ background: (#[0-9a-fA-F]{6}); \}", css))
+    assert set(badges) == {f"outbox-{s}" for s in ("waiting_teacher", "held", "stopped", "revoked", "due", "sending",
+                                                   "failed", "dead", "sent")}
+    weak = {name: round(contrast(colour, "#ffffff"), 2) for name, colour in badges.items()
+            if contrast(colour, "#ffffff") < 4.5}
+    assert not weak, weak
+    for foreground, background in (("#ffffff", "#8a4f00"), ("#5c3404", "#fffaf2"), ("#083863", "#cfe2f2"),
+                                   ("#1d2125", "#d7e6d6"), ("#1d2125", "#f4d6d2"), ("#1d5c1a", "#ffffff"),
+                                   ("#545b62", "#ffffff"), ("#1d2125", "#fcefdc")):
+        assert foreground in css and background in css, (foreground, background)
+        assert contrast(foreground, background) >= 4.5, (foreground, background)
