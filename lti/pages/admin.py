@@ -560,7 +560,8 @@ def keys() -> Any:
         ensure_school_key(session, school)
         rows = list(session.scalars(select(SigningKey).where(SigningKey.school_id == school_id)
                                     .order_by(SigningKey.id.desc())))
-        issued = session.scalar(select(func.count()).select_from(Credential)
+        # what a person calls one credential: one per award, whatever the number of its formats
+        issued = session.scalar(select(func.count(func.distinct(Credential.award_id)))
                                 .where(Credential.school_id == school_id)) or 0
         session.expunge_all()
     return render_template("pages/admin_keys.html", keys=rows, school=school, issued=issued,

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from credbridge.connector.store.models import (
     AuditEntry,
     Award,
+    Credential,
     MappingFile,
     OutboxItem,
     SigningKey,
@@ -291,6 +292,10 @@ def test_key_rotation_asks_first_and_says_what_happens(env: Env) -> None:
                         .where(SigningKey.school_id == env.world.school_a)) == before
     step = client.get("/admin/keys?rotate=confirm").get_data(as_text=True)
     assert "Yes, replace the signing key" in step and "still verify" in step and 'value="rotate"' in step
+    with env.db.unit_of_work() as s:  # credentials as people count them: one per award, not per format
+        issued = s.scalar(select(func.count(func.distinct(Credential.award_id))).where(
+            Credential.school_id == env.world.school_a))
+    assert issued == 3 and "so the 3 credentials already issued still verify" in step
     assert "Yes, replace the signing key" not in client.get("/admin/keys").get_data(as_text=True)
     client.post("/admin/keys/rotate", data={"csrf_token": token, "confirm": "rotate"})
     with env.db.unit_of_work() as s:
