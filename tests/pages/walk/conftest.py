@@ -1,12 +1,6 @@
 """One operated installation for the whole walk (set up by the command line, synced from the emulated
-Moodle 4.5 site, evaluated and issued: see tests/pages/synced_world.py), one headless Chromium, and
-the switch for the teacher and learner pages' cases.
-
-``PEOPLE_PAGES`` — the walk covers the teacher matrix, the preview, the learner pages, the
-verification page and the certificate too (``@pytest.mark.people_pages``). Those pages are being
-reworked in the same issue on another branch; until that work is merged their cases are deselected
-here (listed in the run's header, never silently), and switching this to True turns them on.
-"""
+Moodle 4.5 site, evaluated and issued: see tests/pages/synced_world.py) and one headless Chromium,
+shared by every language."""
 
 from __future__ import annotations
 
@@ -26,23 +20,7 @@ from tests.pages.conftest import ADMIN_PASSWORD
 from tests.pages.synced_world import SCHOOL, SyncedWorld, synced_world
 from tests.pages.walk.checks import AXE
 
-PEOPLE_PAGES = False
 ADMIN_EMAIL = "admin@vet-college.example"
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if PEOPLE_PAGES:
-        return
-    waiting = [item for item in items if item.get_closest_marker("people_pages")]
-    if waiting:
-        config.hook.pytest_deselected(items=waiting)
-        items[:] = [item for item in items if item not in waiting]
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    return ("page walk: teacher/learner/verify/certificate cases on" if PEOPLE_PAGES else
-            "page walk: teacher/learner/verify/certificate cases (mark people_pages) deselected until "
-            "PEOPLE_PAGES is switched on in tests/pages/walk/conftest.py")
 
 
 @pytest.fixture(scope="session")

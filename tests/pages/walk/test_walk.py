@@ -2,10 +2,11 @@
 (tests/pages/walk/conftest.py): no English left on a non-English page outside what people supplied,
 no raw internal code in the text, no axe-core violation (see checks.py for what each check does).
 
-The console, its error pages, the deep-linking picker and the launch pages are walked here; the
-teacher, learner, preview, verification and certificate pages under ``people_pages`` (see
-conftest.py). One browser and one installation serve every language: the language comes from the
-browser (``Accept-Language``, for the console) or from Moodle (the user's language in the launch).
+The console (with the connections page), its error pages, the deep-linking picker and the launch
+pages are walked in one test per language; the teacher matrix, preview, learner pages, verification
+page and certificate in another (mark ``people_pages``, to run them alone). One browser and one
+installation serve every language: the language comes from the browser (``Accept-Language``, for the
+console and the public pages) or from Moodle (the user's language in the launch).
 """
 
 from __future__ import annotations
