@@ -73,6 +73,8 @@ DEMO_PEOPLE: dict[str, tuple[str, str]] = {
 DEMO_COURSES = {"CNC101": "Osnove CNC programiranja", "WELD201": "Sigurnost pri zavarivanju",
                 "TD110": "Tehničko crtanje"}
 DEMO_TOWN, DEMO_COUNTRY, DEMO_LANGUAGE = "Karlovac", "HR", "hr"
+#: who signs the demo school's certificates (the principal), as they are written on them
+DEMO_SIGNATORY = ("Ivana Lukić", "ravnateljica")
 _FOLD = str.maketrans({"đ": "dj", "Đ": "Dj"})
 
 
@@ -167,7 +169,8 @@ def bootstrap(runtime: Runtime, emulator_url: str, deployment_id: str) -> tuple[
             school = School(slug=SCHOOL_SLUG, legal_name=SCHOOL_NAME, country="HR",
                             homepage="https://vet-college.example", identifiers={"OIB": "12345678903"},
                             qa_status={"type": "Institutional Quality Assurance"},
-                            policy={"revoke_on_regression": "ask"})
+                            policy={"revoke_on_regression": "ask"}, locality=DEMO_TOWN,
+                            signatory_name=DEMO_SIGNATORY[0], signatory_role=DEMO_SIGNATORY[1])
             session.add(school)
             session.flush()
         connection = session.scalar(select(LmsConnection).where(LmsConnection.school_id == school.id))

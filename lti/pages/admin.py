@@ -55,7 +55,7 @@ from credbridge.lti.auth import current_session, require_role, require_session
 from credbridge.lti.pages import admin_labels, charts
 from credbridge.lti.pages.admin_labels import AWARD_STATUS, OUTBOX_FILTERS, outbox_state
 from credbridge.lti.pages.award_actions import ActionRefused, retry_outbox_item
-from credbridge.lti.pages.common import who
+from credbridge.lti.pages.common import BRAND_COLOUR, who
 from credbridge.lti.pages.mapping_editor import (
     MappingCheck,
     check_mapping,
@@ -171,14 +171,42 @@ def _country_name(code: str) -> str:
         return code
 
 
+#: what a logo may be: PNG or JPEG by their first bytes (an SVG can carry script, so it is not taken)
+LOGO_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+LOGO_MAX_BYTES = 512 * 1024
+
+
+def _logo(upload: Any) -> tuple[bytes, str] | str:
+    """The uploaded logo and its media type, or what is wrong with it."""
+    data = upload.read(LOGO_MAX_BYTES + 1)
+    if len(data) > LOGO_MAX_BYTES:
+        return gettext("The logo is larger than 512 KB; nothing was changed.")
+    for magic, media_type in LOGO_TYPES:
+        if data.startswith(magic):
+            return data, media_type
+    return gettext("The logo must be a PNG or JPEG image; nothing was changed.")
+
+
 @bp.post("/school")
 @require_role("administrator")
 def school_update() -> Any:
+    """The awarding body and how the pages and certificates show the school (logo, colour, place,
+    who signs). Every field is checked first; a bad one changes nothing."""
     school_id = _school_id()
     legal_name = request.form.get("legal_name", "").strip()
     country = request.form.get("country", "").strip().upper()
+    colour = request.form.get("brand_colour", "").strip()
     if not legal_name or len(country) != 2 or not country.isalpha():
         flash(gettext("The awarding body needs a name and a two-letter country code; nothing was changed."), "error")
+        return redirect(url_for(".home"))
+    if colour and not BRAND_COLOUR.fullmatch(colour):
+        flash(gettext("The colour must be written as # and six hexadecimal digits, like #0f6cbf; nothing was "
+                      "changed."), "error")
+        return redirect(url_for(".home"))
+    upload = request.files.get("logo")
+    logo = _logo(upload) if upload is not None and upload.filename else None
+    if isinstance(logo, str):
+        flash(logo, "error")
         return redirect(url_for(".home"))
     with unit_of_work() as session:
         school = session.get(School, school_id)
@@ -187,8 +215,17 @@ def school_update() -> Any:
         school.homepage = request.form.get("homepage", "").strip()[:500] or None
         school.qa_status = {**(school.qa_status or {}), "type": request.form.get("qa_type", "").strip()[:300],
                             "body": request.form.get("qa_body", "").strip()[:300]}
+        school.locality = request.form.get("locality", "").strip()[:120] or None
+        school.signatory_name = request.form.get("signatory_name", "").strip()[:200] or None
+        school.signatory_role = request.form.get("signatory_role", "").strip()[:200] or None
+        school.brand_colour = colour or None
+        if logo is not None:
+            school.logo, school.logo_type = logo
+        elif request.form.get("remove_logo") == "1":
+            school.logo, school.logo_type = None, None
         audit(session, school_id=school_id, actor=who(require_session()), action="school.updated",
-              subject_type="school", subject_id=school_id)
+              subject_type="school", subject_id=school_id,
+              **({"logo": logo[1]} if logo is not None else {}))
     flash(gettext("School profile saved."), "success")
     return redirect(url_for(".home"))
 

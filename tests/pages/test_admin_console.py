@@ -338,3 +338,50 @@ def test_console_colours_keep_4_5_to_1() -> None:
                                    ("#545b62", "#ffffff"), ("#1d2125", "#fcefdc")):
         assert foreground in css and background in css, (foreground, background)
         assert contrast(foreground, background) >= 4.5, (foreground, background)
+
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def _profile(env: Env, client, **fields):
+    token = csrf_token(client, "/admin/")
+    data = {"csrf_token": token, "legal_name": "Tehnička škola Alpha", "country": "HR", **fields}
+    return client.post("/admin/school", data=data, content_type="multipart/form-data", follow_redirects=True)
+
+
+def test_the_school_sets_how_pages_and_certificates_show_it(env: Env) -> None:
+    from credbridge.connector.store.models import School
+
+    client = env.admin()
+    page = _profile(env, client, locality="Karlovac", signatory_name="Ivana Lukić", signatory_role="ravnateljica",
+                    brand_colour="#1d5c1a", logo=(io.BytesIO(PNG), "grb.png")).get_data(as_text=True)
+    assert "School profile saved." in page and "Karlovac" in page and "Ivana Lukić, ravnateljica" in page
+    assert 'src="/schools/alpha/logo"' in page and 'alt="Logo of Tehnička škola Alpha"' in page
+    logo = client.get("/schools/alpha/logo")
+    assert logo.status_code == 200 and logo.mimetype == "image/png" and logo.data == PNG
+    assert "--brand: #1d5c1a" in client.get("/schools/alpha/identity.css").get_data(as_text=True)
+    with env.db.unit_of_work() as s:
+        school = s.get(School, env.world.school_a)
+        assert (school.locality, school.signatory_name, school.brand_colour) == ("Karlovac", "Ivana Lukić", "#1d5c1a")
+    # without a new file the logo stays; asked to, it goes
+    _profile(env, client, locality="Karlovac")
+    assert client.get("/schools/alpha/logo").status_code == 200
+    _profile(env, client, remove_logo="1")
+    assert client.get("/schools/alpha/logo").status_code == 404
+
+
+def test_a_bad_logo_or_colour_changes_nothing(env: Env) -> None:
+    from credbridge.connector.store.models import School
+
+    client = env.admin()
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    for fields, message in (
+            ({"logo": (io.BytesIO(svg), "grb.svg"), "locality": "Split"}, "must be a PNG or JPEG image"),
+            ({"logo": (io.BytesIO(PNG + b"\0" * 600_000), "big.png"), "locality": "Split"}, "larger than 512 KB"),
+            ({"brand_colour": "red;} body {display:none", "locality": "Split"}, "six hexadecimal digits")):
+        page = _profile(env, client, **fields).get_data(as_text=True)
+        assert message in page, message
+    with env.db.unit_of_work() as s:
+        school = s.get(School, env.world.school_a)
+        assert school.logo is None and school.locality is None and school.brand_colour is None
