@@ -46,7 +46,7 @@ def _codes() -> re.Pattern[str]:
 @pytest.fixture(scope="module")
 def world(walk_world: SyncedWorld) -> SyncedWorld:
     """A second saved version of the mapping (a reviewer's comment), so history has something to compare."""
-    if _mapping_versions(walk_world) == [] or len(_mapping_versions(walk_world)) < 2:
+    if len(_mapping_versions(walk_world)) < 2:
         with tempfile.TemporaryDirectory() as folder:
             copy = Path(folder) / EXAMPLE_MAPPING.name
             copy.write_text("# reviewed by the quality team\n" + EXAMPLE_MAPPING.read_text("utf-8"), "utf-8")
