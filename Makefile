@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# axe-core for the page walk's accessibility checks (tests/pages/axe/package-lock.json pins it)
+AXE    := tests/pages/axe/node_modules/axe-core/axe.min.js
 
 NODE_DEPS := tests/independent/node_modules/.package-lock.json
 
@@ -21,9 +23,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/credbridge demo $(DEMO_ARGS)
 
-## make test: set up and pass the whole test suite (SQLite, PostgreSQL, headless Chromium, the npm verifiers)
-test: $(STAMP) system-deps node-deps
+## make test: set up and pass the whole test suite (SQLite, PostgreSQL, headless Chromium, the npm verifiers, axe-core)
+test: $(STAMP) node-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+$(AXE): tests/pages/axe/package.json tests/pages/axe/package-lock.json
+	npm ci --prefix tests/pages/axe --ignore-scripts --no-audit --no-fund
+	@touch $@
 
 # Debian's PostgreSQL server and Chromium are installed when we are root; otherwise say what is missing.
 system-deps:
@@ -33,7 +39,7 @@ system-deps:
 $(NODE_DEPS): tests/independent/package.json tests/independent/package-lock.json
 	npm ci --prefix tests/independent --no-audit --no-fund --loglevel=error
 
-node-deps: system-deps $(NODE_DEPS)
+node-deps: system-deps $(NODE_DEPS) $(AXE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

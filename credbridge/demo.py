@@ -14,6 +14,7 @@ import logging
 import secrets as pysecrets
 import sys
 import threading
+import unicodedata
 import webbrowser
 from dataclasses import dataclass
 from importlib import resources
@@ -42,11 +43,68 @@ from credbridge.connector.store.models import (
 
 log = logging.getLogger("credbridge.demo")
 SCHOOL_SLUG = "vet-college"
+#: the example mapping's Croatian name for the school (mappings/examples/vet-college.yaml)
+SCHOOL_NAME = "Strukovna škola strojarstva"
 CLIENT_ID = "credbridge-demo"
 ADMIN_EMAIL = "admin@vet-college.example"
 #: from the recorded site (testdata.json): a teacher and two learners of CNC101 (course id 2)
 TEACHER_ID, LEARNER_ID, COURSE_ID = 35, 5, 2
 EXAMPLE_MAPPING = "vet-college.yaml"
+
+# The recording was made on a test Moodle in Finland, so its people have Finnish and international
+# names. The demo is a Croatian VET school: these names from the region (Croatian, and Slovenian,
+# Serbian and Bosnian learners) replace them when the demo starts its emulator. Only the demo's
+# in-memory copy changes; the recording itself, and the tests' copy of it, stay as recorded.
+DEMO_PEOPLE: dict[str, tuple[str, str]] = {
+    "aino.virtanen": ("Lucija", "Horvat"), "elias.korhonen": ("Luka", "Kovačević"),
+    "sofia.makinen": ("Mia", "Babić"), "leo.nieminen": ("Ivan", "Marić"), "emma.schmidt": ("Petra", "Jurić"),
+    "lukas.muller": ("Marko", "Novak"), "olivia.johansson": ("Ema", "Knežević"),
+    "noah.andersson": ("Filip", "Vuković"), "maja.kowalska": ("Maja", "Pavlović"),
+    "jakub.nowak": ("Jakov", "Tomić"), "chloe.dubois": ("Klara", "Božić"), "mateo.garcia": ("Mateo", "Grgić"),
+    "lucia.fernandez": ("Lana", "Perić"), "oskar.lindqvist": ("Nikola", "Jovanović"),
+    "hanna.berg": ("Ana", "Kovač"), "ville.heikkinen": ("Tin", "Blažević"), "sara.rossi": ("Sara", "Šimić"),
+    "marco.bianchi": ("Josip", "Matić"), "emil.hansen": ("Emir", "Hadžić"), "ida.nielsen": ("Iva", "Rukavina"),
+    "aleksi.hamalainen": ("Aleksandar", "Petrović"), "julia.wagner": ("Nina", "Krajnc"),
+    "finn.oconnor": ("Jan", "Zupančič"), "zoe.papadopoulos": ("Zoja", "Đurić"),
+    "ahmed.hassan": ("Amar", "Begić"), "fatma.yilmaz": ("Amra", "Mehmedović"), "an.nguyen": ("Dora", "Lončar"),
+    "priya.sharma": ("Tena", "Radić"), "tomas.silva": ("Dino", "Bašić"), "eva.novak": ("Eva", "Kos"),
+    "mikko.laine": ("Tomislav", "Barišić"), "sarah.becker": ("Marina", "Vidović"),
+}
+DEMO_COURSES = {"CNC101": "Osnove CNC programiranja", "WELD201": "Sigurnost pri zavarivanju",
+                "TD110": "Tehničko crtanje"}
+DEMO_TOWN, DEMO_COUNTRY, DEMO_LANGUAGE = "Karlovac", "HR", "hr"
+#: who signs the demo school's certificates (the principal), as they are written on them
+DEMO_SIGNATORY = ("Ivana Lukić", "ravnateljica")
+_FOLD = str.maketrans({"đ": "dj", "Đ": "Dj"})
+
+
+def _ascii(text: str) -> str:
+    """``Đurić`` -> ``djuric``: what a Moodle site makes of a name for usernames and e-mail addresses."""
+    return unicodedata.normalize("NFKD", text.translate(_FOLD)).encode("ascii", "ignore").decode().lower()
+
+
+def regional_names(site: Any) -> None:
+    """Give the recorded site's people, courses and site the demo school's names (in place)."""
+    for user in site.users.values():
+        found = DEMO_PEOPLE.get(user.username)
+        if found is None:
+            continue
+        old_local, _, domain = user.email.partition("@")
+        user.firstname, user.lastname = found
+        user.username = f"{_ascii(found[0])}.{_ascii(found[1])}"
+        if domain and old_local:
+            user.email = f"{user.username}@{domain}"
+        if user.city:
+            user.city, user.country = DEMO_TOWN, DEMO_COUNTRY
+        user.lang = DEMO_LANGUAGE
+    for course in site.courses.values():
+        course.fullname = DEMO_COURSES.get(course.shortname, course.fullname)
+    site.config.sitename = f"Moodle — {SCHOOL_NAME}"
+    if 1 in site.courses:
+        site.courses[1].fullname = site.config.sitename
+    for category in site.categories.values():
+        if category.idnumber == "VET-ME":
+            category.name = "Strojarstvo"
 
 
 def recorded_site_path() -> Path:
@@ -86,8 +144,10 @@ def start_emulator(emulator_port: int, tool_url: str) -> Any:
     from credbridge.emulator.server import serve_in_thread
 
     site = Site.from_recording(recorded_site_path())
+    regional_names(site)
     url = f"http://127.0.0.1:{emulator_port}"
-    extension = functools.partial(lti_platform.register, base_url=url, tool_base_url=tool_url, client_id=CLIENT_ID)
+    extension = functools.partial(lti_platform.register, base_url=url, tool_base_url=tool_url, client_id=CLIENT_ID,
+                                  site_description=site.config.sitename)
     running = serve_in_thread(site, port=emulator_port, extensions=[extension])
     platform = running.app.extensions["lti_platform"]
     tool = platform.default_tool()
@@ -106,10 +166,11 @@ def bootstrap(runtime: Runtime, emulator_url: str, deployment_id: str) -> tuple[
     with runtime.db.unit_of_work() as session:
         school = session.scalar(select(School).where(School.slug == SCHOOL_SLUG))
         if school is None:
-            school = School(slug=SCHOOL_SLUG, legal_name="VET College of Mechanical Engineering", country="HR",
+            school = School(slug=SCHOOL_SLUG, legal_name=SCHOOL_NAME, country="HR",
                             homepage="https://vet-college.example", identifiers={"OIB": "12345678903"},
                             qa_status={"type": "Institutional Quality Assurance"},
-                            policy={"revoke_on_regression": "ask"})
+                            policy={"revoke_on_regression": "ask"}, locality=DEMO_TOWN,
+                            signatory_name=DEMO_SIGNATORY[0], signatory_role=DEMO_SIGNATORY[1])
             session.add(school)
             session.flush()
         connection = session.scalar(select(LmsConnection).where(LmsConnection.school_id == school.id))
@@ -216,8 +277,9 @@ def demo(data_dir: Path, port: int, emulator_port: int, no_browser: bool, exit_a
         console = Console()
         console.print(table)
         console.print("[bold]credbridge demo[/] — open these in a browser:", soft_wrap=True)
-        rows = [("a teacher (Mikko Laine) launching credbridge from CNC101", urls.teacher_launch),
-                ("a learner (Aino Virtanen) and her credentials", urls.learner_launch),
+        teacher, learner = emulator.site.users[TEACHER_ID], emulator.site.users[LEARNER_ID]
+        rows = [(f"a teacher ({teacher.fullname}) launching credbridge from CNC101", urls.teacher_launch),
+                (f"a learner ({learner.fullname}) and her credentials", urls.learner_launch),
                 ("the teacher attaching templates to an activity (deep linking)", urls.deep_linking),
                 (f"the admin console ({ADMIN_EMAIL} / {password})", urls.admin)]
         if urls.verification:

@@ -2,7 +2,11 @@
 
 A template whose definition changed gets version + 1 (awards keep pointing at the version they were
 earned under); an unchanged one keeps its version, so re-uploading the same file changes nothing.
-Units are versioned the same way. :func:`preview_import` shows the diff before anything is written.
+Units are versioned the same way. :func:`preview_import` shows the diff before anything is written,
+and :func:`version_plan` which templates would get a new version and why.
+
+Every saved file is kept: :func:`mapping_history` lists the versions of the school's mapping, and an
+earlier one is restored by importing its text again (a new version whose content is the old one).
 """
 
 from __future__ import annotations
@@ -96,6 +100,45 @@ def current_mapping_set(session: Session, school: School) -> MappingSet | None:
         return None
     ms = load_mapping_text(active.content, active.filename, check_completeness=False)
     versions = {code: row.version for code, row in _current_templates(session, school.id).items()}
+    return with_versions(ms, versions)
+
+
+@dataclass(frozen=True)
+class PlannedVersion:
+    """What saving a file does to one template: ``reason`` is ``added``, ``changed`` (its own
+    definition), ``units_changed`` (a unit of it, or of a template stacked into it) or ``unchanged``."""
+
+    code: str
+    current: int | None
+    next: int
+    reason: str
+
+    @property
+    def is_new(self) -> bool:
+        return self.reason != "unchanged"
+
+
+def version_plan(session: Session, school: School, new: MappingSet) -> list[PlannedVersion]:
+    """Each template of ``new`` with the version it would be stored under, in the file's order."""
+    current = _current_templates(session, school.id)
+    units = _current_units(session, school.id)
+    plan = []
+    for tpl in new.templates:
+        row = current.get(tpl.code)
+        if row is None:
+            version = max(tpl.version, _max_version(session, TemplateDefinition, school.id, tpl.code) + 1)
+            plan.append(PlannedVersion(tpl.code, None, version, "added"))
+        elif row.definition != _template_definition(new, tpl.code):
+            plan.append(PlannedVersion(tpl.code, row.version, max(row.version + 1, tpl.version), "changed"))
+        elif _units_changed(new, tpl.code, units):
+            plan.append(PlannedVersion(tpl.code, row.version, max(row.version + 1, tpl.version), "units_changed"))
+        else:
+            plan.append(PlannedVersion(tpl.code, row.version, row.version, "unchanged"))
+    return plan
+
+
+def with_versions(ms: MappingSet, versions: dict[str, int]) -> MappingSet:
+    """``ms`` with its templates at the store's versions (file positions kept for messages)."""
     templates = [t.model_copy(update={"version": versions.get(t.code, t.version)}) for t in ms.templates]
     updated = ms.model_copy(update={"templates": templates})
     updated._locations = ms._locations
@@ -117,32 +160,27 @@ def preview_import(session: Session, school: School, path_or_text: str | Path) -
     else:
         result.changes = [f"template {t.code}: added" for t in new.templates] + [
             f"unit {u.code}: added" for u in new.units]
-    current = _current_templates(session, school.id)
-    units = _current_units(session, school.id)
-    for tpl in new.templates:
-        row = current.get(tpl.code)
-        if row is None:
-            result.template_versions[tpl.code] = max(tpl.version, _max_version(session, TemplateDefinition,
-                                                                               school.id, tpl.code) + 1)
-            result.new_versions.append(f"{tpl.code} v{result.template_versions[tpl.code]}")
-        elif row.definition != _template_definition(new, tpl.code) or _units_changed(new, tpl.code, units):
-            result.template_versions[tpl.code] = max(row.version + 1, tpl.version)
-            result.new_versions.append(f"{tpl.code} v{result.template_versions[tpl.code]}")
-        else:
-            result.template_versions[tpl.code] = row.version
+    for planned in version_plan(session, school, new):
+        result.template_versions[planned.code] = planned.next
+        if planned.is_new:
+            result.new_versions.append(f"{planned.code} v{planned.next}")
     return result
 
 
 def import_mapping_file(session: Session, school: School, path_or_text: str | Path, uploaded_by: str, *,
-                        structure: CourseStructure | None = None) -> ImportResult:
+                        structure: CourseStructure | None = None, filename: str | None = None,
+                        restored_from: int | None = None) -> ImportResult:
     """Store the file and its units and templates (new versions only where something changed).
 
     Raises :class:`credbridge.mappings.MappingError` (file, line, problem) and writes nothing when the
     file is bad — including, when ``structure`` (the synced Moodle courses) is given, references to
     courses, activities or competencies the site does not have. Templates missing mandatory Annex I
     elements are stored with ``complete=False`` and the list of what is missing: they will not issue.
+    ``filename`` names the stored file (the console keeps the mapping's name across uploads);
+    ``restored_from`` is the number of the earlier version whose text this is (see :func:`mapping_history`).
     """
-    text, filename = _read(path_or_text)
+    text, read_name = _read(path_or_text)
+    filename = filename or read_name
     ms = load_mapping_text(text, filename, check_completeness=False)
     if structure is not None:
         resolve(ms, structure)  # raises MappingError naming each dangling reference
@@ -197,5 +235,35 @@ def import_mapping_file(session: Session, school: School, path_or_text: str | Pa
     session.flush()
     audit(session, school_id=school.id, actor=uploaded_by, action="mapping_file.imported",
           subject_type="mapping_file", subject_id=file_row.id, filename=filename, sha256=digest,
-          new_versions=result.new_versions, changes=result.changes[:200])
+          new_versions=result.new_versions, changes=result.changes[:200],
+          **({"restored_from": restored_from} if restored_from is not None else {}))
     return result
+
+
+@dataclass(frozen=True)
+class MappingVersion:
+    """One saved version of the school's mapping; ``number`` counts from 1 in the order of saving."""
+
+    id: int
+    number: int
+    filename: str
+    sha256: str
+    uploaded_by: str
+    uploaded_at: Any
+    active: bool
+
+
+def mapping_history(session: Session, school_id: int) -> list[MappingVersion]:
+    """Every saved version, newest first."""
+    rows = session.execute(select(MappingFile.id, MappingFile.filename, MappingFile.sha256, MappingFile.uploaded_by,
+                                  MappingFile.uploaded_at, MappingFile.active)
+                           .where(MappingFile.school_id == school_id).order_by(MappingFile.id)).all()
+    versions = [MappingVersion(row.id, number, row.filename, row.sha256, row.uploaded_by, row.uploaded_at, row.active)
+                for number, row in enumerate(rows, start=1)]
+    return versions[::-1]
+
+
+def mapping_version(session: Session, school_id: int, file_id: int) -> MappingFile | None:
+    """A saved version of this school's mapping (None for another school's)."""
+    row = session.get(MappingFile, file_id)
+    return row if row is not None and row.school_id == school_id else None

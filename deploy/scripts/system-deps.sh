@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: PostgreSQL server binaries (tests start a throwaway
 # server), Chromium (Playwright drives /usr/bin/chromium; its own browser download cannot run here)
-# and Node.js with npm (the independent credential verifiers in tests/independent).
+# and Node.js with npm (the independent credential verifiers in tests/independent, and axe-core,
+# which the page walk injects into every page).
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)

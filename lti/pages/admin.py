@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.core import Locale, UnknownLocaleError
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
-from flask_babel import format_date, gettext
+from flask_babel import format_date, get_locale, gettext
 from sqlalchemy import func, select
 
-from credbridge.connector.awards.audit import audit
+from credbridge.connector.awards.audit import (
+    AuditFilter,
+    audit,
+    audit_choices,
+    audit_entries,
+    subject_names,
+    template_titles,
+)
+from credbridge.connector.awards.catalogue import (
+    MappingVersion,
+    active_mapping_file,
+    mapping_history,
+    mapping_version,
+)
 from credbridge.connector.issuing.keys import ensure_school_key, rotate_school_key
 from credbridge.connector.keys import REGISTRATION_LINK_LIFETIME, school_registration_token
 from credbridge.connector.moodle.client import MoodleClient
@@ -21,7 +36,9 @@ from credbridge.connector.registrations import connection_at, link_unlinked_regi
 from credbridge.connector.store.models import (
     AdminUser,
     Award,
+    Credential,
     LaunchSession,
+    Learner,
     LmsConnection,
     LtiRegistration,
     MappingFile,
@@ -35,17 +52,33 @@ from credbridge.connector.store.models import (
 from credbridge.connector.store.secrets import Secret
 from credbridge.connector.sync.capabilities import check_connection
 from credbridge.lti.auth import current_session, require_role, require_session
-from credbridge.lti.pages import charts
+from credbridge.lti.pages import admin_labels, charts
+from credbridge.lti.pages.admin_labels import AWARD_STATUS, OUTBOX_FILTERS, outbox_state
 from credbridge.lti.pages.award_actions import ActionRefused, retry_outbox_item
-from credbridge.lti.pages.common import who
-from credbridge.lti.pages.mapping_editor import MappingCheck, check_mapping, save_mapping
-from credbridge.lti.pages.queries import audit_page, weekly_issuance
-from credbridge.lti.pages.runtime import base_url, unit_of_work
+from credbridge.lti.pages.common import BRAND_COLOUR, who
+from credbridge.lti.pages.mapping_editor import (
+    MappingCheck,
+    check_mapping,
+    confirmation_token,
+    current_titles,
+    mapping_changes,
+    needs_confirmation,
+    save_mapping,
+    text_diff,
+)
+from credbridge.lti.pages.queries import weekly_issuance
+from credbridge.lti.pages.runtime import base_url, evaluation_sources, unit_of_work
 from credbridge.lti.pages.security import check_csrf
 from credbridge.lti.sessions import SESSION_COOKIE, cookie_kwargs, expiry, new_session_id, set_session_cookie
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(check_csrf)
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    # the console's templates name codes through these labels (translated), never as raw codes
+    return {"L": admin_labels}
 
 
 def _school_id() -> int:
@@ -113,22 +146,67 @@ def home() -> Any:
         counts = dict(session.execute(
             select(Award.status, func.count()).where(Award.school_id == school_id)
             .group_by(Award.status)).all())
+        mapping = active_mapping_file(session, school_id)
+        setup = {"connections": session.scalar(select(func.count()).select_from(LmsConnection)
+                                               .where(LmsConnection.school_id == school_id)) or 0,
+                 "registrations": session.scalar(select(func.count()).select_from(LtiRegistration)
+                                                 .where(LtiRegistration.school_id == school_id)) or 0,
+                 "templates": session.scalar(select(func.count()).select_from(TemplateDefinition)
+                                             .where(TemplateDefinition.school_id == school_id,
+                                                    TemplateDefinition.is_current.is_(True))) or 0}
         session.expunge_all()
     labels = {start: format_date(start, "d MMM") for start, _n in weeks}
     chart = charts.weekly_bars(weeks, labels, title=gettext("Credentials issued per week"),
                                description=gettext("Number of credentials issued in each of the last 12 weeks."))
+    statuses = [(status, counts[status]) for status in AWARD_STATUS if counts.get(status)]
     return render_template("pages/admin_home.html", school=school, weeks=weeks, week_labels=labels, chart=chart,
-                           counts=counts)
+                           statuses=statuses, mapping=mapping, setup=setup, country=_country_name(school.country),
+                           did_url=url_for("verify.did_document", slug=school.slug))
+
+
+def _country_name(code: str) -> str:
+    try:
+        return Locale.parse(str(get_locale() or "en")).territories.get(code.upper()) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
+#: what a logo may be: PNG or JPEG by their first bytes (an SVG can carry script, so it is not taken)
+LOGO_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+LOGO_MAX_BYTES = 512 * 1024
+
+
+def _logo(upload: Any) -> tuple[bytes, str] | str:
+    """The uploaded logo and its media type, or what is wrong with it."""
+    data = upload.read(LOGO_MAX_BYTES + 1)
+    if len(data) > LOGO_MAX_BYTES:
+        return gettext("The logo is larger than 512 KB; nothing was changed.")
+    for magic, media_type in LOGO_TYPES:
+        if data.startswith(magic):
+            return data, media_type
+    return gettext("The logo must be a PNG or JPEG image; nothing was changed.")
 
 
 @bp.post("/school")
 @require_role("administrator")
 def school_update() -> Any:
+    """The awarding body and how the pages and certificates show the school (logo, colour, place,
+    who signs). Every field is checked first; a bad one changes nothing."""
     school_id = _school_id()
     legal_name = request.form.get("legal_name", "").strip()
     country = request.form.get("country", "").strip().upper()
+    colour = request.form.get("brand_colour", "").strip()
     if not legal_name or len(country) != 2 or not country.isalpha():
         flash(gettext("The awarding body needs a name and a two-letter country code; nothing was changed."), "error")
+        return redirect(url_for(".home"))
+    if colour and not BRAND_COLOUR.fullmatch(colour):
+        flash(gettext("The colour must be written as # and six hexadecimal digits, like #0f6cbf; nothing was "
+                      "changed."), "error")
+        return redirect(url_for(".home"))
+    upload = request.files.get("logo")
+    logo = _logo(upload) if upload is not None and upload.filename else None
+    if isinstance(logo, str):
+        flash(logo, "error")
         return redirect(url_for(".home"))
     with unit_of_work() as session:
         school = session.get(School, school_id)
@@ -137,8 +215,17 @@ def school_update() -> Any:
         school.homepage = request.form.get("homepage", "").strip()[:500] or None
         school.qa_status = {**(school.qa_status or {}), "type": request.form.get("qa_type", "").strip()[:300],
                             "body": request.form.get("qa_body", "").strip()[:300]}
+        school.locality = request.form.get("locality", "").strip()[:120] or None
+        school.signatory_name = request.form.get("signatory_name", "").strip()[:200] or None
+        school.signatory_role = request.form.get("signatory_role", "").strip()[:200] or None
+        school.brand_colour = colour or None
+        if logo is not None:
+            school.logo, school.logo_type = logo
+        elif request.form.get("remove_logo") == "1":
+            school.logo, school.logo_type = None, None
         audit(session, school_id=school_id, actor=who(require_session()), action="school.updated",
-              subject_type="school", subject_id=school_id)
+              subject_type="school", subject_id=school_id,
+              **({"logo": logo[1]} if logo is not None else {}))
     flash(gettext("School profile saved."), "success")
     return redirect(url_for(".home"))
 
@@ -294,55 +381,114 @@ def registration_link(registration_id: int) -> Any:
 @bp.get("/mappings")
 @require_role("administrator")
 def mappings() -> Any:
+    """The history of the school's mapping: every saved version, to view, compare and restore."""
     school_id = _school_id()
     with unit_of_work() as session:
-        files = list(session.scalars(select(MappingFile).where(MappingFile.school_id == school_id)
-                                     .order_by(MappingFile.uploaded_at.desc(), MappingFile.id.desc())))
+        versions = mapping_history(session, school_id)
+    return render_template("pages/admin_mappings.html", versions=versions)
+
+
+def _version_or_404(session: Any, school_id: int, file_id: int) -> tuple[MappingFile, MappingVersion]:
+    row = mapping_version(session, school_id, file_id)
+    if row is None:
+        abort(404)
+    number = next(v for v in mapping_history(session, school_id) if v.id == row.id)
+    return row, number
+
+
+@bp.get("/mappings/<int:file_id>")
+@require_role("administrator")
+def mapping_view(file_id: int) -> Any:
+    school_id = _school_id()
+    with unit_of_work() as session:
+        row, version = _version_or_404(session, school_id, file_id)
+        history = mapping_history(session, school_id)
         session.expunge_all()
-    return render_template("pages/admin_mappings.html", files=files)
+    return render_template("pages/admin_mapping_view.html", row=row, version=version, history=history,
+                           lines=row.content.splitlines() or [""])
+
+
+@bp.get("/mappings/<int:file_id>/diff")
+@require_role("administrator")
+def mapping_diff(file_id: int) -> Any:
+    """Two saved versions side by side: what changed in the mapping's terms, and line by line."""
+    school_id = _school_id()
+    with unit_of_work() as session:
+        row, version = _version_or_404(session, school_id, file_id)
+        history = mapping_history(session, school_id)
+        against_id = request.args.get("against", type=int)
+        if against_id is None:  # the version saved just before this one
+            older = [v for v in history if v.number < version.number]
+            against_id = older[0].id if older else None
+        other, other_version = _version_or_404(session, school_id, against_id) if against_id else (None, None)
+        session.expunge_all()
+    changes = None
+    if other is not None:
+        changes = mapping_changes(other.content, row.content, row.filename)
+    return render_template("pages/admin_mapping_diff.html", row=row, version=version, other=other,
+                           other_version=other_version, history=history, changes=changes,
+                           lines=text_diff(other.content, row.content) if other is not None else [])
 
 
 @bp.route("/mappings/edit", methods=["GET", "POST"])
 @require_role("administrator")
 def mapping_edit() -> Any:
     school_id = _school_id()
-    filename = (request.values.get("filename") or "").strip()[:300]
     text = request.form.get("content")
     upload = request.files.get("upload")
+    uploaded_name = None
     if upload is not None and upload.filename:
-        filename = upload.filename[:300]
+        uploaded_name = upload.filename[:300]
         text = upload.read(2_000_000).decode("utf-8", errors="replace")
+    restoring = request.values.get("from", type=int)
+    confirm: str | None = None
     with unit_of_work() as session:
-        # one mapping is active per school: edits and uploads are compared with it
-        current = session.scalars(select(MappingFile).where(
-            MappingFile.school_id == school_id, MappingFile.active.is_(True)).order_by(MappingFile.id.desc())).first()
-        if request.method == "GET" and request.args.get("filename") and current is not None \
-                and current.filename != filename:
-            older = session.scalars(select(MappingFile).where(
-                MappingFile.school_id == school_id, MappingFile.filename == filename)
-                .order_by(MappingFile.id.desc())).first()
-            text = older.content if older is not None else None
-        filename = filename or (current.filename if current is not None else "mapping.yaml")
+        school = session.get(School, school_id)
+        # one mapping is active per school: edits, uploads and restores are compared with it
+        current = active_mapping_file(session, school_id)
+        restored: MappingVersion | None = None
+        if restoring is not None:
+            row, restored = _version_or_404(session, school_id, restoring)
+            if text is None:
+                text = row.content
+        # the mapping keeps its name: an upload replaces the text, not the name the school gave it
+        filename = ((request.form.get("filename") or "").strip()[:300]
+                    or (current.filename if current is not None else None) or uploaded_name or "mapping.yaml")
         if text is None:
             text = current.content if current is not None else ""
         result: MappingCheck | None = None
-        if request.method == "POST":
-            result = check_mapping(text, filename, current.content if current is not None else None)
-            if request.form.get("action") == "save" and result.ok:
-                if current is not None and hashlib.sha256(text.encode("utf-8")).hexdigest() == current.sha256:
-                    flash(gettext("Nothing changed."), "info")
-                else:
-                    save_mapping(session, school_id, filename, text, actor=who(require_session()))
-                    flash(gettext("Mapping file saved."), "success")
-                    return redirect(url_for(".mappings"))
-            elif request.form.get("action") == "save":
+        action = request.form.get("action")
+        if request.method == "POST" or restored is not None:
+            result = check_mapping(text, filename, current.content if current is not None else None,
+                                   session=session, school=school, sources=evaluation_sources())
+        if request.method == "POST" and result is not None and action == "save":
+            if not result.ok:
                 flash(gettext("The file has errors; nothing was saved."), "error")
+            elif current is not None and hashlib.sha256(text.encode("utf-8")).hexdigest() == current.sha256:
+                flash(gettext("Nothing changed."), "info")
+            elif needs_confirmation(result) and \
+                    request.form.get("confirm") != confirmation_token(text, result, current):
+                confirm = confirmation_token(text, result, current)
+            else:
+                save_mapping(session, school_id, filename, text, actor=who(require_session()),
+                             restored_from=restored.number if restored is not None else None)
+                if restored is not None:
+                    flash(gettext("Version %(number)d was restored as the current mapping.",
+                                  number=restored.number), "success")
+                else:
+                    flash(gettext("Mapping file saved."), "success")
+                return redirect(url_for(".mappings"))
+        titles = current_titles(session, school) if school is not None else {}
+        if result is not None:
+            titles.update(result.titles)
     lines = text.splitlines() or [""]
     if result is not None and result.by_line:
         # a problem "at the end of the file" sits one line after the last: show that line too
         lines += [""] * max(0, max(result.by_line) - len(lines))
+    status = 422 if result is not None and not result.ok else 200
     return render_template("pages/admin_mapping_edit.html", filename=filename, text=text, lines=lines,
-                           result=result), (422 if result is not None and not result.ok else 200)
+                           result=result, confirm=confirm, restored=restored, uploaded_name=uploaded_name,
+                           current=current, titles=titles), status
 
 
 @bp.get("/templates")
@@ -363,16 +509,36 @@ def templates() -> Any:
 @bp.get("/outbox")
 @require_role("administrator")
 def outbox() -> Any:
+    """What is waiting to be issued or failed, by learner and credential, with what it waits for."""
     school_id = _school_id()
+    wanted = request.args.get("state", "")
+    wanted = wanted if wanted in OUTBOX_FILTERS else ""
+    target = request.args.get("target", "")
+    needle = request.args.get("q", "").strip()[:100]
     with unit_of_work() as session:
-        rows = list(session.scalars(select(OutboxItem).join(Award, OutboxItem.award_id == Award.id)
-                                    .where(Award.school_id == school_id,
-                                           OutboxItem.status.in_(("failed", "dead", "pending", "sending")))
-                                    .order_by(OutboxItem.status, OutboxItem.id)))
-        for row in rows:
-            _ = row.award  # load before the session closes
+        query = (select(OutboxItem, Award.status, Award.template_code, Learner.full_name, Learner.id)
+                 .join(Award, OutboxItem.award_id == Award.id).join(Learner, Award.learner_id == Learner.id)
+                 .where(Award.school_id == school_id, OutboxItem.status.in_(("failed", "dead", "pending", "sending")))
+                 .order_by(Learner.full_name, OutboxItem.id))
+        if target:
+            query = query.where(OutboxItem.target == target)
+        rows = session.execute(query).all()
+        targets = sorted(set(session.scalars(select(OutboxItem.target).join(Award, OutboxItem.award_id == Award.id)
+                                             .where(Award.school_id == school_id).distinct())))
+        titles = template_titles(session, school_id)
         session.expunge_all()
-    return render_template("pages/admin_outbox.html", items=rows)
+    items = []
+    for item, award_status, code, learner, learner_id in rows:
+        state = outbox_state(item.status, award_status)
+        if needle and needle.casefold() not in learner.casefold():
+            continue
+        items.append({"item": item, "state": state, "learner": learner, "learner_id": learner_id,
+                      "title": titles.get(code, code), "code": code})
+    counts = Counter(i["state"] for i in items)
+    if wanted:
+        items = [i for i in items if i["state"] == wanted]
+    return render_template("pages/admin_outbox.html", items=items, counts=counts, wanted=wanted, target=target,
+                           targets=targets, q=needle, filters=OUTBOX_FILTERS)
 
 
 @bp.post("/outbox/<int:item_id>/retry")
@@ -392,16 +558,34 @@ def outbox_retry(item_id: int) -> Any:
     return redirect(url_for(".outbox"))
 
 
+def _day(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, "").strip())
+    except ValueError:
+        return None
+
+
 @bp.get("/audit")
 @require_role("administrator")
 def audit_log() -> Any:
+    """Who did what and when, in sentences, filtered by person, kind of event and dates."""
     school_id = _school_id()
     page = max(1, request.args.get("page", 1, type=int))
+    filters = AuditFilter(actor=request.args.get("actor") or None, action=request.args.get("action") or None,
+                          since=_day("since"), until=_day("until"))
     with unit_of_work() as session:
-        rows, total = audit_page(session, school_id, page)
+        rows, total = audit_entries(session, school_id, filters, page)
+        actors, actions = audit_choices(session, school_id)
+        names = subject_names(session, school_id, rows)
+        titles = template_titles(session, school_id)
         session.expunge_all()
     pages = max(1, (total + 49) // 50)
-    return render_template("pages/admin_audit.html", rows=rows, page=page, pages=pages, total=total)
+    query = {k: v for k, v in (("actor", filters.actor), ("action", filters.action),
+                               ("since", filters.since and filters.since.isoformat()),
+                               ("until", filters.until and filters.until.isoformat())) if v}
+    return render_template("pages/admin_audit.html", rows=rows, page=page, pages=pages, total=total,
+                           filters=filters, actors=actors, actions=actions, names=names, query=query, titles=titles,
+                           learners={key[1]: n.learner for key, n in names.items() if key[0] == "learner"})
 
 
 @bp.get("/keys")
@@ -413,14 +597,21 @@ def keys() -> Any:
         ensure_school_key(session, school)
         rows = list(session.scalars(select(SigningKey).where(SigningKey.school_id == school_id)
                                     .order_by(SigningKey.id.desc())))
+        # what a person calls one credential: one per award, whatever the number of its formats
+        issued = session.scalar(select(func.count(func.distinct(Credential.award_id)))
+                                .where(Credential.school_id == school_id)) or 0
         session.expunge_all()
-    return render_template("pages/admin_keys.html", keys=rows, school=school,
-                           did_url=url_for("verify.did_document", slug=school.slug))
+    return render_template("pages/admin_keys.html", keys=rows, school=school, issued=issued,
+                           did_url=url_for("verify.did_document", slug=school.slug),
+                           confirming=request.args.get("rotate") == "confirm")
 
 
 @bp.post("/keys/rotate")
 @require_role("administrator")
 def keys_rotate() -> Any:
+    """Rotates only with the confirmation step's answer; a bare POST leads to that step."""
+    if request.form.get("confirm") != "rotate":
+        return redirect(url_for(".keys", rotate="confirm", _anchor="rotate"))
     school_id = _school_id()
     with unit_of_work() as session:
         school = session.get(School, school_id)

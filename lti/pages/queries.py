@@ -26,7 +26,6 @@ from credbridge.connector.awards.decide import EvaluationSources, resolved_mappi
 from credbridge.connector.issuing.formats.errors import ContentError
 from credbridge.connector.issuing.formats.frameworks import national_framework
 from credbridge.connector.store.models import (
-    AuditEntry,
     Award,
     Course,
     Credential,
@@ -243,10 +242,15 @@ def _language(value: Any, locale: str) -> str | None:
     """The language of a value written in the mapping file, when it is one language map."""
     if isinstance(value, dict) and "legal_name" in value:
         value = value["legal_name"]
-    if isinstance(value, dict) and value and all(isinstance(k, str) and len(k) <= 7 for k in value) \
+    if isinstance(value, dict) and value and all(isinstance(k, str) and _LANGUAGE_TAG.fullmatch(k) for k in value) \
             and all(isinstance(v, str) for v in value.values()):
         return language_of(value, locale)
     return None
+
+
+#: a language map's keys are language tags (``hr``, ``sr-Latn``); credits (``{"CSVET": "5"}``) or an NQF
+#: level (``{"level": …}``) are not, and must not become a ``lang`` attribute
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
 
 
 def _special(name: str, value: Any, locale: str) -> str | None:
@@ -522,10 +526,3 @@ def learner_courses(session: Session, learner_id: int) -> list[Course]:
     return list(session.scalars(select(Course).join(Enrolment, Enrolment.course_id == Course.id)
                                 .where(Enrolment.learner_id == learner_id, Enrolment.active.is_(True))
                                 .order_by(Course.fullname)))
-
-
-def audit_page(session: Session, school_id: int, page: int, per_page: int = 50) -> tuple[list[AuditEntry], int]:
-    total = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.school_id == school_id))
-    rows = list(session.scalars(select(AuditEntry).where(AuditEntry.school_id == school_id)
-                                .order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)))
-    return rows, int(total or 0)

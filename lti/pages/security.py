@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from sqlalchemy import select
 
@@ -75,4 +75,5 @@ def check_csrf() -> None:
     try:
         validate_csrf(token)
     except (CSRFError, Exception) as error:  # ValidationError from wtforms: same answer
-        abort(400, description=f"the form has expired or was not sent from this page ({error}); reload and retry")
+        # the app's CSRFError page says in the reader's language what happened and what to do
+        raise CSRFError(f"the form has expired or was not sent from this page ({error})") from None

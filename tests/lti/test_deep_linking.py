@@ -88,8 +88,14 @@ def test_unknown_or_no_template_is_refused(with_templates: LtiEnvironment) -> No
     form = _picker(with_templates, http)
     unknown = http.post(with_templates.tool_url + "/lti/deep-link", data={**form["fields"], "template": "NOPE"})
     assert unknown.status_code == 400 and "NOPE" in unknown.text
-    none = http.post(with_templates.tool_url + "/lti/deep-link", data=form["fields"])
-    assert none.status_code == 400
+    # nothing chosen: the same picker again, with what to do (not a "Bad request" dead end)
+    none = http.post(with_templates.tool_url + "/lti/deep-link", data={**form["fields"], "grade_item": "1",
+                                                                       "title": "My link"})
+    assert none.status_code == 400 and "Bad request" not in none.text
+    assert "Choose at least one micro-credential, then press Attach again." in none.text
+    again = forms(none.text)[0]
+    assert again["multi"]["template"] == ["CNC-BASICS", "CNC-SAFETY"] and again["fields"]["title"] == "My link"
+    assert 'id="grade_item" name="grade_item" value="1" checked' in none.text  # what was entered is kept
 
 
 def test_learner_cannot_deep_link(with_templates: LtiEnvironment) -> None:

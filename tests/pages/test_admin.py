@@ -159,16 +159,20 @@ def test_mapping_error_is_shown_at_its_line_and_nothing_is_saved(env: Env) -> No
         assert s.scalar(select(func.count()).select_from(MappingFile)) == before
 
 
-def test_mapping_check_shows_diff_and_dry_run_then_saves(env: Env) -> None:
+def test_mapping_check_shows_diff_and_dry_run_then_saves_after_confirmation(env: Env) -> None:
     client = env.admin()
     text = Path(MAPPING).read_text("utf-8").replace("Reading technical drawings", "Reading engineering drawings")
     token = csrf_token(client, "/admin/mappings/edit")
     html = client.post("/admin/mappings/edit", data={"csrf_token": token, "filename": "vet-college.yaml",
                                                      "content": text, "action": "check"}).get_data(as_text=True)
-    assert 'id="dry-run"' in html and "CNC-OPERATOR" in html
-    assert "Reading engineering drawings" in html  # the diff names the change
+    assert 'id="dry-run"' in html and 'id="version-plan"' in html
+    assert "Reading engineering drawings" in html  # the comparison names the change
     response = client.post("/admin/mappings/edit", data={"csrf_token": token, "filename": "vet-college.yaml",
                                                          "content": text, "action": "save"})
+    assert response.status_code == 200 and 'id="confirm"' in response.get_data(as_text=True)  # asks first
+    confirm = re.search(r'name="confirm" value="([0-9a-f]+)"', response.get_data(as_text=True)).group(1)
+    response = client.post("/admin/mappings/edit", data={"csrf_token": token, "filename": "vet-college.yaml",
+                                                         "content": text, "action": "save", "confirm": confirm})
     assert response.status_code == 302
     with env.db.unit_of_work() as s:
         current = s.scalars(select(MappingFile).where(MappingFile.active.is_(True),
@@ -204,7 +208,7 @@ def test_outbox_retry_of_a_dead_item(env: Env) -> None:
 def test_audit_log_is_paged(env: Env) -> None:
     client = env.admin()
     html = client.get("/admin/audit").get_data(as_text=True)
-    assert "Page 1 of" in html and "mapping_file.imported" in html
+    assert "Page 1 of" in html and 'data-action="mapping_file.imported"' in html and "Mapping file saved" in html
     assert client.get("/admin/audit?page=999").status_code == 200
 
 
@@ -212,7 +216,7 @@ def test_key_rotation_keeps_the_old_key_published(env: Env) -> None:
     client = env.admin()
     token = csrf_token(client, "/admin/keys")
     before = client.get("/schools/alpha/did.json").get_json()
-    client.post("/admin/keys/rotate", data={"csrf_token": token})
+    client.post("/admin/keys/rotate", data={"csrf_token": token, "confirm": "rotate"})
     after = client.get("/schools/alpha/did.json").get_json()
     def names(doc: dict) -> set[str]:
         return {m["id"].split("#")[1].removesuffix("-jwk") for m in doc["verificationMethod"]}
@@ -240,7 +244,8 @@ def test_mapping_upload_is_checked_like_the_editor(env: Env) -> None:
         "upload": (io.BytesIO(b"school: {code: x}\nunits: [\n"), "broken.yaml")})
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert 'value="broken.yaml"' in html and "has-problem" in html
+    # the upload is checked, and the mapping keeps the name it has; the page says which file was read
+    assert 'name="filename" value="vet-college.yaml"' in html and "broken.yaml" in html and "has-problem" in html
 
 
 def test_a_registration_is_linked_to_one_of_the_schools_own_connections(env: Env) -> None:

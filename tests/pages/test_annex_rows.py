@@ -26,3 +26,10 @@ def test_nqf_level_with_its_frameworks_acronym() -> None:
 def test_unknown_codes_are_shown_as_stored() -> None:
     assert _row({"country": "XX"}, "country", "en") == "XX"
     assert _row({"nqf": {"level": "5", "country": "XX"}}, "nqf", "en") == "level: 5, country: XX"
+
+
+def test_only_a_language_map_gives_a_lang_attribute() -> None:
+    # a screen reader switches voice by lang: credits or an NQF level are no language (axe: valid-lang)
+    rows = {r.element: r.lang for r in annex_rows({"credits": {"CSVET": "5"}, "nqf": {"level": "4.1", "country": "HR"},
+                                                   "further_information": {"en": "Stackable", "hr": "Slaže se"}}, "hr")}
+    assert rows["credits"] is None and rows["nqf"] is None and rows["further_information"] == "hr"

@@ -179,10 +179,13 @@ def test_admin_fixes_a_mapping_error_shown_at_its_line(world: BrowserWorld, page
     page.click("button[value=check]")
     page.wait_for_load_state()
     assert page.locator("#dry-run").is_visible()
-    assert "CNC-OPERATOR" in page.locator("#dry-run").inner_text()
-    assert "engineering" in page.locator("ul.diff").inner_text()
+    assert page.locator('#version-plan tr.new-version[data-code="CNC-OPERATOR"]').count() == 1
+    assert "engineering" in page.locator("#changes").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "admin-mapping-preview.png"), full_page=True)
-    page.click("button[value=save]")
+    page.click("#mapping-form button[value=save]")
+    page.wait_for_selector("#confirm")  # new template versions: saving asks first
+    page.screenshot(path=str(SCREENSHOTS / "admin-mapping-confirm.png"), full_page=True)
+    page.click("#confirm button[value=save]")
     page.wait_for_url(re.compile(r"/admin/mappings$"))
     assert "Mapping file saved." in page.locator(".flashes").inner_text()
 
