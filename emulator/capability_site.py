@@ -92,6 +92,11 @@ def build_capability_site(capabilities_dir: str | Path, **kwargs: Any) -> Site:
     _modules(site, course, folder)
     _grades(site, course, grades, folder)
     _completion(site, course, folder)
+    for other in site.courses.values():  # the site's other courses: empty, as the recordings show nothing of them
+        if other.id not in (1, COURSE_ID):
+            other.sections = [Section(id=site.next_id("course_sections"), section=0)]
+            site.add_grade_item(courseid=other.id, itemtype="course", itemname=None, grademax=0.0,
+                                iteminstance=other.id, itemnumber=None, idnumber=None)
     site.clock = Clock(max(site.clock.now() + 60, int(time.time())), follow_wall=True)
     return site
 

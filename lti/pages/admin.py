@@ -50,7 +50,7 @@ from credbridge.connector.store.models import (
     UnitDefinition,
 )
 from credbridge.connector.store.secrets import Secret
-from credbridge.connector.sync.capabilities import check_connection
+from credbridge.connector.sync.capabilities import check_connection, store_check
 from credbridge.lti.auth import current_session, require_role, require_session
 from credbridge.lti.pages import admin_labels, charts
 from credbridge.lti.pages.admin_labels import AWARD_STATUS, OUTBOX_FILTERS, outbox_state
@@ -288,17 +288,17 @@ def connection_check(connection_id: int) -> Any:
             report = check_connection(MoodleApi(client), row.course_filter or None)
         finally:
             client.close()
-        findings = [{"check": f.check, "ok": f.ok, "detail": f.detail, "fix": f.fix, "required": f.required}
-                    for f in report.findings]
-        row.site_info = {**(row.site_info or {}), **{k: v for k, v in report.site.items() if k != "functions"},
-                         "check": findings, "checked_at": datetime.now(UTC).isoformat()}
+        store_check(row, report)
         failed = [f for f in report.findings if not f.ok and f.required]
-        row.last_error = "; ".join(f"{f.check}: {f.detail}" for f in failed)[:2000] or None
     if report.ok:
-        flash(gettext("Connected; every function credbridge needs is allowed."), "success")
-    else:
+        flash(gettext("Connected; every function credbridge needs is allowed and every activity is visible."),
+              "success")
+    elif failed:
         flash(gettext("Moodle refused some of what sync needs: %(checks)s", checks=", ".join(f.check for f in failed)),
               "error")
+    if report.hidden:
+        flash(gettext("Moodle hides %(count)d activities from the sync user: grant %(capabilities)s to its role.",
+                      count=len(report.hidden), capabilities=", ".join(report.hidden_capabilities())), "error")
     return redirect(url_for(".connections"))
 
 

@@ -105,4 +105,8 @@ def test_check_with_the_recorded_service_lists_the_new_function_as_optional(harn
     report = check_connection(MoodleApi(harness.client))
     assert report.ok
     new = next(f for f in report.findings if f.check == f"function {NEW}")
-    assert not new.ok and not new.required
+    assert new.ok and not new.required and new.detail == "not in Moodle 4.5 (since 5.0)"  # nothing to add on 4.5
+    harness.emulator.site.set_release("5.0")
+    report = check_connection(MoodleApi(harness.client))
+    new = next(f for f in report.findings if f.check == f"function {NEW}")
+    assert report.ok and not new.ok and not new.required  # on 5.0: advice to add it
