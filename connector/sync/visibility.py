@@ -56,6 +56,8 @@ class MissingActivities:
     gone: set[int] = field(default_factory=set)
     #: core_course_get_course_module is not in the service: hidden or gone cannot be told apart
     unknown: set[int] = field(default_factory=set)
+    #: Moodle answers for it: the activity exists and the sync user may see it
+    visible: set[int] = field(default_factory=set)
 
 
 def probe_missing(api: MoodleApi, cmids: Iterable[int], functions: Iterable[str]) -> MissingActivities:
@@ -75,7 +77,7 @@ def probe_missing(api: MoodleApi, cmids: Iterable[int], functions: Iterable[str]
         except MoodleError:
             found.unknown.add(cmid)
         else:
-            found.hidden.add(cmid)  # Moodle answers for it, yet the contents leave it out: not gone
+            found.visible.add(cmid)
     return found
 
 
