@@ -1,0 +1,40 @@
+"""What the teacher sees of sync's limits (issue 11): a learner whose enrolment is suspended stays in the
+matrix with that state, one who left does not; the course's connection error is shown above the matrix."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from credbridge.connector.store.models import Course, Enrolment, LmsConnection
+from tests.pages.conftest import Env
+
+
+def _set_state(env: Env, learner_id: int, state: str) -> None:
+    with env.db.unit_of_work() as s:
+        course = s.scalar(select(Course).where(Course.connection_id == env.world.connection_a, Course.moodle_id == 2))
+        enrolment = s.scalar(select(Enrolment).where(Enrolment.course_id == course.id,
+                                                     Enrolment.learner_id == learner_id))
+        enrolment.active, enrolment.state = state == "active", state
+
+
+def test_a_suspended_learner_stays_with_that_state_and_one_who_left_does_not(env: Env) -> None:
+    w = env.world
+    _set_state(env, w.learner_plain, "suspended")
+    _set_state(env, w.learner_full, "left")
+    client = env.teacher()
+    data = client.get("/teacher/course/2/matrix.json").get_json()
+    enrolment = {row["id"]: row["enrolment"] for row in data["learners"]}
+    assert enrolment == {w.learner_hostile: "active", w.learner_plain: "suspended"}
+    page = client.get("/teacher/course/2").get_data(as_text=True)
+    assert page.count("Enrolment suspended") == 1
+
+
+def test_the_connection_error_is_shown_above_the_matrix(env: Env) -> None:
+    client = env.teacher()
+    assert 'id="connection-error"' not in client.get("/teacher/course/2").get_data(as_text=True)
+    with env.db.unit_of_work() as s:
+        s.get(LmsConnection, env.world.connection_a).last_error = (
+            "Moodle hides 1 activity from the sync user (CNC101: quiz “CNC fundamentals quiz”): grant mod/quiz:view")
+    page = client.get("/teacher/course/2").get_data(as_text=True)
+    assert 'id="connection-error"' in page and "grant mod/quiz:view" in page
+    assert "Moodle does not show credbridge everything in this course." in page
