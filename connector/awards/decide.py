@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from credbridge.connector import school_policy
 from credbridge.connector.awards import actions
 from credbridge.connector.awards.audit import SYSTEM_EVALUATION, audit
 from credbridge.connector.awards.catalogue import current_mapping_set
@@ -47,9 +48,8 @@ log = logging.getLogger("credbridge.awards")
 
 #: awards whose evidence is still watched for regressions
 WATCHED = ("pending_approval", "approved", "held", "issuing", "issued", "failed", "dead", "flagged")
-#: School.policy["suspended_enrolment"]: what happens to an award of a learner no longer actively enrolled
+#: School.policy["suspended_enrolment"] -> the status of an award of a learner no longer actively enrolled
 SUSPENDED_ENROLMENT = {"teacher_approval": "pending_approval", "hold": "held", "issue": None}
-DEFAULT_SUSPENDED_ENROLMENT = "teacher_approval"
 
 
 @dataclass(frozen=True)
@@ -157,8 +157,7 @@ def _create(session: Session, school: School, learner_id: int, earned: EarnedTem
             targets: list[str], now: datetime, enrolment: str = "active") -> int | None:
     status = "pending_approval" if earned.annex.issue_policy == "teacher_approval" else "approved"
     if enrolment != "active":
-        policy = (school.policy or {}).get("suspended_enrolment", DEFAULT_SUSPENDED_ENROLMENT)
-        status = SUSPENDED_ENROLMENT.get(policy, "pending_approval") or status
+        status = SUSPENDED_ENROLMENT[school_policy.value(school, "suspended_enrolment")] or status
     try:
         with session.begin_nested():
             award = Award(school_id=school.id, learner_id=learner_id, template_code=earned.code,

@@ -38,3 +38,39 @@ def test_the_connection_error_is_shown_above_the_matrix(env: Env) -> None:
     page = client.get("/teacher/course/2").get_data(as_text=True)
     assert 'id="connection-error"' in page and "grant mod/quiz:view" in page
     assert "Moodle does not show credbridge everything in this course." in page
+
+
+def test_the_console_switches_the_ags_score_and_the_email_and_the_suspended_policy(env: Env) -> None:
+    from credbridge.connector.store.models import AuditEntry, School
+    from tests.pages.conftest import csrf_token
+
+    client = env.admin()
+    page = client.get("/admin/connections").get_data(as_text=True)
+    assert 'name="ags_score"' in page and 'name="notify_email"' in page and 'name="suspended_enrolment"' in page
+    token = csrf_token(client, "/admin/connections")
+    response = client.post("/admin/policy", data={"csrf_token": token, "ags_score": "off", "notify_email": "on",
+                                                   "suspended_enrolment": "issue"})
+    assert response.status_code == 302
+    with env.db.unit_of_work() as s:
+        school = s.get(School, env.world.school_a)
+        assert (school.policy["ags_score"], school.policy["notify_email"], school.policy["suspended_enrolment"]) == (
+            False, True, "issue")
+        assert s.scalar(select(AuditEntry).where(AuditEntry.action == "school.policy_changed")) is not None
+    bad = client.post("/admin/policy", data={"csrf_token": token, "notify_email": "maybe"}, follow_redirects=True)
+    assert "Not saved" in bad.get_data(as_text=True)
+    with env.db.unit_of_work() as s:
+        assert s.get(School, env.world.school_a).policy["notify_email"] is True
+    # without the CSRF token nothing changes
+    assert client.post("/admin/policy", data={"ags_score": "on"}).status_code in (400, 403)
+
+
+def test_a_teacher_cannot_change_the_school_policy(env: Env) -> None:
+    from tests.pages.conftest import csrf_token
+
+    client = env.teacher()
+    token = csrf_token(client, "/teacher/course/2")
+    assert client.post("/admin/policy", data={"csrf_token": token, "ags_score": "off"}).status_code in (302, 403)
+    from credbridge.connector.store.models import School
+
+    with env.db.unit_of_work() as s:
+        assert "ags_score" not in (s.get(School, env.world.school_a).policy or {})
