@@ -46,13 +46,15 @@ class WsFunction(StrEnum):
 
 #: what sync cannot work without, and what it uses when the service offers it
 REQUIRED_FUNCTIONS = (
-    WsFunction.SITE_INFO, WsFunction.COURSES_BY_FIELD, WsFunction.COURSE_CONTENTS, WsFunction.ENROLLED_USERS,
-    WsFunction.COURSE_COMPLETION, WsFunction.ACTIVITIES_COMPLETION, WsFunction.GRADE_ITEMS,
+    WsFunction.SITE_INFO, WsFunction.COURSES_BY_FIELD, WsFunction.COURSE_CONTENTS,
+    # tells an activity Moodle hides from the sync user from a deleted one (connector/sync/visibility.py)
+    WsFunction.COURSE_MODULE,
+    WsFunction.ENROLLED_USERS, WsFunction.COURSE_COMPLETION, WsFunction.ACTIVITIES_COMPLETION, WsFunction.GRADE_ITEMS,
     WsFunction.ASSIGN_GRADES, WsFunction.QUIZZES, WsFunction.QUIZ_ATTEMPTS,
 )
 OPTIONAL_FUNCTIONS = (
-    WsFunction.COURSE_MODULE, WsFunction.GRADEBOOK_ITEMS, WsFunction.COURSE_COMPETENCIES,
-    WsFunction.COMPETENCY_REPORT, WsFunction.RETRIEVE_REPORT, WsFunction.QUIZ_USER_ATTEMPTS,
+    WsFunction.GRADEBOOK_ITEMS, WsFunction.COURSE_COMPETENCIES, WsFunction.COMPETENCY_REPORT,
+    WsFunction.RETRIEVE_REPORT, WsFunction.QUIZ_USER_ATTEMPTS,
 )
 #: the Moodle release (major, minor) a function first appears in, for those newer than 4.1
 SINCE = {WsFunction.GRADEBOOK_ITEMS: (4, 2), WsFunction.QUIZ_USER_ATTEMPTS: (5, 0)}

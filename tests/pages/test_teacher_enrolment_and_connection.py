@@ -74,3 +74,18 @@ def test_a_teacher_cannot_change_the_school_policy(env: Env) -> None:
 
     with env.db.unit_of_work() as s:
         assert "ags_score" not in (s.get(School, env.world.school_a).policy or {})
+
+
+def test_the_console_registration_steps_match_the_readme(env: Env) -> None:
+    """Issue 11: the Activity modules path, activating the pending tool, AGS and NRPS, name and e-mail."""
+    from pathlib import Path
+
+    page = env.admin().get("/admin/registrations").get_data(as_text=True)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for step in ("Site administration › Plugins › Activity modules › External tool › Manage tools",
+                 "Add LTI Advantage", "Show in activity chooser and as a preconfigured tool",
+                 "Use this service for grade sync and column management",
+                 "Use this service to retrieve members"):
+        assert step in page and step in readme, step
+    assert "activate it" in page and "*Activate* it" in readme
+    assert "name and e-mail" in page and "Share launcher's email with tool" in readme
