@@ -154,7 +154,9 @@ def connections_list(runtime: Runtime) -> None:
                 School.slug, LmsConnection.name)):
             table.add_row(slug, conn.name, conn.base_url, "yes" if conn.enabled else "no",
                           str(conn.sync_interval_minutes or runtime.settings.sync_interval_minutes),
-                          _when(conn.last_sync_at), _when(conn.last_full_sync_at), (conn.last_error or "")[:80])
+                          _when(conn.last_sync_at), _when(conn.last_full_sync_at),
+                          # whole: what Moodle hides or refuses names the activities and the capability to grant
+                          conn.last_error or "")
     _console().print(table)
 
 

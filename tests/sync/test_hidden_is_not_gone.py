@@ -115,3 +115,21 @@ def test_without_the_course_module_function_a_vanished_activity_is_kept_and_flag
     assert error and "cannot say whether they were deleted or hidden" in error
     assert "core_course_get_course_module" in error
     assert withdrawn_versions(harness) == 0
+
+
+def test_connections_list_shows_the_permission_error(harness: Harness, monkeypatch: pytest.MonkeyPatch):
+    from click.testing import CliRunner
+
+    from credbridge.connector.commands.sync import connections
+    from tests.conftest import TEST_SECRET_KEY
+
+    harness.emulator.set_role(RECORDED_README_ROLE)
+    harness.sync()
+    monkeypatch.setenv("CREDBRIDGE_DATABASE_URL", harness.db.url)
+    monkeypatch.setenv("CREDBRIDGE_SECRET_KEY", TEST_SECRET_KEY)
+    monkeypatch.setenv("CREDBRIDGE_CONFIG", "/dev/null")
+    monkeypatch.setenv("COLUMNS", "3000")
+    listed = CliRunner().invoke(connections, ["list"], terminal_width=1000)
+    assert listed.exit_code == 0, listed.output
+    text = " ".join(listed.output.replace("│", " ").split())
+    assert "grant mod/assign:view, mod/quiz:view to the sync user's role" in text
