@@ -497,14 +497,13 @@ class ConnectionSync:
     def _confirm_completion(self, fetch: CourseFetch, state: CourseState) -> None:
         """Activities whose completion a learner had and whose status Moodle no longer returns."""
         vanished = set()
+        completed_cms: dict[int, set[int]] = defaultdict(set)  # learner -> cmids of their completions on record
+        for (owner, kind, key), (_h, withdrawn, _p) in state.facts.items():
+            if kind == "activity_completion" and not withdrawn:
+                completed_cms[owner].add(int(key.removeprefix("cm:")))
         for userid, result in fetch.learner_reads.items():
-            learner_id = state.learner(userid)
             listed = {row.cmid for row in result["activities"]}
-            for (owner, kind, key), (_h, withdrawn, _p) in state.facts.items():
-                if owner == learner_id and kind == "activity_completion" and not withdrawn:
-                    cmid = int(key.removeprefix("cm:"))
-                    if cmid not in listed and cmid not in fetch.spared_cmids:
-                        vanished.add(cmid)
+            vanished |= completed_cms.get(state.learner(userid) or 0, set()) - listed - fetch.spared_cmids
             status = result.get("course")
             for activity in (status.activities if status is not None else ()):
                 if activity.cmid not in state.activities and activity.cmid not in fetch.spared_cmids \

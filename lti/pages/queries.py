@@ -19,7 +19,7 @@ from typing import Any
 
 from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_decimal, format_percent
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.decide import EvaluationSources, resolved_mappings
@@ -184,13 +184,15 @@ def course_columns(session: Session, school_id: int, course: Course, context_id:
     return [column("template", t) for t in templates] + [column("unit", u) for u in units]
 
 
-#: enrolments a teacher sees in the course matrix: active ones, and suspended or ended ones (with that state)
-SHOWN_ENROLMENTS = ("active", "suspended")
+def shown_enrolment() -> Any:
+    """Enrolments a teacher sees in the course matrix: active ones, and those suspended or ended in Moodle
+    (shown with that state); not those of learners who left the course."""
+    return or_(Enrolment.active.is_(True), Enrolment.state == "suspended")
 
 
 def course_learners(session: Session, course: Course, search: str = "") -> list[Learner]:
     query = (select(Learner).join(Enrolment, Enrolment.learner_id == Learner.id)
-             .where(Enrolment.course_id == course.id, Enrolment.state.in_(SHOWN_ENROLMENTS))
+             .where(Enrolment.course_id == course.id, shown_enrolment())
              .order_by(Learner.full_name))
     learners = list(session.scalars(query))
     needle = search.strip().casefold()

@@ -30,12 +30,12 @@ from credbridge.lti.pages.common import STATE_LABELS, identity_of, settle_locale
 from credbridge.lti.pages.preview import credential_preview
 from credbridge.lti.pages.queries import (
     ACTIONS_BY_STATUS,
-    SHOWN_ENROLMENTS,
     STATES,
     Matrix,
     course_columns,
     course_matrix,
     find_course,
+    shown_enrolment,
     state_counts,
     title_text,
 )
@@ -176,8 +176,7 @@ def _own_awards(session: Any, launch: LaunchSession, course: Course, context_id:
     credentials of this course, in the launch's school."""
     if not ids:
         return []
-    enrolled = select(Enrolment.learner_id).where(Enrolment.course_id == course.id,
-                                                  Enrolment.state.in_(SHOWN_ENROLMENTS))
+    enrolled = select(Enrolment.learner_id).where(Enrolment.course_id == course.id, shown_enrolment())
     templates = [c.code for c in course_columns(session, launch.school_id, course, context_id)
                  if c.kind == "template"]
     awards = list(session.scalars(select(Award).where(Award.id.in_(ids), Award.school_id == launch.school_id,
