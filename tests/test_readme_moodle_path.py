@@ -24,8 +24,10 @@ from lxml import etree
 from sqlalchemy import select
 
 from credbridge.cli import main
+from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.runtime import open_runtime
 from credbridge.connector.store.models import Award, Credential, ResourceLinkTemplate
+from credbridge.connector.sync import runner
 from credbridge.emulator.dataset import Site
 from credbridge.emulator.lti_platform import LtiPlatform, register
 from credbridge.emulator.server import DEFAULT_TOKEN, RunningEmulator, serve_in_thread
@@ -58,6 +60,8 @@ def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[R
     for name in ("CREDBRIDGE_CONFIG", "CREDBRIDGE_DATABASE_URL", "CREDBRIDGE_SECRET_KEY", "CREDBRIDGE_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "300")
+    # the production politeness (20 calls/s) only slows the emulator's answers down here
+    monkeypatch.setattr(runner, "client_factory", functools.partial(MoodleClient, rate_per_second=None))
     tool_server = make_server("127.0.0.1", 0, _Placeholder(), threaded=True)
     tool_url = f"http://127.0.0.1:{tool_server.server_port}"
     site = Site.from_recording(FIXTURES / "testdata.json")
