@@ -331,7 +331,7 @@ def _compare(course: MoodleCourse, modules: list[ModuleInfo], grades: list[UserG
                 rows.append(ActivityVisibility(
                     course=course.shortname, name=item.itemname or "", cmid=item.cmid, modname=item.itemmodule,
                     contents=False, gradebook=True, criteria=None, hidden=True, fix=_fix(item.itemmodule)))
-    if listing is not None:
+    if listing is not None and grades:  # without a learner the user report shows no item to compare with
         by_name = {r.name: r for r in rows}
         for item in listing:
             if item.id in shown_items:

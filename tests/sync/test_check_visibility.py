@@ -121,3 +121,15 @@ def test_the_readme_role_of_today_passes_on_the_recorded_site():
         report = check_connection(MoodleApi(client))
         client.close()
     assert report.ok and not report.hidden, [f for f in report.findings if not f.ok]
+
+
+def test_a_course_without_learners_has_no_false_alarm():
+    """With nobody enrolled the user report has no row to compare the gradebook with: nothing is called hidden."""
+    site = Site.from_capability_recording(FIXTURES / "capabilities")
+    for userid in [u for (course, u), e in site.enrolments.items() if course == 2 and e.roleid == 5]:
+        site.withdraw(userid, 2, mode="unenrol")
+    with serve_in_thread(site, tokens={"s" * 32: Principal(3, SYNC_ROLE)}) as emu:
+        client = MoodleClient(emu.url, "s" * 32, rate_per_second=None)
+        report = check_connection(MoodleApi(client))
+        client.close()
+    assert not report.hidden
