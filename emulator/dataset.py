@@ -206,6 +206,9 @@ class GradeItem:
     gradepass: float = 0.0
     categoryid: int | None = None
     timemodified: int = 0
+    #: counted in the course total (False: an item the aggregation leaves out, shown with weight 0 and
+    #: status "novalue", as the bonus item of the capabilities/ recordings)
+    in_total: bool = True
 
 
 @dataclass(slots=True)
@@ -357,8 +360,14 @@ class SiteConfig:
     shortname: str = "vetacc"
     site_summary: str = "Loopback-only Moodle acceptance platform for LTI 1.3 / sync connector tests"
     wwwroot: str = "http://127.0.0.1:8080"
+    #: which Moodle release the site stands in for (emulator/versions.py): its functions, release and version
+    moodle: str = "4.5"
     release: str = "4.5 (Build: 20241007)"
     version: str = "2024100700"
+    #: $CFG->grade_report_showonlyactiveenrol (Moodle's default: on). The user grade report of all users
+    #: lists suspended enrolments only to a user with moodle/course:viewsuspendedusers when this is off
+    #: (or their own preference turns it off): grade/report/user/classes/external/user.php.
+    grade_report_showonlyactiveenrol: bool = True
     theme_rev: int = 1795316211
     ws_userid: int = 3
     nocap_userid: int = 4
@@ -416,6 +425,13 @@ class Site:
         from credbridge.emulator.recording import build_recorded_site
 
         return build_recorded_site(Path(testdata_path), **kwargs)
+
+    @classmethod
+    def from_capability_recording(cls, capabilities_dir: str | Path, **kwargs: Any) -> Site:
+        """The site of fixtures moodle-4.5/capabilities/ (one course, three activities, 32 users)."""
+        from credbridge.emulator.capability_site import build_capability_site
+
+        return build_capability_site(Path(capabilities_dir), **kwargs)
 
     @classmethod
     def generate(cls, courses: int = 3, learners_per_course: int = 30, activities_per_course: int = 4,
@@ -520,9 +536,7 @@ class Site:
     def enrolled(self, courseid: int, *, onlyactive: bool = False, roleid: int | None = None) -> list[Enrolment]:
         out = list(self.enrolments_of_course(courseid))
         if onlyactive:
-            now = self.clock.now()
-            out = [e for e in out if e.status == ENROL_ACTIVE and self.users[e.userid].suspended is False
-                   and (e.timeend == 0 or e.timeend > now)]
+            out = [e for e in out if self.is_active(e)]
         if roleid is not None:
             out = [e for e in out if e.roleid == roleid]
         return sorted(out, key=lambda e: e.userid)
@@ -532,6 +546,16 @@ class Site:
 
     def is_enrolled(self, courseid: int, userid: int) -> bool:
         return (courseid, userid) in self.enrolments
+
+    def is_active(self, e: Enrolment) -> bool:
+        """An active enrolment (get_enrolled_sql onlyactive): not suspended, not ended, account not suspended."""
+        now = self.clock.now()
+        return e.status == ENROL_ACTIVE and not self.users[e.userid].suspended and (e.timeend == 0 or e.timeend > now)
+
+    def is_tracked(self, courseid: int, userid: int) -> bool:
+        """completion_info::is_tracked_user: enrolled with an active enrolment."""
+        e = self.enrolments.get((courseid, userid))
+        return e is not None and self.is_active(e)
 
     def competency_by_idnumber(self, idnumber: str) -> Competency:
         for c in self.competencies.values():
@@ -629,6 +653,20 @@ class Site:
                     self.grades.pop((gi.id, userid), None)
             else:
                 raise SiteError(f"withdraw mode must be 'suspend' or 'unenrol', not {mode!r}")
+
+    def set_release(self, name: str) -> None:
+        """Stand in for another Moodle release (4.1, 4.5, 5.0): its function set, release and version."""
+        from credbridge.emulator.versions import release
+
+        with self.lock:
+            found = release(name)
+            self.config.moodle, self.config.release, self.config.version = found.name, found.release, found.version
+
+    def hide_activity(self, cmid: int, hidden: bool = True) -> None:
+        """A teacher hides an activity from learners (or shows it again): only users with
+        moodle/course:viewhiddenactivities still see it."""
+        with self.lock:
+            self.module(cmid).visible = 0 if hidden else 1
 
     def delete_activity(self, cmid: int) -> None:
         """A teacher deletes an activity (course_delete_module): the module, its grade item and grades,
@@ -890,7 +928,7 @@ class Site:
     # ------------------------------------------------------------------ derived values
     def course_total(self, courseid: int, userid: int) -> float | None:
         """Natural aggregation (sum of graded items), as Moodle's default course category."""
-        values = [g.rawgrade for gi in self.course_grade_items(courseid) if gi.itemtype != "course"
+        values = [g.rawgrade for gi in self.course_grade_items(courseid) if gi.itemtype != "course" and gi.in_total
                   for g in [self.grades.get((gi.id, userid))] if g is not None and g.rawgrade is not None]
         return round(sum(values), 5) if values else None
 

@@ -51,9 +51,9 @@ def invalid_record(table: str) -> MoodleException:
                            f"Can't find data record in database table {table}.")
 
 
-def require_login() -> MoodleException:
+def require_login(debuginfo: str | None = None) -> MoodleException:
     return MoodleException("core\\exception\\require_login_exception", "requireloginerror",
-                           "Course or activity not accessible.")
+                           "Course or activity not accessible.", debuginfo)
 
 
 def course_context_not_valid(courseid: int) -> MoodleException:

@@ -40,6 +40,7 @@ MUTATIONS = {
     "view_activity": "view_activity", "submit_assignment": "submit_assignment", "set_grade": "set_grade",
     "reverse_grade": "reverse_grade", "finish_quiz_attempt": "finish_quiz_attempt",
     "rate_competency": "rate_competency", "run_cron": "run_cron", "touch_course": "touch_course",
+    "hide_activity": "hide_activity", "delete_activity": "delete_activity",
 }
 
 HTML_ERROR_PAGE = ("<!DOCTYPE html><html><head><title>Error</title></head><body><div class=\"errorbox\">"
@@ -47,6 +48,7 @@ HTML_ERROR_PAGE = ("<!DOCTYPE html><html><head><title>Error</title></head><body>
 
 
 def default_tokens(site: Site) -> dict[str, Principal]:
+    """The sync token holds the role credbridge's README tells schools to create (roles.SYNC_ROLE)."""
     return {DEFAULT_TOKEN: Principal(site.config.ws_userid, VET_SYNC_CAPABILITIES),
             NOCAP_TOKEN: Principal(site.config.nocap_userid, REST_ONLY_CAPABILITIES)}
 
@@ -59,8 +61,12 @@ class EmulatorState:
 
 
 def create_app(site: Site, *, tokens: dict[str, Principal] | None = None, extensions: Iterable[Extension] = (),
-               functions: Iterable[str] | None = None, latency_ms: float = 0.0, debug: bool = False) -> Flask:
-    """The emulator WSGI app. `extensions` are callables (app, site) -> None (e.g. the LTI platform)."""
+               functions: Iterable[str] | None = None, latency_ms: float = 0.0, debug: bool = False,
+               moodle: str | None = None) -> Flask:
+    """The emulator WSGI app. `extensions` are callables (app, site) -> None (e.g. the LTI platform);
+    `moodle` names the release to stand in for (4.1, 4.5, 5.0; default: the site's)."""
+    if moodle is not None:
+        site.set_release(moodle)
     app = Flask("credbridge.emulator")
     config = WsConfig(functions=tuple(functions) if functions is not None else DEFAULT_SERVICE_FUNCTIONS,
                       debug=debug)
@@ -205,6 +211,11 @@ def _register_control_api(app: Flask, state: EmulatorState) -> None:
             if not isinstance(spec["functions"], list) or not all(isinstance(f, str) for f in spec["functions"]):
                 return bad("config: functions must be a list of function names")
             cfg.functions = tuple(spec["functions"])
+        if "moodle" in spec:
+            try:
+                site.set_release(str(spec["moodle"]))
+            except ValueError as exc:
+                return bad(f"config: {exc}")
         for key in ("release", "version"):
             if key in spec:
                 setattr(site.config, key, str(spec[key]))
@@ -215,8 +226,23 @@ def _register_control_api(app: Flask, state: EmulatorState) -> None:
             site.aggregation_lag = lag
         if "report_window_days" in spec:
             site.report_window_days = spec["report_window_days"]
-        return jsonify({"functions": list(cfg.functions), "release": site.config.release,
-                        "version": site.config.version, "aggregation_lag": site.aggregation_lag})
+        return jsonify({"functions": list(cfg.functions), "moodle": site.config.moodle,
+                        "release": site.config.release, "version": site.config.version,
+                        "aggregation_lag": site.aggregation_lag})
+
+    @app.post("/_emulator/role")
+    def post_role() -> Response:
+        """What a Moodle admin does under Define roles: give a token's user exactly these capabilities."""
+        spec = body()
+        token = spec.get("token", DEFAULT_TOKEN)
+        capabilities = spec.get("capabilities")
+        if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
+            return bad("role: capabilities must be a list of capability names")
+        tokens = state.dispatcher.tokens
+        if token not in tokens:
+            return bad(f"role: unknown token {str(token)[:8]}…")
+        tokens[token] = Principal(tokens[token].userid, frozenset(capabilities))
+        return jsonify({"capabilities": sorted(capabilities)})
 
     @app.post("/_emulator/clock")
     def post_clock() -> Response:
@@ -302,6 +328,11 @@ class RunningEmulator:
 
     def set_functions(self, functions: Iterable[str]) -> None:
         self._state.dispatcher.config.functions = tuple(functions)
+
+    def set_role(self, capabilities: Iterable[str], token: str = DEFAULT_TOKEN) -> None:
+        """Give the token's user exactly these capabilities (a Moodle admin editing the sync role)."""
+        tokens = self._state.dispatcher.tokens
+        tokens[token] = Principal(tokens[token].userid, frozenset(capabilities))
 
     def stop(self) -> None:
         self._state.controls.released.set()

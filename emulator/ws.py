@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from credbridge.emulator.dataset import Site
+from credbridge.emulator.dataset import Module, Site
 from credbridge.emulator.errors import (
     MoodleException,
     access_exception,
@@ -24,6 +24,8 @@ from credbridge.emulator.errors import (
     require_login,
 )
 from credbridge.emulator.params import validate
+from credbridge.emulator.roles import AUTHENTICATED_USER, REST_ONLY, SYNC_ROLE, module_view_capability
+from credbridge.emulator.versions import release
 
 # The vet_sync service of the recorded site (ws-setup.json), in the recorded order.
 RECORDED_SERVICE_FUNCTIONS = (
@@ -55,27 +57,21 @@ OTHER_MOODLE_FUNCTIONS = frozenset({
     "core_grades_update_grades", "core_badges_get_badge", "core_message_send_instant_messages",
 })
 
-VET_SYNC_CAPABILITIES = frozenset({
-    "webservice/rest:use", "moodle/course:view", "moodle/course:viewhiddencourses",
-    "moodle/course:viewparticipants", "moodle/course:enrolreview", "moodle/user:viewdetails",
-    "moodle/user:viewalldetails", "moodle/course:useremail", "moodle/site:viewuseridentity",
-    "moodle/grade:viewall", "moodle/grade:viewhidden", "gradereport/user:view", "gradereport/overview:view",
-    "report/completion:view", "report/progress:view", "moodle/site:accessallgroups", "mod/assign:grade",
-    "mod/quiz:viewreports", "moodle/competency:coursecompetencyview", "moodle/competency:usercompetencyview",
-    "moodle/competency:competencyview", "moodle/reportbuilder:view", "moodle/reportbuilder:viewall",
-})
-REST_ONLY_CAPABILITIES = frozenset({"webservice/rest:use"})
+# The token roles: the default sync token holds the role credbridge's README tells schools to create.
+VET_SYNC_CAPABILITIES = SYNC_ROLE
+REST_ONLY_CAPABILITIES = REST_ONLY
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The user behind a token and what its role allows (system context)."""
+    """The user behind a token and what its role allows (system context), plus what every logged-in
+    user may do through the Authenticated user role."""
 
     userid: int
     capabilities: frozenset[str]
 
     def can(self, capability: str) -> bool:
-        return capability in self.capabilities
+        return capability in self.capabilities or capability in AUTHENTICATED_USER
 
 
 @dataclass
@@ -95,6 +91,22 @@ class Call:
     def require(self, capability: str) -> None:
         if not self.principal.can(capability):
             raise nopermissions(capability)
+
+    def cm_visible(self, m: Module) -> bool:
+        """cm_info::uservisible for the caller: a hidden activity needs moodle/course:viewhiddenactivities,
+        and every activity needs its module's own view capability (enrolled users have it by their role)."""
+        if self.site.is_enrolled(m.course, self.principal.userid):
+            return True
+        if not m.visible and not self.principal.can("moodle/course:viewhiddenactivities"):
+            return False
+        return self.principal.can(module_view_capability(m.modname))
+
+    def module_context(self, m: Module) -> None:
+        """validate_context() for a module: require_login(course, cm) refuses an activity the caller cannot see
+        with "Activity is hidden" (recorded: capabilities/readme-role/mod_quiz_get_user_attempts.json)."""
+        self.course_context(m.course)
+        if not self.cm_visible(m):
+            raise require_login("Activity is hidden")
 
     def course_context(self, courseid: int, *, wrapped: bool = False) -> None:
         """validate_context() for a course: the principal must be able to enter the course."""
@@ -144,7 +156,8 @@ class Dispatcher:
         name = form.get("wsfunction")
         if not isinstance(name, str) or not name:
             raise invalid_parameter("wsfunction => Missing required key: wsfunction")
-        if name not in REGISTRY and name not in OTHER_MOODLE_FUNCTIONS:
+        if (name not in REGISTRY and name not in OTHER_MOODLE_FUNCTIONS) \
+                or name in release(self.site.config.moodle).lacks:
             raise function_does_not_exist(name)
         if name not in self.config.functions or name not in REGISTRY:
             raise access_exception(f"Access to the function {name}() is not allowed. There could be multiple "

@@ -8,6 +8,10 @@ means the other evaluator's award stands.
 
 A regression (an awarded template whose evidence no longer holds) flags the award — a flagged award
 is never sent — and, when the school's policy says ``revoke_on_regression: auto``, revokes it.
+
+A learner who earned a template but is no longer actively enrolled in the courses its evidence comes
+from (suspended or ended in Moodle, or unenrolled) is decided by ``suspended_enrolment``: ask the
+teacher (``teacher_approval``, the default), issue as the template says (``issue``), or hold it.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from credbridge.connector import school_policy
 from credbridge.connector.awards import actions
 from credbridge.connector.awards.audit import SYSTEM_EVALUATION, audit
 from credbridge.connector.awards.catalogue import current_mapping_set
 from credbridge.connector.awards.snapshot import build_snapshot
 from credbridge.connector.issuing.pipeline.outbox import enqueue, may_have_issued, targets_of
-from credbridge.connector.store.models import Award, Learner, School
+from credbridge.connector.store.models import Award, Course, Enrolment, Learner, School
+from credbridge.connector.sync.facts import connection_of
 from credbridge.mappings import (
     CourseStructure,
     EarnedTemplate,
@@ -42,6 +48,8 @@ log = logging.getLogger("credbridge.awards")
 
 #: awards whose evidence is still watched for regressions
 WATCHED = ("pending_approval", "approved", "held", "issuing", "issued", "failed", "dead", "flagged")
+#: School.policy["suspended_enrolment"] -> the status of an award of a learner no longer actively enrolled
+SUSPENDED_ENROLMENT = {"teacher_approval": "pending_approval", "hold": "held", "issue": None}
 
 
 @dataclass(frozen=True)
@@ -83,8 +91,10 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
     awards = {(a.template_code, a.template_version): a
               for a in session.scalars(select(Award).where(Award.learner_id == learner_id))}
     watched = {k for k, a in awards.items() if a.status in WATCHED}
-    evaluation: LearnerEvaluation = evaluate(resolved, sources.evidence_facts(session, learner_id), watched)
+    facts = sources.evidence_facts(session, learner_id)
+    evaluation: LearnerEvaluation = evaluate(resolved, facts, watched)
     targets = targets_of(school)
+    facts_by_id = {f.id: f for f in facts}
 
     for code, earned in sorted(evaluation.earned_templates.items()):
         existing = awards.get((code, earned.version))
@@ -97,7 +107,9 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
             outcome.blocked[code] = [str(m) for m in earned.missing] + [
                 str(f) for f in earned.national if f.severity == "error"]
             continue
-        award_id = _create(session, school, learner_id, earned, resolved, targets, now)
+        enrolment = enrolment_state(session, learner_id, [facts_by_id[i] for i in earned.evidence_ids
+                                                          if i in facts_by_id])
+        award_id = _create(session, school, learner_id, earned, resolved, targets, now, enrolment)
         if award_id is None:
             outcome.lost_races += 1
         else:
@@ -125,9 +137,27 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
     return outcome
 
 
+def enrolment_state(session: Session, learner_id: int, facts: Sequence[EvidenceFact]) -> str:
+    """``active`` if the learner is actively enrolled in a course the facts come from (or they come from
+    no course), else ``suspended`` (suspended or ended in Moodle) or ``left``."""
+    courses = {(connection_of(f.id), f.course_id) for f in facts if f.course_id is not None}
+    courses.discard((None, None))
+    states = set()
+    for connection_id, moodle_id in courses:
+        if connection_id is None:
+            continue
+        states.update(session.scalars(select(Enrolment.state).join(Course, Course.id == Enrolment.course_id).where(
+            Enrolment.learner_id == learner_id, Course.connection_id == connection_id, Course.moodle_id == moodle_id)))
+    if not states or "active" in states:
+        return "active"
+    return "suspended" if "suspended" in states else "left"
+
+
 def _create(session: Session, school: School, learner_id: int, earned: EarnedTemplate, resolved: ResolvedMappings,
-            targets: list[str], now: datetime) -> int | None:
+            targets: list[str], now: datetime, enrolment: str = "active") -> int | None:
     status = "pending_approval" if earned.annex.issue_policy == "teacher_approval" else "approved"
+    if enrolment != "active":
+        status = SUSPENDED_ENROLMENT[school_policy.value(school, "suspended_enrolment")] or status
     try:
         with session.begin_nested():
             award = Award(school_id=school.id, learner_id=learner_id, template_code=earned.code,
@@ -139,7 +169,8 @@ def _create(session: Session, school: School, learner_id: int, earned: EarnedTem
             enqueue(session, award, school, targets)
             audit(session, school_id=school.id, actor=SYSTEM_EVALUATION, action="award.decided",
                   subject_type="award", subject_id=award.id, status=status, template=earned.code,
-                  version=earned.version, learner_id=learner_id, evidence_ids=list(earned.evidence_ids))
+                  version=earned.version, learner_id=learner_id, evidence_ids=list(earned.evidence_ids),
+                  enrolment=enrolment)
             return award.id
     except IntegrityError:
         # another evaluator inserted the same (learner, template, version) first

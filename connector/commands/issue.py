@@ -54,6 +54,20 @@ def evaluate_pending(runtime: Runtime, school_id: int | None) -> int:
     return done
 
 
+def notify_pending(runtime: Runtime, school_id: int | None) -> int:
+    """Run the pending ``notify`` work items: the learner's e-mail and the AGS "credential issued" score
+    that issuance queued (the daemon runs them too; a one-shot ``issue`` must not leave them waiting)."""
+    from credbridge.connector.issuing.pipeline import handlers  # registers the handlers
+    from credbridge.connector.sync.worker import Worker
+
+    worker = Worker(runtime.db, f"{runtime.settings.daemon_id}:notify", settings=runtime.settings,
+                    lease_seconds=runtime.settings.lease_seconds, kinds=[handlers.NOTIFY_KIND])
+    done = 0
+    while worker.run_one():
+        done += 1
+    return done
+
+
 def send_due_outbox(runtime: Runtime, school_id: int | None) -> Any:
     query = select(func.count()).select_from(OutboxItem).where(OutboxItem.status.in_(("pending", "failed", "sending")))
     with runtime.db.unit_of_work() as session:
@@ -65,20 +79,28 @@ def send_due_outbox(runtime: Runtime, school_id: int | None) -> Any:
 
 @click.command()
 @click.option("--school", "school_slug", help="only this school (its slug)")
-@click.option("--once", is_flag=True, help="one pass, then exit (default: keep running every --interval seconds)")
-@click.option("--interval", default=30, show_default=True, help="seconds between passes")
+@click.option("--watch", is_flag=True, help="keep running, one pass every --interval seconds (Ctrl-C stops); "
+              "the daemon is the long-running form")
+@click.option("--interval", default=30, show_default=True, help="seconds between passes with --watch")
+@click.option("--once", is_flag=True, hidden=True, help="one pass, then exit (the default now; kept for scripts)")
 @with_runtime
-def issue(runtime: Runtime, school_slug: str | None, once: bool, interval: int) -> None:
-    """Evaluate learners whose evidence changed, then send due awards to their issuing targets."""
+def issue(runtime: Runtime, school_slug: str | None, watch: bool, interval: int, once: bool) -> None:
+    """Evaluate learners whose evidence changed, then send due awards to their issuing targets, once.
+
+    Like `credbridge sync`, it does the work that is due and exits; `--watch` repeats it."""
     school_id = _school_id(runtime, school_slug)
     while True:
         evaluated = evaluate_pending(runtime, school_id)
         stats = send_due_outbox(runtime, school_id)
+        notified = notify_pending(runtime, school_id)
         click.echo(f"evaluated {evaluated} learners; sent {stats.sent}, retrying {stats.failed}, dead {stats.dead}"
-                   f" (reconciled {stats.reconciled})")
-        if once:
+                   f" (reconciled {stats.reconciled}); {notified} notifications (e-mail, AGS score)")
+        if once or not watch:
             return
-        time.sleep(interval)
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return
 
 
 @click.group()

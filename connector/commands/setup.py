@@ -9,7 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from credbridge.connector import school_policy
 from credbridge.connector.commands.common import runtime_or_exit, with_runtime
 from credbridge.connector.passwords import hash_password
 from credbridge.connector.runtime import Runtime
@@ -116,6 +118,61 @@ def schools_list(runtime: Runtime) -> None:
         for school in session.scalars(select(School).order_by(School.slug)):
             table.add_row(school.slug, school.legal_name, school.country, school.homepage or "")
     Console().print(table)
+
+
+@schools.command("show")
+@click.argument("slug")
+@with_runtime
+def schools_show(runtime: Runtime, slug: str) -> None:
+    """Show a school's identity and its policy (what `schools set` changes)."""
+    with runtime.db.unit_of_work() as session:
+        school = _school(session, slug)
+        console = Console()
+        console.print(f"{school.slug}: {school.legal_name} ({school.country})"
+                      + (f", {school.homepage}" if school.homepage else ""))
+        table = Table("setting", "value", "choices", "meaning", title="policy")
+        for setting in school_policy.SETTINGS:
+            shown = school_policy.value(school, setting.key)
+            if setting.key == "ags_score" and shown == "default":
+                granted = school_policy.platform_granted_ags(session, school.id)
+                shown = f"default ({'on: the platform granted AGS' if granted else 'off: no AGS line item yet'})"
+            table.add_row(setting.key, shown, " | ".join(setting.choices), setting.meaning)
+        console.print(table)
+
+
+@schools.command("set")
+@click.argument("slug")
+@click.option("--ags-score", type=click.Choice(["on", "off", "default"]), default=None,
+              help='post a "credential issued" score to the Moodle gradebook (default: on where AGS is granted)')
+@click.option("--notify-email", type=click.Choice(["on", "off"]), default=None,
+              help="e-mail learners when a credential is issued")
+@click.option("--suspended-enrolment", type=click.Choice(["teacher_approval", "issue", "hold"]), default=None,
+              help="credentials of learners no longer actively enrolled")
+@click.option("--revoke-on-regression", type=click.Choice(["ask", "auto"]), default=None,
+              help="auto: a reversed grade also revokes the issued credential")
+@with_runtime
+def schools_set(runtime: Runtime, slug: str, **choices: str | None) -> None:
+    """Change a school's policy; what is not given stays as it is."""
+    wanted = {key: value for key, value in choices.items() if value is not None}
+    if not wanted:
+        raise click.UsageError("name at least one setting to change (see `credbridge schools set --help`)")
+    with runtime.db.unit_of_work() as session:
+        school = _school(session, slug)
+        before = {key: school_policy.value(school, key) for key in wanted}
+        for key, value in wanted.items():
+            school_policy.set_value(school, key, value)
+        session.add(AuditEntry(school_id=school.id, actor="cli", action="school.policy_changed",
+                               subject_type="school", subject_id=str(school.id),
+                               details={"before": before, "after": wanted}))
+    for key, value in wanted.items():
+        click.echo(f"{slug}: {key} = {value}")
+
+
+def _school(session: Session, slug: str) -> School:
+    school = session.scalar(select(School).where(School.slug == slug))
+    if school is None:
+        raise click.BadParameter(f"no school with slug {slug!r} (see `credbridge schools list`)", param_hint="SLUG")
+    return school
 
 
 @click.group()

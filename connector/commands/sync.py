@@ -154,7 +154,9 @@ def connections_list(runtime: Runtime) -> None:
                 School.slug, LmsConnection.name)):
             table.add_row(slug, conn.name, conn.base_url, "yes" if conn.enabled else "no",
                           str(conn.sync_interval_minutes or runtime.settings.sync_interval_minutes),
-                          _when(conn.last_sync_at), _when(conn.last_full_sync_at), (conn.last_error or "")[:80])
+                          _when(conn.last_sync_at), _when(conn.last_full_sync_at),
+                          # whole: what Moodle hides or refuses names the activities and the capability to grant
+                          conn.last_error or "")
     _console().print(table)
 
 
@@ -165,28 +167,54 @@ def _when(value: Any) -> str:
 @connections.command("check")
 @click.argument("name")
 @click.option("--school", default=None)
+@click.option("--course", "course_ids", type=int, multiple=True, help="only this Moodle course id (repeatable)")
 @with_runtime
-def connections_check(runtime: Runtime, name: str, school: str | None) -> None:
-    """Check the token, the service's functions and the sync user's capabilities."""
-    from credbridge.connector.sync.capabilities import check_connection
+def connections_check(runtime: Runtime, name: str, school: str | None, course_ids: tuple[int, ...]) -> None:
+    """Check the token, the service's functions and, course by course, that Moodle shows sync every activity.
+
+    Compares what the completion criteria and the gradebook list with what the course contents and the
+    module functions return; names each hidden activity and the capability that would show it. Exits 1
+    when anything is refused or hidden."""
+    from credbridge.connector.sync.capabilities import check_connection, store_check
 
     with runtime.db.unit_of_work() as session:
         conn = find_connection(session, name, school)
+        connection_id = conn.id
         client = MoodleClient(conn.base_url, conn.ws_token.reveal_text(), retries=1, timeout=20)
         course_filter = dict(conn.course_filter or {})
     try:
-        report = check_connection(MoodleApi(client), course_filter)
+        with Progress(f"check {name}", None) as bar:
+            report = check_connection(MoodleApi(client), course_filter, course_ids=list(course_ids) or None,
+                                      progress=bar.report)
     finally:
         client.close()
+    with runtime.db.unit_of_work() as session:
+        store_check(session.get(LmsConnection, connection_id), report)
+    console = _console()
     table = Table("check", "result", "detail", "what to change in Moodle", title=f"connection {name}")
     for f in report.findings:
         result = "[green]ok[/]" if f.ok else ("[red]FAIL[/]" if f.required else "[yellow]optional[/]")
         table.add_row(f.check, result, f.detail, f.fix)
-    _console().print(table)
+    console.print(table)
+    if report.activities:
+        activities = Table("course", "activity", "type", "course contents", "gradebook", "completion criteria",
+                           "module function", "result", title="what Moodle shows the sync user, activity by activity")
+        for a in report.activities:
+            activities.add_row(a.course, a.name, a.modname or "?", _yes(a.contents), _yes(a.gradebook),
+                               _yes(a.criteria), a.module_function or "—",
+                               f"[red]HIDDEN[/]: {a.fix}" if a.hidden else "[green]visible[/]")
+        console.print(activities)
+    if report.hidden:
+        console.print(f"[red]Moodle hides {len(report.hidden)} activities from the sync user: grant "
+                      f"{', '.join(report.hidden_capabilities())} to its role, then check again.[/]")
     if not report.ok:
-        click.echo("credbridge cannot sync this connection until the failures above are fixed.", err=True)
+        click.echo("credbridge cannot sync this connection completely until the problems above are fixed.", err=True)
         sys.exit(EXIT_FAILED)
-    click.echo("all required checks passed")
+    click.echo(f"all required checks passed; every activity of {report.courses_checked} course(s) is visible")
+
+
+def _yes(value: bool | None) -> str:
+    return "—" if value is None else ("yes" if value else "[red]no[/]")
 
 
 @connections.command("remove")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.audit import audit
+from credbridge.connector.school_policy import ags_enabled, email_enabled
 from credbridge.connector.settings import Settings
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import (
@@ -129,11 +130,10 @@ def notify_award(db: Database, settings: Settings, award_id: int, *,
         school = session.get(School, award.school_id)
         learner = session.get(Learner, award.learner_id)
         assert school is not None and learner is not None
-        policy = school.policy or {}
         credentials = list(session.scalars(select(Credential).where(Credential.award_id == award.id)
                                            .order_by(Credential.id)))
         message = None
-        if not policy.get("notify_email"):
+        if not email_enabled(school):
             result.skipped.append("e-mail disabled by the school")
         elif not settings.smtp_host:
             result.skipped.append("no SMTP server configured")
@@ -141,8 +141,10 @@ def notify_award(db: Database, settings: Settings, award_id: int, *,
             result.skipped.append("learner has no e-mail address")
         else:
             message = compose_email(settings, award, learner, school, credentials)
-        targets = _score_targets(session, award) if policy.get("ags_score") else []
-        if not policy.get("ags_score"):
+        # on unless the school switched it off, where the platform granted AGS (school_policy)
+        ags = ags_enabled(session, school)
+        targets = _score_targets(session, award) if ags else []
+        if not ags:
             result.skipped.append("AGS score disabled by the school")
         comment = f"Credential issued: {_title(award)}"
     if message is not None:

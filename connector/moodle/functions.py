@@ -8,6 +8,8 @@ JSON around. Grades that Moodle sends as strings (``"69.00000"``) or floats are 
 from __future__ import annotations
 
 import json
+import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,8 +33,11 @@ class WsFunction(StrEnum):
     ASSIGN_GRADES = "mod_assign_get_grades"
     QUIZZES = "mod_quiz_get_quizzes_by_courses"
     QUIZ_ATTEMPTS = "mod_quiz_get_user_attempts"
-    #: Moodle 4.5+; QUIZ_ATTEMPTS is deprecated since 5.0 (MDL-68806) and goes in 6.0 (MDL-80956)
+    #: Moodle 5.0+ (MDL-68806): QUIZ_ATTEMPTS is deprecated since 5.0 and goes in 6.0 (MDL-80956);
+    #: 4.5 builds such as 20241007 do not have it
     QUIZ_USER_ATTEMPTS = "mod_quiz_get_user_quiz_attempts"
+    #: Moodle 4.2+: every grade item of a course, whoever may see its activity (the check compares)
+    GRADEBOOK_ITEMS = "core_grades_get_gradeitems"
     COURSE_COMPETENCIES = "core_competency_list_course_competencies"
     USER_COMPETENCY_IN_COURSE = "tool_lp_data_for_user_competency_summary_in_course"
     COMPETENCY_REPORT = "report_competency_data_for_report"
@@ -41,14 +46,18 @@ class WsFunction(StrEnum):
 
 #: what sync cannot work without, and what it uses when the service offers it
 REQUIRED_FUNCTIONS = (
-    WsFunction.SITE_INFO, WsFunction.COURSES_BY_FIELD, WsFunction.COURSE_CONTENTS, WsFunction.ENROLLED_USERS,
-    WsFunction.COURSE_COMPLETION, WsFunction.ACTIVITIES_COMPLETION, WsFunction.GRADE_ITEMS,
+    WsFunction.SITE_INFO, WsFunction.COURSES_BY_FIELD, WsFunction.COURSE_CONTENTS,
+    # tells an activity Moodle hides from the sync user from a deleted one (connector/sync/visibility.py)
+    WsFunction.COURSE_MODULE,
+    WsFunction.ENROLLED_USERS, WsFunction.COURSE_COMPLETION, WsFunction.ACTIVITIES_COMPLETION, WsFunction.GRADE_ITEMS,
     WsFunction.ASSIGN_GRADES, WsFunction.QUIZZES, WsFunction.QUIZ_ATTEMPTS,
 )
 OPTIONAL_FUNCTIONS = (
-    WsFunction.COURSE_COMPETENCIES, WsFunction.COMPETENCY_REPORT, WsFunction.USER_COMPETENCY_IN_COURSE,
-    WsFunction.COURSE_MODULE, WsFunction.RETRIEVE_REPORT, WsFunction.QUIZ_USER_ATTEMPTS,
+    WsFunction.GRADEBOOK_ITEMS, WsFunction.COURSE_COMPETENCIES, WsFunction.COMPETENCY_REPORT,
+    WsFunction.RETRIEVE_REPORT, WsFunction.QUIZ_USER_ATTEMPTS,
 )
+#: the Moodle release (major, minor) a function first appears in, for those newer than 4.1
+SINCE = {WsFunction.GRADEBOOK_ITEMS: (4, 2), WsFunction.QUIZ_USER_ATTEMPTS: (5, 0)}
 #: a required function whose successor, when the service offers it, takes its place
 SUCCESSORS = {WsFunction.QUIZ_ATTEMPTS: WsFunction.QUIZ_USER_ATTEMPTS}
 
@@ -179,11 +188,50 @@ class QuizAttemptRow:
 
 
 @dataclass(frozen=True)
+class CriterionActivity:
+    """An activity a course completion criterion names: Moodle lists it whoever may see the activity."""
+
+    cmid: int
+    modname: str
+    name: str
+
+
+@dataclass(frozen=True)
 class CourseCompletionStatus:
     completed: bool
     timecompleted: int | None
     #: every criterion is met (or any, for "any" aggregation) but cron has not aggregated it yet
     criteria_met: bool = False
+    activities: tuple[CriterionActivity, ...] = ()
+
+
+@dataclass(frozen=True)
+class GradebookItem:
+    """A grade item as core_grades_get_gradeitems lists it (no activity, no grade: its id and name)."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class WsWarning:
+    """A warning Moodle put beside an answer (``warnings[]``): the call worked, but left something out."""
+
+    function: str
+    item: str
+    itemid: int | None
+    code: str
+    message: str
+
+    @property
+    def about_permissions(self) -> bool:
+        """Moodle's wording when a capability or the module's visibility kept an item out
+        (mod_assign_get_grades: "No access rights in module context"; external_util::validate_courses)."""
+        text = self.message.lower()
+        return "access rights" in text or "capability" in text
+
+    def __str__(self) -> str:
+        return f"{self.function}: {self.item} {self.itemid}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -250,11 +298,46 @@ def _quiz(raw: dict[str, Any]) -> QuizInfo:
                     grade=to_decimal(raw.get("grade")), settings=settings)
 
 
+_CRITERION_LINK = re.compile(r'<a href="[^"]*/mod/([a-z0-9_]+)/view\.php\?id=(\d+)"[^>]*>(.*?)</a>', re.S)
+
+
+def _criterion_activities(criteria: list[dict[str, Any]]) -> tuple[CriterionActivity, ...]:
+    found = []
+    for c in criteria:
+        match = _CRITERION_LINK.search(str((c.get("details") or {}).get("criteria") or ""))
+        if int(c.get("type") or 0) == 4 and match:
+            found.append(CriterionActivity(cmid=int(match.group(2)), modname=match.group(1),
+                                           name=re.sub(r"<[^>]+>", "", match.group(3)).strip()))
+    return tuple(found)
+
+
 class MoodleApi:
-    """The questions sync asks, one method each, answered with typed records."""
+    """The questions sync asks, one method each, answered with typed records.
+
+    Warnings Moodle puts beside an answer are kept (:meth:`take_warnings`): an answer with a warning
+    is an answer with something left out, and the caller decides what that means."""
 
     def __init__(self, client: MoodleClient) -> None:
         self.client = client
+        self._warnings: list[WsWarning] = []
+        self._warnings_lock = threading.Lock()
+
+    def _call(self, function: WsFunction, params: dict[str, Any] | None = None) -> Any:
+        body = self.client.call(function, params)
+        if isinstance(body, dict) and isinstance(body.get("warnings"), list):
+            found = [WsWarning(str(function), str(w.get("item", "")), _int(w.get("itemid")),
+                               str(w.get("warningcode", "")), str(w.get("message", "")))
+                     for w in body["warnings"] if isinstance(w, dict)]
+            if found:
+                with self._warnings_lock:
+                    self._warnings.extend(found)
+        return body
+
+    def take_warnings(self) -> list[WsWarning]:
+        """The warnings collected since the last call of this method."""
+        with self._warnings_lock:
+            found, self._warnings = self._warnings, []
+        return found
 
     def _expect(self, function: WsFunction, body: Any, key: str | None, kind: type) -> Any:
         value = body.get(key) if key is not None and isinstance(body, dict) else body
@@ -263,7 +346,7 @@ class MoodleApi:
         return value
 
     def site_info(self) -> SiteInfo:
-        body = self._expect(WsFunction.SITE_INFO, self.client.call(WsFunction.SITE_INFO), None, dict)
+        body = self._expect(WsFunction.SITE_INFO, self._call(WsFunction.SITE_INFO), None, dict)
         return SiteInfo(sitename=str(body.get("sitename", "")), siteurl=str(body.get("siteurl", "")),
                         userid=int(body.get("userid", 0)), username=str(body.get("username", "")),
                         release=str(body.get("release", "")), version=str(body.get("version", "")),
@@ -277,7 +360,7 @@ class MoodleApi:
             params = {"field": "ids", "value": ",".join(str(int(i)) for i in course_filter["course_ids"])}
         elif course_filter.get("category_id"):
             params = {"field": "category", "value": int(course_filter["category_id"])}
-        body = self.client.call(WsFunction.COURSES_BY_FIELD, params)
+        body = self._call(WsFunction.COURSES_BY_FIELD, params)
         rows = self._expect(WsFunction.COURSES_BY_FIELD, body, "courses", list)
         courses = []
         for c in rows:
@@ -291,7 +374,7 @@ class MoodleApi:
         return courses
 
     def course_modules(self, courseid: int) -> list[ModuleInfo]:
-        body = self.client.call(WsFunction.COURSE_CONTENTS, {
+        body = self._call(WsFunction.COURSE_CONTENTS, {
             "courseid": courseid,
             "options": [{"name": "excludecontents", "value": 1}, {"name": "includestealthmodules", "value": 1}]})
         sections = self._expect(WsFunction.COURSE_CONTENTS, body, None, list)
@@ -299,11 +382,15 @@ class MoodleApi:
                            name=str(m.get("name", "")), idnumber=m.get("idnumber") or None)
                 for section in sections for m in section.get("modules", [])]
 
-    def enrolled_users(self, courseid: int, *, onlyactive: bool = True) -> list[EnrolledUser]:
-        options = [{"name": "onlyactive", "value": 1 if onlyactive else 0},
+    def enrolled_users(self, courseid: int, *, onlyactive: bool = True,
+                       onlysuspended: bool = False) -> list[EnrolledUser]:
+        """The course's users with an active enrolment (default), or only those whose enrolment is not
+        active (``onlysuspended``: suspended, ended or not started yet). Both need moodle/course:enrolreview."""
+        options = [{"name": "onlysuspended", "value": 1} if onlysuspended
+                   else {"name": "onlyactive", "value": 1 if onlyactive else 0},
                    {"name": "userfields",
                     "value": "id,username,firstname,lastname,fullname,email,idnumber,lastcourseaccess,roles"}]
-        body = self.client.call(WsFunction.ENROLLED_USERS, {"courseid": courseid, "options": options})
+        body = self._call(WsFunction.ENROLLED_USERS, {"courseid": courseid, "options": options})
         rows = self._expect(WsFunction.ENROLLED_USERS, body, None, list)
         return [EnrolledUser(
             id=int(u["id"]), username=u.get("username"), firstname=str(u.get("firstname", "")),
@@ -315,7 +402,7 @@ class MoodleApi:
 
     def grade_items(self, courseid: int, userid: int = 0) -> list[UserGrades]:
         """Every user's grade items in a course (userid=0: all users in one call)."""
-        body = self.client.call(WsFunction.GRADE_ITEMS, {"courseid": courseid, "userid": userid})
+        body = self._call(WsFunction.GRADE_ITEMS, {"courseid": courseid, "userid": userid})
         rows = self._expect(WsFunction.GRADE_ITEMS, body, "usergrades", list)
         return [UserGrades(userid=int(u["userid"]), courseid=int(u.get("courseid", courseid)),
                            courseidnumber=u.get("courseidnumber") or None,
@@ -331,7 +418,7 @@ class MoodleApi:
     def assign_grades(self, assignment_ids: Sequence[int], since: int = 0) -> list[AssignGradeRow]:
         if not assignment_ids:
             return []
-        body = self.client.call(WsFunction.ASSIGN_GRADES, {"assignmentids": list(assignment_ids), "since": since})
+        body = self._call(WsFunction.ASSIGN_GRADES, {"assignmentids": list(assignment_ids), "since": since})
         rows = self._expect(WsFunction.ASSIGN_GRADES, body, "assignments", list)
         out = []
         for a in rows:
@@ -347,7 +434,7 @@ class MoodleApi:
         ids = sorted(set(courseids))
         if not ids:
             return []
-        body = self.client.call(WsFunction.QUIZZES, {"courseids": ids})
+        body = self._call(WsFunction.QUIZZES, {"courseids": ids})
         return [_quiz(q) for q in self._expect(WsFunction.QUIZZES, body, "quizzes", list)]
 
     def quiz_attempts(self, quizid: int, userid: int, *,
@@ -361,7 +448,7 @@ class MoodleApi:
         the old function leaves them out: the learner has done nothing yet."""
         if function not in (WsFunction.QUIZ_ATTEMPTS, WsFunction.QUIZ_USER_ATTEMPTS):
             raise ValueError(f"{function} does not list quiz attempts")
-        body = self.client.call(function, {"quizid": quizid, "userid": userid, "status": "all", "includepreviews": 0})
+        body = self._call(function, {"quizid": quizid, "userid": userid, "status": "all", "includepreviews": 0})
         rows = [a for a in self._expect(function, body, "attempts", list) if a.get("state") != "notstarted"]
         return [QuizAttemptRow(id=int(a["id"]), quiz=int(a["quiz"]), userid=int(a["userid"]),
                                attempt=int(a["attempt"]), state=str(a.get("state", "")),
@@ -369,7 +456,7 @@ class MoodleApi:
                                timemodified=_int(a.get("timemodified"))) for a in rows]
 
     def course_completion(self, courseid: int, userid: int) -> CourseCompletionStatus:
-        body = self.client.call(WsFunction.COURSE_COMPLETION, {"courseid": courseid, "userid": userid})
+        body = self._call(WsFunction.COURSE_COMPLETION, {"courseid": courseid, "userid": userid})
         status = self._expect(WsFunction.COURSE_COMPLETION, body, "completionstatus", dict)
         done = bool(status.get("completed"))
         criteria = status.get("completions", [])
@@ -377,10 +464,10 @@ class MoodleApi:
         flags = [bool(c.get("complete")) for c in criteria]
         met = bool(flags) and (any(flags) if int(status.get("aggregation") or 1) == 2 else all(flags))
         return CourseCompletionStatus(completed=done, timecompleted=max(times) if done and times else None,
-                                      criteria_met=met)
+                                      criteria_met=met, activities=_criterion_activities(criteria))
 
     def activities_completion(self, courseid: int, userid: int) -> list[ActivityCompletionRow]:
-        body = self.client.call(WsFunction.ACTIVITIES_COMPLETION, {"courseid": courseid, "userid": userid})
+        body = self._call(WsFunction.ACTIVITIES_COMPLETION, {"courseid": courseid, "userid": userid})
         rows = self._expect(WsFunction.ACTIVITIES_COMPLETION, body, "statuses", list)
         return [ActivityCompletionRow(cmid=int(s["cmid"]), modname=str(s.get("modname", "")),
                                       instance=_int(s.get("instance")), state=int(s.get("state") or 0),
@@ -388,8 +475,23 @@ class MoodleApi:
                                       overridden=s.get("overrideby") is not None)
                 for s in rows if s.get("hascompletion", True) and s.get("tracking", 1)]
 
+    def course_module(self, cmid: int) -> ModuleInfo:
+        """One activity by its cmid. Tells a hidden activity (MissingCapability: "Activity is hidden") from
+        a deleted one (RecordNotFound), which the course contents do not: both are simply left out there."""
+        body = self._call(WsFunction.COURSE_MODULE, {"cmid": cmid})
+        cm = self._expect(WsFunction.COURSE_MODULE, body, "cm", dict)
+        return ModuleInfo(cmid=int(cm["id"]), modname=str(cm.get("modname", "")), instance=int(cm.get("instance") or 0),
+                          name=str(cm.get("name", "")), idnumber=cm.get("idnumber") or None)
+
+    def gradebook_items(self, courseid: int) -> list[GradebookItem]:
+        """Every grade item of a course but the totals (Moodle 4.2+), including those of activities the
+        caller cannot see: the gradebook as it is, to compare with what the other functions show."""
+        body = self._call(WsFunction.GRADEBOOK_ITEMS, {"courseid": courseid})
+        rows = self._expect(WsFunction.GRADEBOOK_ITEMS, body, "gradeItems", list)
+        return [GradebookItem(id=int(r["id"]), name=str(r.get("itemname") or "")) for r in rows]
+
     def course_competencies(self, courseid: int) -> list[CompetencyInfo]:
-        body = self.client.call(WsFunction.COURSE_COMPETENCIES, {"id": courseid})
+        body = self._call(WsFunction.COURSE_COMPETENCIES, {"id": courseid})
         rows = self._expect(WsFunction.COURSE_COMPETENCIES, body, None, list)
         return [CompetencyInfo(id=int(r["competency"]["id"]), idnumber=r["competency"].get("idnumber") or None,
                                shortname=str(r["competency"].get("shortname", ""))) for r in rows]
@@ -401,7 +503,7 @@ class MoodleApi:
         rows: list[ReportCompletion] = []
         page = 0
         while True:
-            body = self.client.call(WsFunction.RETRIEVE_REPORT,
+            body = self._call(WsFunction.RETRIEVE_REPORT,
                                     {"reportid": reportid, "page": page, "perpage": perpage})
             data = self._expect(WsFunction.RETRIEVE_REPORT, body, "data", dict)
             headers = [REPORT_COLUMNS.get(str(h).strip().lower()) for h in data.get("headers", [])]
@@ -421,7 +523,7 @@ class MoodleApi:
 
     def user_competencies(self, courseid: int, userid: int) -> list[UserCompetencyRow]:
         """All of one learner's competency ratings in one course (one call, not one per competency)."""
-        body = self.client.call(WsFunction.COMPETENCY_REPORT, {"courseid": courseid, "userid": userid, "moduleid": 0})
+        body = self._call(WsFunction.COMPETENCY_REPORT, {"courseid": courseid, "userid": userid, "moduleid": 0})
         rows = self._expect(WsFunction.COMPETENCY_REPORT, body, "usercompetencies", list)
         out = []
         for r in rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -264,8 +264,10 @@ class EvidenceWriter:
         return outcome
 
     def withdraw_unseen(self, *, learner_id: int | None = None, kinds: Iterable[str] | None = None,
-                        course_id: int | None = None, source_keys: Iterable[str] | None = None) -> int:
-        """After a complete re-read of a scope: withdraw its current facts the read did not show."""
+                        course_id: int | None = None, source_keys: Iterable[str] | None = None,
+                        spare: Callable[[Version], bool] | None = None) -> int:
+        """After a complete re-read of a scope: withdraw its current facts the read did not show, except
+        those ``spare`` keeps (facts the read could not show: an activity Moodle hides from the reader)."""
         kinds = set(kinds) if kinds is not None else None
         keys = set(source_keys) if source_keys is not None else None
         candidates = self.keys_of(learner_id) if learner_id is not None else self._current.keys()
@@ -279,6 +281,8 @@ class EvidenceWriter:
             if course_id is not None and row.course_id != course_id:
                 continue
             if keys is not None and row.source_key not in keys:
+                continue
+            if spare is not None and spare(row):
                 continue
             self.withdraw(key)
             count += 1

@@ -38,6 +38,12 @@ def fact_id(row: Evidence) -> str:
     return f"{row.source}:{row.connection_id or 0}:{row.kind}:{row.learner_id}:{row.source_key}:v{row.version}"
 
 
+def connection_of(fact: str) -> int | None:
+    """The connection a :func:`fact_id` names (None for evidence of no connection, e.g. an imported sheet)."""
+    parts = fact.split(":")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() and parts[1] != "0" else None
+
+
 def to_evidence_fact(row: Evidence, course: Course | None = None, activity: Activity | None = None,
                      grade_item: GradeItem | None = None, competency: CourseCompetency | None = None) -> EvidenceFact:
     p = row.payload or {}

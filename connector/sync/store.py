@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,19 @@ from sqlalchemy.orm import Session
 
 from credbridge.connector.moodle.functions import EnrolledUser
 from credbridge.connector.store.base import utcnow
-from credbridge.connector.store.models import Learner, LearnerIdentity, SyncCursor, WorkItem
+from credbridge.connector.store.models import (
+    Activity,
+    Course,
+    CourseCompetency,
+    Enrolment,
+    GradeItem,
+    Learner,
+    LearnerIdentity,
+    SyncCursor,
+    WorkItem,
+)
+from credbridge.connector.sync import evidence as ev
+from credbridge.connector.sync.plan import CourseState
 
 EVALUATE = "evaluate"
 
@@ -37,6 +50,53 @@ def read_position(session: Session, connection_id: int, course_key: str, stream:
 
 def set_position(cursor: SyncCursor, **values: Any) -> None:
     cursor.position = {**(cursor.position or {}), **values}  # a new dict so the JSON column is marked dirty
+
+
+def read_course_state(session: Session, connection_id: int, moodle_course_id: int,
+                      userids: Iterable[int]) -> CourseState:
+    """What the planner needs to know of one stored course, in a few queries."""
+    course = session.scalar(select(Course).where(Course.connection_id == connection_id,
+                                                 Course.moodle_id == moodle_course_id))
+    if course is None:
+        raise LookupError(f"course {moodle_course_id} of connection {connection_id} is not stored yet")
+    identity = select(LearnerIdentity.external_id, LearnerIdentity.learner_id).where(
+        LearnerIdentity.connection_id == connection_id)
+    identities: dict[str, int] = {}
+    for chunk in _chunks(sorted({str(u) for u in userids})):
+        identities.update(session.execute(identity.where(LearnerIdentity.external_id.in_(chunk))).all())
+    enrolments = {learner_id: (active, access) for learner_id, active, access in session.execute(
+        select(Enrolment.learner_id, Enrolment.active, Enrolment.lastcourseaccess).where(
+            Enrolment.course_id == course.id))}
+    for chunk in _chunks(sorted(enrolments)):
+        for external_id, learner_id in session.execute(identity.where(LearnerIdentity.learner_id.in_(chunk))):
+            identities.setdefault(external_id, learner_id)
+    writer = ev.EvidenceWriter(session, connection_id)
+    # comparing needs only hashes; the payloads read are those the plan looks into
+    writer.load(course_id=course.id, payload_kinds=("course_completion", "quiz_attempt"))
+    facts = {k: (row.content_hash, row.withdrawn, row.payload) for k, row in writer.current.items()}
+    activities = list(session.scalars(select(Activity).where(Activity.course_id == course.id)))
+    grademax = {g.cmid: g.grademax for g in session.scalars(
+        select(GradeItem).where(GradeItem.course_id == course.id, GradeItem.itemmodule == "assign"))}
+    structure = read_position(session, connection_id, str(moodle_course_id), "structure")
+    return CourseState(
+        course_id=course.id, idnumber=course.idnumber, identities=identities, enrolments=enrolments, facts=facts,
+        cursor=read_position(session, connection_id, str(moodle_course_id), "course"),
+        quizzes={a.cmid: (int((a.settings or {}).get("quizid") or a.instance or 0), dict(a.settings or {}))
+                 for a in activities if a.modname == "quiz"},
+        assignments={int(a.instance): (a.cmid, _decimal(grademax.get(a.cmid))) for a in activities
+                     if a.modname == "assign" and a.instance},
+        has_competencies=session.scalar(select(CourseCompetency.id).where(
+            CourseCompetency.course_id == course.id).limit(1)) is not None,
+        activities={a.cmid: (a.modname, a.name) for a in activities},
+        grade_items={int(moodle_id): int(cmid) for moodle_id, cmid in session.execute(
+            select(GradeItem.moodle_id, GradeItem.cmid).where(GradeItem.course_id == course.id,
+                                                              GradeItem.cmid.is_not(None)))},
+        hidden={int(cmid): (h.get("modname"), h.get("name", ""))
+                for cmid, h in (structure.get("hidden") or {}).items()})
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else Decimal(str(value))
 
 
 def learners_for(session: Session, school_id: int, connection_id: int, users: Iterable[EnrolledUser],
@@ -84,7 +144,9 @@ def learners_for(session: Session, school_id: int, connection_id: int, users: It
         if ident is not None:
             learner = ident.learner
             learner.full_name = user.fullname or learner.full_name
-            learner.given_name, learner.family_name = user.firstname or None, user.lastname or None
+            # without moodle/site:viewfullnames Moodle leaves the name parts out: keep what is known
+            learner.given_name = user.firstname or learner.given_name
+            learner.family_name = user.lastname or learner.family_name
             learner.email = user.email or learner.email
             learner.idnumber = user.idnumber or learner.idnumber
             if user.username:

@@ -111,7 +111,7 @@ def list_module_competencies(call: Call) -> list[dict[str, Any]]:
     m = site.modules.get(call.params["cmid"])
     if m is None:
         raise invalid_record("course_modules")
-    call.course_context(m.course)
+    call.module_context(m)
     call.require("moodle/competency:coursecompetencyview")
     links = sorted((mc for mc in site.module_competencies.values() if mc.cmid == m.id), key=lambda mc: mc.sortorder)
     return [{"competency": competency_record(site, site.competencies[mc.competencyid]),

@@ -66,8 +66,8 @@ def get_course_completion_status(call: Call) -> dict[str, Any]:
     course = site.courses[courseid]
     if not course.enablecompletion:
         raise moodle_exception("completionnotenabled", "Completion is not enabled for this course")
-    if not site.is_enrolled(courseid, userid):
-        raise not_enrolled()
+    if not site.is_tracked(courseid, userid):
+        raise not_enrolled()  # completion_info::is_tracked_user: an active enrolment only
     if not course.criteria:
         raise no_criteria()
     cc = site.course_completions.get((courseid, userid))
@@ -93,8 +93,8 @@ def get_activities_completion_status(call: Call) -> dict[str, Any]:
     tracked = site.is_enrolled(courseid, userid)
     statuses = []
     for m in site.course_modules(courseid):
-        if not m.completion:
-            continue
+        if not m.completion or not call.cm_visible(m):
+            continue  # "Check if current user has visibility on this activity" (completion/classes/external.php)
         state, t = site.activity_state(m.id, userid)
         rules = site.rule_statuses(m, userid) if tracked else [(n, 0) for n, _ in site.rule_statuses(m, -1)]
         statuses.append({"cmid": m.id, "modname": m.modname, "instance": m.instance, "state": state,

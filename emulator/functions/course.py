@@ -170,10 +170,11 @@ def completion_details(site: Site, m: Module, userid: int, tracked: bool) -> lis
 
 def customdata(m: Module) -> str:
     if m.modname == "assign":
+        dates = {"duedate": m.settings["duedate"]} if m.settings.get("duedate") else {}
+        if m.settings.get("allowsubmissionsfromdate"):
+            dates["allowsubmissionsfromdate"] = str(m.settings["allowsubmissionsfromdate"])
         return json.dumps({"customcompletionrules": {"completionsubmit": "1"} if m.completionsubmit else {},
-                           "duedate": m.settings.get("duedate", 0),
-                           "allowsubmissionsfromdate": str(m.settings.get("allowsubmissionsfromdate", 0))},
-                          separators=(",", ":"))
+                           **dates}, separators=(",", ":"))
     if m.modname == "quiz":
         return '{"customcompletionrules":{"completionpassorattemptsexhausted":[],"completionminattempts":"0"}}'
     return '""'
@@ -188,8 +189,11 @@ def module_row(call: Call, m: Module, include_contents: bool) -> dict[str, Any]:
         "contextid": m.contextid, "visible": m.visible, "uservisible": True, "visibleoncoursepage": 1,
         "modicon": f"{www}/theme/image.php/boost/{m.modname}/{site.config.theme_rev}/monologo?filtericon=1",
         "modname": m.modname, "purpose": PURPOSE.get(m.modname, "other"), "branded": False,
-        "modplural": PLURAL.get(m.modname, m.modname.title() + "s"), "availability": None, "indent": 0,
-        "onclick": "", "afterlink": None, "customdata": customdata(m), "noviewlink": False,
+        "modplural": PLURAL.get(m.modname, m.modname.title() + "s"),
+        # the availability conditions only for who may see hidden activities or edit the course
+        **({"availability": None} if call.principal.can("moodle/course:viewhiddenactivities")
+           or call.principal.can("moodle/course:update") else {}),
+        "indent": 0, "onclick": "", "afterlink": None, "customdata": customdata(m), "noviewlink": False,
         "completion": m.completion,
         "completiondata": {"state": state, "timecompleted": t, "overrideby": None, "valueused": False,
                            "hascompletion": True, "isautomatic": True, "istrackeduser": tracked,
@@ -197,9 +201,8 @@ def module_row(call: Call, m: Module, include_contents: bool) -> dict[str, Any]:
                            "isoverallcomplete": state in (1, 2)},
         "downloadcontent": 1,
         "dates": [] if m.modname != "assign" else [
-            {"label": "Opened:", "timestamp": m.settings.get("allowsubmissionsfromdate", 0),
-             "dataid": "allowsubmissionsfromdate"},
-            {"label": "Due:", "timestamp": m.settings.get("duedate", 0), "dataid": "duedate"}],
+            {"label": label, "timestamp": m.settings[key], "dataid": key}
+            for label, key in (("Opened:", "allowsubmissionsfromdate"), ("Due:", "duedate")) if m.settings.get(key)],
         "groupmode": 0,
     }
     if m.modname == "page":
@@ -239,6 +242,8 @@ def get_contents(call: Call) -> list[dict[str, Any]]:
                 m = call.site.modules.get(cmid)
                 if m is None or (only_cm and str(m.id) != only_cm) or (only_mod and m.modname != only_mod):
                     continue
+                if not call.cm_visible(m):
+                    continue  # left out without a warning, as Moodle does (recorded: readme-role/)
                 modules.append(module_row(call, m, include_contents))
         out.append({"id": s.id, "name": s.name or ("General" if s.section == 0 else "New section"), "visible": 1,
                     "summary": "", "summaryformat": 1, "section": s.section, "hiddenbynumsections": 0,
@@ -251,7 +256,7 @@ def get_course_module(call: Call) -> dict[str, Any]:
     m = call.site.modules.get(call.params["cmid"])
     if m is None:
         raise invalid_record("course_modules")
-    call.course_context(m.course)
+    call.module_context(m)
     course = call.site.courses[m.course]
     section = next(s for s in course.sections if s.section == m.section)
     cm: dict[str, Any] = {"id": m.id, "course": m.course, "module": MODULE_IDS.get(m.modname, 99), "name": m.name,
@@ -314,6 +319,8 @@ def get_updates_since(call: Call) -> dict[str, Any]:
     filters = set(call.params["filter"])
     instances = []
     for m in call.site.course_modules(courseid):
+        if not call.cm_visible(m):
+            continue
         updates = module_updates(call, m, call.params["since"], filters)
         if updates:
             instances.append({"contextlevel": "module", "id": m.id, "updates": updates})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from credbridge.emulator.dataset import ENROL_ACTIVE, ROLE_SHORTNAMES, Site, User
+from credbridge.emulator.dataset import ROLE_SHORTNAMES, Site, User
 from credbridge.emulator.errors import invalid_parameter, invalid_record, nopermissions
 from credbridge.emulator.functions.render import course_image, num, pix
 from credbridge.emulator.params import Multiple, Single, Value
@@ -47,8 +47,12 @@ def user_details(call: Call, user: User, fields: set[str], courseid: int | None 
         elif name == "username":
             if show_username:
                 out["username"] = user.username
-        elif name in ("firstname", "lastname", "fullname"):
-            out[name] = getattr(user, name)
+        elif name == "fullname":
+            out[name] = user.fullname
+        elif name in ("firstname", "lastname"):
+            # user_get_user_details: the name parts only with moodle/site:viewfullnames
+            if call.principal.can("moodle/site:viewfullnames"):
+                out[name] = getattr(user, name)
         elif name == "email":
             if show_email:
                 out["email"] = user.email
@@ -121,7 +125,8 @@ def get_enrolled_users(call: Call) -> list[dict[str, Any]]:
         fields = {f.strip() for f in opts["userfields"].split(",") if f.strip()}
     enrolments = site.enrolled(courseid, onlyactive=onlyactive)
     if onlysuspended:
-        enrolments = [e for e in enrolments if e.status != ENROL_ACTIVE]
+        # get_enrolled_sql(onlysuspended): every enrolment that is not active (suspended, ended)
+        enrolments = [e for e in enrolments if not site.is_active(e)]
     if withcapability:
         enrolments = [e for e in enrolments if withcapability in ROLE_CAPABILITIES.get(e.roleid, frozenset())]
     users = [site.users[e.userid] for e in enrolments]

@@ -3,9 +3,10 @@ core_grades_get_gradeitems."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from credbridge.emulator.dataset import ENROL_ACTIVE, ROLE_STUDENT, GradeItem, Site
+from credbridge.emulator.dataset import ROLE_STUDENT, GradeItem, Site
 from credbridge.emulator.errors import invalid_record, moodle_exception
 from credbridge.emulator.functions.render import num
 from credbridge.emulator.params import Value
@@ -37,16 +38,22 @@ def percentage(gi: GradeItem, raw: float | None) -> str:
     return f"{(raw - gi.grademin) / (gi.grademax - gi.grademin) * 100:.2f} %"
 
 
-def user_items(site: Site, courseid: int, userid: int) -> list[dict[str, Any]]:
-    """The gradeitems array of one user (natural aggregation weights, as grade_report_user exports)."""
+def user_items(site: Site, courseid: int, userid: int,
+               shown: Callable[[GradeItem], bool] = lambda _gi: True) -> list[dict[str, Any]]:
+    """The gradeitems array of one user (natural aggregation weights, as grade_report_user exports).
+
+    Items ``shown`` refuses are left out, and only them: totals and weights stay those of the whole
+    gradebook (recorded: capabilities/readme-role/gradereport_user_get_grade_items.json)."""
     items = site.course_grade_items(courseid)
     course_item = next(gi for gi in items if gi.itemtype == "course")
     course_grade = site.grades.get((course_item.id, userid))
     aggregated = course_grade is not None and course_grade.rawgrade is not None
-    graded_max = sum(gi.grademax for gi in items if gi.itemtype != "course"
+    graded_max = sum(gi.grademax for gi in items if gi.itemtype != "course" and gi.in_total
                      and (g := site.grades.get((gi.id, userid))) is not None and g.rawgrade is not None)
     rows = []
     for gi in items:
+        if not shown(gi):
+            continue
         g = site.grades.get((gi.id, userid))
         raw = g.rawgrade if g is not None else None
         if gi.itemtype == "course" and aggregated:
@@ -60,10 +67,11 @@ def user_items(site: Site, courseid: int, userid: int) -> list[dict[str, Any]]:
         if gi.cmid is not None:
             row["cmid"] = gi.cmid
         if aggregated and gi.itemtype != "course":
-            weight = round(gi.grademax / graded_max, 5) if raw is not None and graded_max else 0
+            counted = raw is not None and gi.in_total
+            weight = round(gi.grademax / graded_max, 5) if counted and graded_max else 0
             row["weightraw"] = num(weight)
             row["weightformatted"] = f"{weight * 100:.2f} %"
-            if raw is None:
+            if not counted:
                 row["status"] = "novalue"
         row.update({
             "graderaw": num(raw) if raw is not None else None,
@@ -92,10 +100,22 @@ def _report_users(call: Call, courseid: int, userid: int) -> list[int]:
     if userid:
         if not site.is_enrolled(courseid, userid):
             raise moodle_exception("notenrolled", f"{site.users[userid].fullname} is not enrolled in this course")
-        return [userid]
-    # Only active student enrolments: the gradebook hides suspended users from roles without
-    # moodle/course:viewsuspendedusers (grade_report_showonlyactiveenrol).
-    return [e.userid for e in site.enrolled(courseid) if e.roleid == ROLE_STUDENT and e.status == ENROL_ACTIVE]
+        return [userid]  # one user: whatever the state of their enrolment
+    # All users: active enrolments only, unless the caller holds moodle/course:viewsuspendedusers and
+    # "show only active enrolments" is off (grade_report_showonlyactiveenrol, on by default).
+    onlyactive = site.config.grade_report_showonlyactiveenrol \
+        or not call.principal.can("moodle/course:viewsuspendedusers")
+    return [e.userid for e in site.enrolled(courseid, onlyactive=onlyactive) if e.roleid == ROLE_STUDENT]
+
+
+def visible_item(call: Call) -> Callable[[GradeItem], bool]:
+    """grade_report_user hides an activity's item when the activity is not visible to the viewer."""
+    def shown(gi: GradeItem) -> bool:
+        if gi.itemtype != "mod" or gi.cmid is None or gi.cmid not in call.site.modules:
+            return True
+        return call.cm_visible(call.site.modules[gi.cmid])
+
+    return shown
 
 
 @ws_function("gradereport_user_get_grade_items", {"courseid": Value("int"), "userid": Value("int", default=0),
@@ -110,7 +130,7 @@ def get_grade_items(call: Call) -> dict[str, Any]:
         user = site.users[uid]
         out.append({"courseid": courseid, "courseidnumber": course.idnumber, "userid": uid,
                     "userfullname": user.fullname, "useridnumber": user.idnumber, "maxdepth": 2,
-                    "gradeitems": user_items(site, courseid, uid)})
+                    "gradeitems": user_items(site, courseid, uid, visible_item(call))})
     return {"usergrades": out, "warnings": []}
 
 
@@ -128,7 +148,7 @@ def get_grades_table(call: Call) -> dict[str, Any]:
     www = site.config.wwwroot
     tables = []
     for uid in users:
-        items = user_items(site, courseid, uid)
+        items = user_items(site, courseid, uid, visible_item(call))
         gis = {gi.id: gi for gi in site.course_grade_items(courseid)}
         catid = next((it["categoryid"] for it in items if it["categoryid"]), 1)
         cat = f"cat_{catid}_{uid}"

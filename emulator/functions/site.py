@@ -8,6 +8,7 @@ from typing import Any
 from credbridge.emulator.errors import invalid_record
 from credbridge.emulator.functions.render import pix
 from credbridge.emulator.params import Value
+from credbridge.emulator.versions import release
 from credbridge.emulator.ws import RECORDED_SERVICE_FUNCTIONS, Call, ws_function
 
 ADVANCED_FEATURES = (("usecomments", 1), ("usetags", 1), ("enablenotes", 1), ("messaging", 1), ("enableblogs", 1),
@@ -53,7 +54,9 @@ def get_site_info(call: Call) -> dict[str, Any]:
         "sitename": cfg.sitename, "username": user.username, "firstname": user.firstname,
         "lastname": user.lastname, "fullname": user.fullname, "lang": user.lang, "userid": user.id,
         "siteurl": cfg.wwwroot, "userpictureurl": pix(site, "f1"),
-        "functions": [{"name": n, "version": cfg.version} for n in sorted(call.config.functions, key=_order)],
+        # a service holds only functions the release has (external_services_functions joins external_functions)
+        "functions": [{"name": n, "version": cfg.version} for n in sorted(call.config.functions, key=_order)
+                      if n not in release(cfg.moodle).lacks],
         "downloadfiles": 1, "uploadfiles": 0, "release": cfg.release, "version": cfg.version, "mobilecssurl": "",
         "advancedfeatures": [{"name": n, "value": v} for n, v in ADVANCED_FEATURES],
         "usercanmanageownfiles": True, "userquota": 104857600, "usermaxuploadfilesize": 67108864,

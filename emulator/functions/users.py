@@ -24,7 +24,9 @@ def user_record(call: Call, user: User) -> dict[str, Any] | None:
     out: dict[str, Any] = {"id": user.id}
     if show_username:
         out["username"] = user.username
-    out.update(firstname=user.firstname, lastname=user.lastname, fullname=user.fullname)
+    if principal.can("moodle/site:viewfullnames") or user.id == principal.userid:
+        out.update(firstname=user.firstname, lastname=user.lastname)
+    out["fullname"] = user.fullname
     if show_email:
         out["email"] = user.email
     for name in ("department", "institution"):

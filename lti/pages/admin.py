@@ -13,6 +13,7 @@ from flask import Blueprint, abort, current_app, flash, make_response, redirect,
 from flask_babel import format_date, get_locale, gettext
 from sqlalchemy import func, select
 
+from credbridge.connector import school_policy
 from credbridge.connector.awards.audit import (
     AuditFilter,
     audit,
@@ -50,7 +51,7 @@ from credbridge.connector.store.models import (
     UnitDefinition,
 )
 from credbridge.connector.store.secrets import Secret
-from credbridge.connector.sync.capabilities import check_connection
+from credbridge.connector.sync.capabilities import check_connection, store_check
 from credbridge.lti.auth import current_session, require_role, require_session
 from credbridge.lti.pages import admin_labels, charts
 from credbridge.lti.pages.admin_labels import AWARD_STATUS, OUTBOX_FILTERS, outbox_state
@@ -239,8 +240,37 @@ def connections() -> Any:
                                     .order_by(LmsConnection.name)))
         runs = {c.id: session.scalars(select(SyncRun).where(SyncRun.connection_id == c.id)
                                       .order_by(SyncRun.id.desc()).limit(1)).first() for c in rows}
+        school = session.get(School, school_id)
+        policy = {key: school_policy.value(school, key) for key in POLICY_FORM}
+        ags_granted = school_policy.platform_granted_ags(session, school_id)
         session.expunge_all()
-    return render_template("pages/admin_connections.html", connections=rows, runs=runs)
+    return render_template("pages/admin_connections.html", connections=rows, runs=runs, policy=policy,
+                           ags_granted=ags_granted)
+
+
+#: the school's policy settings the connections page changes (the CLI: `credbridge schools set`)
+POLICY_FORM = ("ags_score", "notify_email", "suspended_enrolment")
+
+
+@bp.post("/policy")
+@require_role("administrator")
+def policy_update() -> Any:
+    """AGS score, learner e-mail and suspended learners, as `credbridge schools set` changes them."""
+    school_id = _school_id()
+    wanted = {key: request.form.get(key, "") for key in POLICY_FORM if request.form.get(key)}
+    wrong = [key for key, choice in wanted.items() if choice not in school_policy.BY_KEY[key].choices]
+    if wrong:  # bad input changes nothing
+        flash(gettext("Not saved: %(problem)s", problem=", ".join(wrong)), "error")
+        return redirect(url_for(".connections"))
+    with unit_of_work() as session:
+        school = session.get(School, school_id)
+        before = {key: school_policy.value(school, key) for key in wanted}
+        for key, choice in wanted.items():
+            school_policy.set_value(school, key, choice)
+        audit(session, school_id=school_id, actor=who(require_session()), action="school.policy_changed",
+              subject_type="school", subject_id=school_id, before=before, after=wanted)
+    flash(gettext("Issuance settings saved."), "success")
+    return redirect(url_for(".connections"))
 
 
 @bp.post("/connections")
@@ -288,17 +318,17 @@ def connection_check(connection_id: int) -> Any:
             report = check_connection(MoodleApi(client), row.course_filter or None)
         finally:
             client.close()
-        findings = [{"check": f.check, "ok": f.ok, "detail": f.detail, "fix": f.fix, "required": f.required}
-                    for f in report.findings]
-        row.site_info = {**(row.site_info or {}), **{k: v for k, v in report.site.items() if k != "functions"},
-                         "check": findings, "checked_at": datetime.now(UTC).isoformat()}
+        store_check(row, report)
         failed = [f for f in report.findings if not f.ok and f.required]
-        row.last_error = "; ".join(f"{f.check}: {f.detail}" for f in failed)[:2000] or None
     if report.ok:
-        flash(gettext("Connected; every function credbridge needs is allowed."), "success")
-    else:
+        flash(gettext("Connected; every function credbridge needs is allowed and every activity is visible."),
+              "success")
+    elif failed:
         flash(gettext("Moodle refused some of what sync needs: %(checks)s", checks=", ".join(f.check for f in failed)),
               "error")
+    if report.hidden:
+        flash(gettext("Moodle hides %(count)d activities from the sync user: grant %(capabilities)s to its role.",
+                      count=len(report.hidden), capabilities=", ".join(report.hidden_capabilities())), "error")
     return redirect(url_for(".connections"))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_decimal, format_percent
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.decide import EvaluationSources, resolved_mappings
@@ -107,6 +107,8 @@ class Matrix:
     learners: list[Learner]
     cells: dict[tuple[int, str], Cell]
     last_synced: datetime | None = None
+    #: learners whose enrolment is suspended or ended in Moodle (shown with that state)
+    suspended: frozenset[int] = frozenset()
 
     def cell(self, learner_id: int, code: str) -> Cell:
         return self.cells.get((learner_id, code)) or Cell("not_started")
@@ -182,9 +184,16 @@ def course_columns(session: Session, school_id: int, course: Course, context_id:
     return [column("template", t) for t in templates] + [column("unit", u) for u in units]
 
 
+def shown_enrolment() -> Any:
+    """Enrolments a teacher sees in the course matrix: active ones, and those suspended or ended in Moodle
+    (shown with that state); not those of learners who left the course."""
+    return or_(Enrolment.active.is_(True), Enrolment.state == "suspended")
+
+
 def course_learners(session: Session, course: Course, search: str = "") -> list[Learner]:
     query = (select(Learner).join(Enrolment, Enrolment.learner_id == Learner.id)
-             .where(Enrolment.course_id == course.id, Enrolment.active.is_(True)).order_by(Learner.full_name))
+             .where(Enrolment.course_id == course.id, shown_enrolment())
+             .order_by(Learner.full_name))
     learners = list(session.scalars(query))
     needle = search.strip().casefold()
     return [lr for lr in learners if needle in lr.full_name.casefold()] if needle else learners
@@ -471,7 +480,9 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
                 cells[key] = Cell("in_progress")
             else:
                 cells[key] = Cell("not_started")
-    return Matrix(course, columns, learners, cells, last_synced(session, course.connection_id))
+    suspended = frozenset(session.scalars(select(Enrolment.learner_id).where(
+        Enrolment.course_id == course.id, Enrolment.state == "suspended"))) if learners else frozenset()
+    return Matrix(course, columns, learners, cells, last_synced(session, course.connection_id), suspended)
 
 
 def wwwroots(session: Session, school_id: int, connection_id: int | None = None) -> explain.Wwwroots:
@@ -486,11 +497,11 @@ def wwwroots(session: Session, school_id: int, connection_id: int | None = None)
 
 
 def last_synced(session: Session, connection_id: int | None) -> datetime | None:
-    """When the course's Moodle was last read successfully."""
+    """When the course's Moodle was last read successfully (an incomplete sync read all Moodle let it read)."""
     if connection_id is None:
         return None
     found = session.scalar(select(func.max(SyncRun.finished_at)).where(SyncRun.connection_id == connection_id,
-                                                                       SyncRun.status == "ok"))
+                                                                       SyncRun.status.in_(("ok", "incomplete"))))
     return found if found is None or found.tzinfo else found.replace(tzinfo=UTC)
 
 

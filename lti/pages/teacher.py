@@ -16,6 +16,7 @@ from credbridge.connector.store.models import (
     Enrolment,
     LaunchSession,
     Learner,
+    LmsConnection,
     LtiRegistration,
     School,
     WorkItem,
@@ -34,6 +35,7 @@ from credbridge.lti.pages.queries import (
     course_columns,
     course_matrix,
     find_course,
+    shown_enrolment,
     state_counts,
     title_text,
 )
@@ -66,14 +68,17 @@ def _course_for(session: Any, launch: LaunchSession, context_id: str) -> Any:
     return course
 
 
-def _matrix(context_id: str, search: str = "") -> tuple[LaunchSession, Matrix]:
+def _matrix(context_id: str, search: str = "") -> tuple[LaunchSession, Matrix, str | None]:
+    """The course matrix, and the error of the course's Moodle connection (what Moodle hides from sync)."""
     launch = require_course(context_id)
     with unit_of_work() as session:
         course = _course_for(session, launch, context_id)
         matrix = course_matrix(session, launch.school_id, course, context_id, search=search, locale=_locale(),
                                sources=evaluation_sources())
+        connection = session.get(LmsConnection, course.connection_id)
+        error = connection.last_error if connection is not None else None
         session.expunge_all()
-    return launch, matrix
+    return launch, matrix, error
 
 
 @bp.get("/course/<context_id>")
@@ -82,7 +87,7 @@ def course(context_id: str) -> Any:
     search = request.args.get("q", "")[:200]
     state_filter = request.args.get("state", "")
     unit_filter = request.args.get("unit", "")
-    launch, matrix = _matrix(context_id, search)
+    launch, matrix, connection_error = _matrix(context_id, search)
     columns = [c for c in matrix.columns if not unit_filter or c.code == unit_filter]
     learners = [lr for lr in matrix.learners
                 if not state_filter or any(matrix.cell(lr.id, c.code).state == state_filter for c in columns)]
@@ -101,7 +106,7 @@ def course(context_id: str) -> Any:
                            learners=learners, counts=counts, chart=chart, states=STATES, search=search,
                            state_filter=state_filter, unit_filter=unit_filter, context_id=context_id,
                            work_id=request.args.get("work", type=int), waiting=waiting, selectable=selectable,
-                           page_school=_identity(launch.school_id))
+                           page_school=_identity(launch.school_id), connection_error=connection_error)
 
 
 def _identity(school_id: int) -> Any:
@@ -112,11 +117,12 @@ def _identity(school_id: int) -> Any:
 @bp.get("/course/<context_id>/matrix.json")
 @require_role("instructor")
 def matrix_json(context_id: str) -> Any:
-    _launch, matrix = _matrix(context_id, request.args.get("q", "")[:200])
+    _launch, matrix, _error = _matrix(context_id, request.args.get("q", "")[:200])
     return jsonify({
         "course": {"id": matrix.course.moodle_id, "name": matrix.course.fullname},
         "columns": [{"kind": c.kind, "code": c.code, "version": c.version, "title": c.title} for c in matrix.columns],
         "learners": [{"id": lr.id, "name": lr.full_name,
+                      "enrolment": "suspended" if lr.id in matrix.suspended else "active",
                       "cells": {c.code: {"state": matrix.cell(lr.id, c.code).state,
                                          "missing": [explain.plain(n) for n in matrix.cell(lr.id, c.code).needs],
                                          "award_id": getattr(matrix.cell(lr.id, c.code).award, "id", None)}
@@ -170,7 +176,7 @@ def _own_awards(session: Any, launch: LaunchSession, course: Course, context_id:
     credentials of this course, in the launch's school."""
     if not ids:
         return []
-    enrolled = select(Enrolment.learner_id).where(Enrolment.course_id == course.id, Enrolment.active.is_(True))
+    enrolled = select(Enrolment.learner_id).where(Enrolment.course_id == course.id, shown_enrolment())
     templates = [c.code for c in course_columns(session, launch.school_id, course, context_id)
                  if c.kind == "template"]
     awards = list(session.scalars(select(Award).where(Award.id.in_(ids), Award.school_id == launch.school_id,

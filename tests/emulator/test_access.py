@@ -95,7 +95,7 @@ def test_extensions_register_on_the_app(site: Site) -> None:
 def test_new_quiz_attempts_function_only_when_in_the_service(site: Site) -> None:
     from credbridge.emulator.ws import DEFAULT_SERVICE_FUNCTIONS
 
-    with serve_in_thread(site) as emu:
+    with serve_in_thread(site, moodle="5.0") as emu:
         assert ws(emu, "mod_quiz_get_user_quiz_attempts", quizid=1, userid=5)["errorcode"] == "accessexception"
         emu.set_functions([*DEFAULT_SERVICE_FUNCTIONS, "mod_quiz_get_user_quiz_attempts"])
         new = ws(emu, "mod_quiz_get_user_quiz_attempts", quizid=1, userid=5)

@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from credbridge.emulator.dataset import Site
+from credbridge.emulator.roles import RECORDED_SITE_ROLE, REST_ONLY
 from credbridge.emulator.server import DEFAULT_TOKEN, NOCAP_TOKEN, RunningEmulator, serve_in_thread
-from credbridge.emulator.ws import RECORDED_SERVICE_FUNCTIONS, VET_SYNC_CAPABILITIES, Principal
+from credbridge.emulator.ws import RECORDED_SERVICE_FUNCTIONS, Principal
 from tests.emulator.conftest import TESTDATA, WS_DIR, load_json
 from tests.emulator.shapes import compare
 
@@ -26,7 +27,10 @@ SKIP_VALUES = frozenset({"gradeformatted", "evidence"})
 @pytest.fixture(scope="module")
 def recorded_emulator() -> Iterator[RunningEmulator]:
     site = Site.from_recording(TESTDATA)
-    with serve_in_thread(site, functions=RECORDED_SERVICE_FUNCTIONS) as emu:
+    # the vet_sync user of the recorded site had a broader role than the README's (competency frameworks…)
+    tokens = {DEFAULT_TOKEN: Principal(site.config.ws_userid, RECORDED_SITE_ROLE),
+              NOCAP_TOKEN: Principal(site.config.nocap_userid, REST_ONLY)}
+    with serve_in_thread(site, functions=RECORDED_SERVICE_FUNCTIONS, tokens=tokens) as emu:
         yield emu
 
 
@@ -57,7 +61,7 @@ def test_course_update_capability_exposes_idnumber_and_timemodified(name: str) -
     """variant-with-course-update/: a role with moodle/course:update gets the full course records."""
     site = Site.from_recording(TESTDATA)
     token = "f" * 32
-    principal = Principal(3, VET_SYNC_CAPABILITIES | {"moodle/course:update"})
+    principal = Principal(3, RECORDED_SITE_ROLE | {"moodle/course:update"})
     with serve_in_thread(site, tokens={token: principal}) as emu:
         function = name.split("__")[0]
         data = [("wstoken", token), ("wsfunction", function), ("moodlewsrestformat", "json"), *VARIANT[name]]

@@ -107,11 +107,38 @@ def test_capability_check_against_the_moodle_emulator(env: Env, token_name: str,
                            follow_redirects=True).get_data(as_text=True)
     if ok:
         assert "every function credbridge needs is allowed" in page and "All allowed" in page
-        # the recorded 4.5 service lacks the newer quiz-attempts function: shown as advice, not as a refusal
-        assert "function mod_quiz_get_user_quiz_attempts" in page and "state-failed" not in page
+        # Moodle 4.5 has no newer quiz-attempts function (5.0+): nothing to add, so nothing shown
+        assert "function mod_quiz_get_user_quiz_attempts" not in page and "state-failed" not in page
+        # the activity table: every activity of the recorded site, visible
+        assert "What Moodle shows the sync user, activity by activity" in page and "CNC fundamentals quiz" in page
+        assert "Hidden from sync" not in page
     else:
         assert "Moodle refused some of what sync needs" in page and "To fix:" in page
         assert "All allowed" not in page and "state-failed" in page
+
+
+def test_a_role_that_hides_activities_gets_a_red_line_never_all_allowed(env: Env) -> None:
+    """The README's old role: every function answers, yet Moodle hides the quiz and the assignment."""
+    from credbridge.emulator import server as emulator
+    from credbridge.emulator.roles import RECORDED_README_ROLE
+    from credbridge.emulator.ws import Principal
+
+    site = Site.from_capability_recording(FIXTURES / "capabilities")
+    tokens = {emulator.DEFAULT_TOKEN: Principal(3, RECORDED_README_ROLE)}
+    with serve(emulator.create_app(site, tokens=tokens)) as moodle_url:
+        with env.db.unit_of_work() as s:
+            row = s.get(LmsConnection, env.world.connection_a)
+            row.base_url, row.ws_token = moodle_url, Secret(emulator.DEFAULT_TOKEN.encode())
+        client = env.admin()
+        token = csrf_token(client, "/admin/connections")
+        page = client.post(f"/admin/connections/{env.world.connection_a}/check", data={"csrf_token": token},
+                           follow_redirects=True).get_data(as_text=True)
+    assert "All allowed" not in page and "every activity is visible" not in page
+    assert "Moodle hides 2 activities from the sync user: grant mod/assign:view, mod/quiz:view to its role." in page
+    assert 'class="error-line"' in page and page.count("row-failed") == 2
+    for name in ("Program a facing operation", "CNC fundamentals quiz"):
+        assert name in page
+    assert "grant mod/quiz:view to the sync user" in page
 
 
 def test_manual_registration_and_dynamic_registration_url(env: Env) -> None:

@@ -52,4 +52,34 @@ def test_leaving_the_course_keeps_the_evidence_and_the_credential(harness, mode:
             select(Evidence).where(Evidence.learner_id == learner_id, Evidence.is_current.is_(True)))}
         assert evidence_after == evidence_before
         enrolments = s.scalars(select(Enrolment).where(Enrolment.learner_id == learner_id)).all()
-        assert left and all(not e.active for e in enrolments)  # gone from the teachers' matrices
+        assert left and all(not e.active for e in enrolments)
+        # a suspended learner is still enrolled in Moodle (teachers see them with that state); an unenrolled one left
+        assert {e.state for e in enrolments} == {"suspended" if mode == "suspend" else "left"}
+
+
+@pytest.mark.parametrize(("policy", "expected"), [(None, "pending_approval"), ("issue", "approved")])
+def test_a_learner_suspended_after_completing_is_decided_by_school_policy(harness, policy, expected) -> None:
+    """Completed while enrolled, suspended before the credential was decided: the teacher still sees the
+    learner (with the suspended state) and the school's policy decides whether the credential is issued
+    (every policy: tests/awards/test_suspended_enrolment.py)."""
+    db, site = harness.db, harness.emulator.site
+    harness.sync()
+    with db.unit_of_work() as s:
+        users = {int(i.external_id): i.learner_id for i in s.scalars(select(LearnerIdentity))}
+    suspended_user = 19  # completed TD110 (course 4) in the recording
+    site.withdraw(suspended_user, 4, mode="suspend")
+    harness.sync()
+    with db.unit_of_work() as s:
+        states = {e.learner_id: e.state for e in s.scalars(select(Enrolment))}
+        school = s.scalar(select(School))
+        school.policy = {"revoke_on_regression": "ask", **({"suspended_enrolment": policy} if policy else {})}
+        import_mapping_file(s, school, MAPPING, "admin", structure=school_structure(s, school))
+    assert "suspended" in states.values() and "left" not in states.values()
+    Worker(db, "w", kinds=[handlers.EVALUATE]).run_until_idle()
+    with db.unit_of_work() as s:
+        awards = {(a.learner_id, a.template_code): a.status for a in s.scalars(select(Award))}
+    suspended = awards[(users[suspended_user], "TD-BASICS")]
+    others = {status for (learner, code), status in awards.items()
+              if code == "TD-BASICS" and learner != users[suspended_user]}
+    assert others == {"approved"}  # the template issues automatically for learners still enrolled
+    assert suspended == expected

@@ -1,4 +1,4 @@
-"""Quiz attempts through mod_quiz_get_user_quiz_attempts (Moodle 4.5+) where the service offers it,
+"""Quiz attempts through mod_quiz_get_user_quiz_attempts (Moodle 5.0+) where the service offers it,
 through the deprecated mod_quiz_get_user_attempts otherwise; the capability check accepts either."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def test_old_function_when_the_service_lacks_the_new_one(harness: Harness):
 def test_new_function_reads_the_same_evidence(harness: Harness):
     harness.sync()
     before = harness.snapshot()
+    harness.emulator.site.set_release("5.0")
     harness.emulator.set_functions([*DEFAULT_SERVICE_FUNCTIONS, NEW])
     report = harness.sync(full=True)  # a full sync re-reads site info, so it sees the new function
     assert report.calls.get(NEW, 0) > 0 and OLD not in report.calls
@@ -33,6 +34,7 @@ def test_new_function_reads_the_same_evidence(harness: Harness):
 
 
 def test_new_function_without_the_old_one(harness: Harness):
+    harness.emulator.site.set_release("5.0")
     harness.emulator.set_functions([f for f in DEFAULT_SERVICE_FUNCTIONS if f != OLD] + [NEW])
     report = harness.sync()
     assert report.calls.get(NEW, 0) > 0 and OLD not in report.calls
@@ -50,6 +52,7 @@ def pending_attempts(harness: Harness) -> tuple[int, int]:
 
 
 def test_new_function_keeps_true_states_and_leaves_out_attempts_not_started(harness: Harness):
+    harness.emulator.site.set_release("5.0")
     harness.emulator.set_functions([*DEFAULT_SERVICE_FUNCTIONS, NEW])
     notstarted, submitted = pending_attempts(harness)
     harness.sync()
@@ -79,6 +82,7 @@ def test_api_refuses_a_function_that_does_not_list_attempts(harness: Harness):
 
 
 def test_check_accepts_the_new_function_in_place_of_the_old_one(harness: Harness):
+    harness.emulator.site.set_release("5.0")
     harness.emulator.set_functions([f for f in DEFAULT_SERVICE_FUNCTIONS if f != OLD] + [NEW])
     report = check_connection(MoodleApi(harness.client))
     assert report.ok, [f for f in report.findings if not f.ok]
@@ -87,6 +91,7 @@ def test_check_accepts_the_new_function_in_place_of_the_old_one(harness: Harness
 
 
 def test_check_fails_without_either_function_and_names_both(harness: Harness):
+    harness.emulator.site.set_release("5.0")
     harness.emulator.set_functions([f for f in DEFAULT_SERVICE_FUNCTIONS if f != OLD])
     report = check_connection(MoodleApi(harness.client))
     assert not report.ok
@@ -100,4 +105,8 @@ def test_check_with_the_recorded_service_lists_the_new_function_as_optional(harn
     report = check_connection(MoodleApi(harness.client))
     assert report.ok
     new = next(f for f in report.findings if f.check == f"function {NEW}")
-    assert not new.ok and not new.required
+    assert new.ok and not new.required and new.detail == "not in Moodle 4.5 (since 5.0)"  # nothing to add on 4.5
+    harness.emulator.site.set_release("5.0")
+    report = check_connection(MoodleApi(harness.client))
+    new = next(f for f in report.findings if f.check == f"function {NEW}")
+    assert report.ok and not new.ok and not new.required  # on 5.0: advice to add it

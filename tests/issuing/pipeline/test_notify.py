@@ -105,13 +105,26 @@ def test_email_and_ags_score_after_issuance(sqlite_database: Database, smtp: tup
         assert s.scalars(select(AuditEntry).where(AuditEntry.action == "award.notified")).one()
 
 
-def test_nothing_sent_when_the_school_did_not_enable_it(sqlite_database: Database, smtp: tuple[Inbox, int]) -> None:
+def test_nothing_sent_when_the_school_switched_it_off(sqlite_database: Database, smtp: tuple[Inbox, int]) -> None:
     inbox, port = smtp
-    award_id = _issued(sqlite_database)
+    award_id = _issued(sqlite_database, ags_score=False)
     settings = Settings(secret_key=TEST_SECRET_KEY, base_url=BASE, smtp_host="127.0.0.1", smtp_port=port)
     result = notify_award(sqlite_database, settings, award_id, post_score=lambda *a: pytest.fail("no AGS"))
     assert not result.emailed and result.scores_posted == 0 and not inbox.messages
-    assert "e-mail disabled by the school" in result.skipped
+    assert "e-mail disabled by the school" in result.skipped and "AGS score disabled by the school" in result.skipped
+
+
+def test_by_default_the_ags_score_is_posted_where_the_platform_granted_ags(sqlite_database: Database,
+                                                                          smtp: tuple[Inbox, int]) -> None:
+    """No choice made: the score goes to the line item Moodle sent (it sends one only with AGS granted);
+    the e-mail, which needs the school's SMTP server, stays off."""
+    inbox, port = smtp
+    award_id = _issued(sqlite_database)
+    settings = Settings(secret_key=TEST_SECRET_KEY, base_url=BASE, smtp_host="127.0.0.1", smtp_port=port)
+    posted = []
+    result = notify_award(sqlite_database, settings, award_id, post_score=lambda *a: posted.append(a))
+    assert result.scores_posted == 1 and len(posted) == 1
+    assert not result.emailed and not inbox.messages
 
 
 def test_ags_score_goes_through_the_lti_services_client(sqlite_database: Database) -> None:
