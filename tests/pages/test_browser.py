@@ -72,8 +72,8 @@ def test_teacher_approves_in_the_iframe_and_the_credential_verifies(world: Brows
     page.screenshot(path=str(SCREENSHOTS / "teacher-preview.png"), full_page=True)
     frame.goto(f"{world.tool_url}/teacher/course/{COURSE_ID}")
     frame.check(f"#a{world.award_pending}")
-    frame.click("button[value=approve]")
-    frame.wait_for_load_state()
+    with frame.expect_navigation():  # a click's page, not the one already loaded
+        frame.click("button[value=approve]")
     assert f"Approved for {name} (CNC machine operator" in frame.locator(".flashes").inner_text()
     assert _state(frame, name, "CNC-OPERATOR") == "approved"
 
@@ -116,8 +116,8 @@ def test_teacher_page_progress_chart_and_keyboard_skip_link(world: BrowserWorld,
     assert frame.locator("svg.chart title").first.text_content() == "Progress per unit and credential"
     frame.locator("body").press("Tab")
     assert frame.evaluate("() => document.activeElement.className") == "skip-link"
-    frame.click("button:has-text('Sync this course now')")
-    frame.wait_for_load_state()
+    with frame.expect_navigation():  # a click's page, not the one already loaded
+        frame.click("button:has-text('Sync this course now')")
     box = frame.locator("#sync-progress")
     assert box.get_attribute("aria-live") == "polite"
     frame.wait_for_function("() => document.getElementById('sync-progress').textContent.includes('Waiting')")
@@ -167,8 +167,8 @@ def test_admin_fixes_a_mapping_error_shown_at_its_line(world: BrowserWorld, page
     broken = '# </textarea><script>window.__xss=3</script> "quoted"\n' + broken
     page.goto(f"{world.tool_url}/admin/mappings/edit")
     page.fill("#content", broken)
-    page.click("button[value=check]")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # a click's page, not the one already loaded
+        page.click("button[value=check]")
     _assert_no_script_ran(page)
     marked = page.locator(f"#line-{line_no + 1}")  # one comment line was added on top
     assert marked.get_attribute("class") == "has-problem"
@@ -176,8 +176,8 @@ def test_admin_fixes_a_mapping_error_shown_at_its_line(world: BrowserWorld, page
     assert "</textarea><script>" in page.locator("#content").input_value()  # kept as text for fixing
     page.screenshot(path=str(SCREENSHOTS / "admin-mapping-error.png"), full_page=True)
     page.fill("#content", good.replace("Reading technical drawings", "Reading engineering drawings"))
-    page.click("button[value=check]")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # a click's page, not the one already loaded
+        page.click("button[value=check]")
     assert page.locator("#dry-run").is_visible()
     assert page.locator('#version-plan tr.new-version[data-code="CNC-OPERATOR"]').count() == 1
     assert "engineering" in page.locator("#changes").inner_text()
