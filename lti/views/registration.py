@@ -21,6 +21,7 @@ from credbridge.lti.dynamic_registration import (
     store_registration,
     tool_registration,
 )
+from credbridge.lti import headers
 from credbridge.lti.errors import render_error
 from credbridge.lti.views.lti import base_url, bp, runtime
 
@@ -64,6 +65,7 @@ def _failure(error: RegistrationError) -> tuple[str, int]:
 def register_form() -> tuple[str, int] | str:
     config_url = request.args.get("openid_configuration", "")
     school_token = request.args.get("school", "")
+    headers.frame_for_origin(config_url)  # Moodle shows this page in its registration dialog
     if not config_url:
         return render_error(400, "the registration link has no openid_configuration parameter",
                             check="openid_configuration")
@@ -83,6 +85,7 @@ def register_form() -> tuple[str, int] | str:
 
 @bp.post("/lti/register")
 def register_submit() -> tuple[str, int] | str:
+    headers.frame_for_origin(request.form.get("openid_configuration", ""))
     try:
         school = _school(request.form.get("school", ""))
     except RegistrationLinkError as error:
