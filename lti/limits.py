@@ -25,7 +25,7 @@ MAX_ID = 2**63 - 1
 class IdConverter(IntegerConverter):
     """``<int:…>`` that matches only ids a database can hold (1 … 2**63-1)."""
 
-    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 (werkzeug's name)
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min", 0)
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
@@ -40,6 +40,6 @@ def init_limits(app: Flask) -> None:
     """Call before any route is added (the converter is looked up when a rule is added) and before
     any other ``before_request`` reads the body (CSRFProtect does)."""
     app.url_map.converters["int"] = IdConverter
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY)
-    app.config.setdefault("MAX_FORM_MEMORY_SIZE", MAX_MAPPING_BODY)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_MAPPING_BODY
     app.before_request(_body_limit)

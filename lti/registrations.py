@@ -17,8 +17,8 @@ def find_registration(session: Session, issuer: str, client_id: str | None) -> L
     if client_id:
         registration = session.scalars(query.where(LtiRegistration.client_id == client_id)).first()
         if registration is None:
-            raise LaunchError("registration", f"no registration for issuer {shown(issuer)} and client_id {shown(client_id)}",
-                              status=401)
+            raise LaunchError("registration", f"no registration for issuer {shown(issuer)} and client_id "
+                              f"{shown(client_id)}", status=401)
     else:
         found = session.scalars(query).all()
         if len(found) != 1:

@@ -14,6 +14,7 @@ from credbridge.connector.keys import (
     school_from_registration_token,
 )
 from credbridge.connector.store.models import School
+from credbridge.lti import headers
 from credbridge.lti.dynamic_registration import (
     RegistrationError,
     fetch_platform_config,
@@ -21,7 +22,6 @@ from credbridge.lti.dynamic_registration import (
     store_registration,
     tool_registration,
 )
-from credbridge.lti import headers
 from credbridge.lti.errors import render_error
 from credbridge.lti.views.lti import base_url, bp, runtime
 

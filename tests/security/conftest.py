@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+
+from credbridge.connector.store.db import Database
+from tests.lti.support import LtiEnvironment, lti_environment
+
+
+@pytest.fixture
+def lti_env(sqlite_database: Database) -> Iterator[LtiEnvironment]:
+    with lti_environment(sqlite_database) as env:
+        yield env
+
+
+@pytest.fixture
+def client(lti_env: LtiEnvironment) -> FlaskClient:
+    return lti_env.app.test_client()
+
+
+# the page tests' world (two schools, their learners, awards, admins) for the authorisation matrix
+from tests.pages.conftest import _compiled_catalogues, env, seeded_template  # noqa: E402,F401
