@@ -16,6 +16,7 @@ from credbridge.connector.keys import (
 from credbridge.connector.store.models import School
 from credbridge.lti import headers
 from credbridge.lti.dynamic_registration import (
+    PLATFORM_CONFIG,
     RegistrationError,
     fetch_platform_config,
     post_registration,
@@ -23,9 +24,14 @@ from credbridge.lti.dynamic_registration import (
     tool_registration,
 )
 from credbridge.lti.errors import render_error
+from credbridge.lti.platform_http import Network, networks
 from credbridge.lti.views.lti import base_url, bp, runtime
 
 log = logging.getLogger("credbridge.lti")
+
+
+def _allowed_networks() -> tuple[Network, ...]:
+    return networks(runtime().settings.lti_private_networks)
 
 
 def _school(token: str) -> School:
@@ -74,11 +80,13 @@ def register_form() -> tuple[str, int] | str:
     except RegistrationLinkError as error:
         return _link_refused(error)
     try:
-        config = fetch_platform_config(config_url)
+        config = fetch_platform_config(config_url, allowed=_allowed_networks())
     except RegistrationError as error:
         return _failure(error)
-    family = (config.get("https://purl.imsglobal.org/spec/lti-platform-configuration") or {})
-    return render_template("register.html", platform_name=family.get("product_family_code") or gettext("the platform"),
+    family = config.get(PLATFORM_CONFIG)
+    name = (family if isinstance(family, dict) else {}).get("product_family_code")
+    return render_template("register.html",
+                           platform_name=name[:50] if isinstance(name, str) and name else gettext("the platform"),
                            issuer=config["issuer"], school_name=school.legal_name, openid_configuration=config_url,
                            registration_token=request.args.get("registration_token", ""), school_token=school_token)
 
@@ -91,9 +99,9 @@ def register_submit() -> tuple[str, int] | str:
     except RegistrationLinkError as error:
         return _link_refused(error)
     try:
-        config = fetch_platform_config(request.form.get("openid_configuration", ""))
+        config = fetch_platform_config(request.form.get("openid_configuration", ""), allowed=_allowed_networks())
         answer = post_registration(config, request.form.get("registration_token", ""),
-                                   tool_registration(base_url()))
+                                   tool_registration(base_url()), allowed=_allowed_networks())
     except RegistrationError as error:
         return _failure(error)
     with runtime().db.unit_of_work() as db:
