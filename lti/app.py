@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from credbridge.connector.runtime import Runtime, open_runtime
 from credbridge.connector.settings import Settings
@@ -41,6 +42,9 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
                       SESSION_COOKIE_SECURE=secure, SESSION_COOKIE_SAMESITE="None" if secure else "Lax",
                       SESSION_COOKIE_PARTITIONED=secure)
     app.extensions["credbridge"] = runtime
+    hops = int(getattr(runtime.settings, "proxy_hops", 0))
+    if hops:  # the client address (the login brake counts per client) is the one the proxy saw
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     app.extensions["credbridge.platform_keys"] = KeySetRegistry()
     csrf = CSRFProtect(app)
 
