@@ -78,7 +78,7 @@ def validate_id_token(id_token: str, *, platform: ExpectedPlatform, keys: KeySou
     _require(payload.get(c.VERSION) == c.LTI_VERSION, "version",
              f"LTI version {shown(payload.get(c.VERSION))} is not 1.3.0")
     message_type = payload.get(c.MESSAGE_TYPE)
-    _require(message_type in c.MESSAGE_TYPES, "message_type",
+    _require(isinstance(message_type, str) and message_type in c.MESSAGE_TYPES, "message_type",
              f"message type {shown(message_type)} is not supported (LtiResourceLinkRequest, LtiDeepLinkingRequest)")
     _check_required_claims(payload, message_type)
     # last, so a token failing any other check does not burn its nonce

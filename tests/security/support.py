@@ -5,10 +5,12 @@ so a mutated token passes the signature and reaches the checks behind it."""
 from __future__ import annotations
 
 import copy
+import json
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -65,8 +67,16 @@ def recorded_claims(env: LtiEnvironment, name: str, *, nonce: str, **kwargs: Any
     return readdress(env, recorded(name)[1], nonce=nonce, **kwargs)
 
 
+def sign_as_platform(env: LtiEnvironment, claims: dict[str, Any], **header: Any) -> str:
+    """Sign whatever JSON the claims are (PyJWT's encode refuses a non-string ``iss``, which a
+    hostile platform can still send), with the emulated platform's key and kid."""
+    payload = json.dumps(claims, separators=(",", ":")).encode()
+    return jwt.api_jws.PyJWS().encode(payload, env.platform._private_key, algorithm="RS256",
+                                      headers={"kid": env.platform.kid, "typ": "JWT", **header})
+
+
 def post_launch(client: FlaskClient, env: LtiEnvironment, state: str, claims: dict[str, Any]) -> TestResponse:
-    return client.post("/lti/launch", data={"id_token": env.platform._sign(claims), "state": state})
+    return client.post("/lti/launch", data={"id_token": sign_as_platform(env, claims), "state": state})
 
 
 def launch_with(client: FlaskClient, env: LtiEnvironment, recording: str, /, *, client_id: str | None = None,
