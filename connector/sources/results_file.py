@@ -93,8 +93,7 @@ MAX_CELL = 1000
 #: grades and maxima beyond 10**9, or with more decimals, are not marks
 MAX_DIGITS = 9
 MAX_DECIMALS = 6
-#: the delimiter is found on the first lines (headers rarely hold one inside quotes, rows may)
-SNIFF_LINES = 20
+DELIMITERS = (",", ";", "\t")
 
 
 class _SheetDialect(csv.excel):
@@ -105,11 +104,17 @@ class _SheetDialect(csv.excel):
 
 
 def _dialect(text: str) -> type[csv.Dialect]:
-    sample = "\n".join(text.splitlines()[:SNIFF_LINES])
-    try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:
-        delimiter = ","
+    """Excel's dialect with the delimiter that splits the header line into the most columns: the
+    header names are ours and never contain one, whereas any data row may (quoted)."""
+    first = text.split("\n", 1)[0]
+
+    def columns(delimiter: str) -> int:
+        try:
+            return len(next(csv.reader([first], delimiter=delimiter), []))
+        except csv.Error:
+            return 0
+
+    delimiter = max(DELIMITERS, key=columns)  # a tie keeps the earlier: a comma
     return type("SheetDialect", (_SheetDialect,), {"delimiter": delimiter})
 
 
