@@ -51,6 +51,8 @@ def test_the_wait_doubles_and_ends(env: Env) -> None:
     with env.db.unit_of_work() as s:
         verdict = login_throttle.assess(s, ATTACKER)
     assert 3 < verdict.retry_after <= 4  # the fifth failure: 2 ** (5 - 3) seconds
+    _client, early = _login(env, "b@alpha.example", "wrong", ATTACKER)
+    assert early.status_code == 429 and early.headers["Retry-After"] in ("3", "4")
     assert login_throttle.client_wait(100) == login_throttle.CLIENT_MAX_WAIT
 
 
