@@ -14,6 +14,7 @@ from credbridge.lti import headers
 from credbridge.lti.auth import require_role, require_session
 from credbridge.lti.deep_linking import check_return_url, content_item, response_jwt
 from credbridge.lti.launch import claims as c
+from credbridge.lti.launch.errors import shown
 from credbridge.lti.registrations import platform_origins
 from credbridge.lti.views.lti import bp, runtime
 
@@ -73,7 +74,7 @@ def deep_link_submit() -> Any:
     chosen = request.form.getlist("template")
     unknown = [code for code in chosen if code not in known]
     if unknown:
-        abort(400, description=f"unknown template(s): {', '.join(unknown)}")
+        abort(400, description=f"unknown template(s): {shown(unknown)}")
     if not chosen:
         # the same page again, with what to do (a teacher who pressed Attach too early is not at fault)
         return _picker(session, status=400, problem=gettext(

@@ -97,3 +97,14 @@ def test_a_large_mapping_upload_is_still_accepted(env: Env) -> None:
 def test_ids_beyond_any_database_integer_are_not_found(env: Env, path: str) -> None:
     client = env.learner(env.world.learner_plain) if "/learner" in path else env.teacher("2")
     assert client.get(path).status_code == 404
+
+
+def test_a_refusal_quotes_at_most_a_little_of_what_was_sent(env: Env) -> None:
+    from tests.pages.conftest import csrf_token
+
+    client = env.teacher("2")
+    token = csrf_token(client, "/teacher/course/2")
+    response = client.post("/teacher/course/2/awards", data={"csrf_token": token, "action": "<b>" + "x" * 100_000,
+                                                             "award_id": str(env.world.award_pending)})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and "x" * 500 not in body and "<b>x" not in body
