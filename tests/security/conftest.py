@@ -19,5 +19,12 @@ def lti_env(sqlite_database: Database) -> Iterator[LtiEnvironment]:
 
 
 @pytest.fixture
+def pg_lti_env(postgres_database: Database) -> Iterator[LtiEnvironment]:
+    """The same environment on PostgreSQL, which (unlike SQLite) refuses a value longer than its column."""
+    with lti_environment(postgres_database) as environment:
+        yield environment
+
+
+@pytest.fixture
 def client(lti_env: LtiEnvironment) -> FlaskClient:
     return lti_env.app.test_client()

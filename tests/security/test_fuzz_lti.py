@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import jwt
+import pytest
 from flask.testing import FlaskClient
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -63,6 +64,18 @@ def _templates(env: LtiEnvironment) -> None:
 @given(case=MUTATIONS)
 def test_mutated_recorded_launches_never_500(lti_env: LtiEnvironment, client: FlaskClient,
                                               case: tuple[str, list]) -> None:
+    _mutated_launch(lti_env, client, case)
+
+
+@pytest.mark.postgres
+@settings(FUZZ, max_examples=80)
+@given(case=MUTATIONS)
+def test_mutated_recorded_launches_never_500_on_postgres(pg_lti_env: LtiEnvironment,
+                                                          case: tuple[str, list]) -> None:
+    _mutated_launch(pg_lti_env, pg_lti_env.app.test_client(), case)
+
+
+def _mutated_launch(lti_env: LtiEnvironment, client: FlaskClient, case: tuple[str, list]) -> None:
     _templates(lti_env)
     name, changes = case
     state, nonce = login(client, lti_env)
