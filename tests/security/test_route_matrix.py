@@ -21,7 +21,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from credbridge.connector.store.models import Credential, OutboxItem, StatusList
+from credbridge.connector.store.models import Credential, OutboxItem, School, StatusList
 from credbridge.connector.sync.worker import request_course_sync
 from tests.pages.conftest import Env, csrf_token
 
@@ -127,6 +127,8 @@ ROWS = [
     Row("GET", "/schools/<slug>/did.json", ALL(OK), url="/schools/alpha/did.json", public=True),
     Row("GET", "/schools/<slug>/status/<int:list_id>", ALL(OK), url="/schools/alpha/status/{status_list}",
         public=True),
+    Row("GET", "/schools/<slug>/logo", ALL(OK), url="/schools/alpha/logo", public=True),
+    Row("GET", "/schools/<slug>/identity.css", ALL(OK), url="/schools/alpha/identity.css", public=True),
     Row("GET", "/static/<path:filename>", ALL(MISSING), url="/static/nothing-here.css"),
     Row("GET", "/static/pages/<path:filename>", ALL(OK), url="/static/pages/pages.css", public=True),
 ]
@@ -164,6 +166,8 @@ def _ids(env: Env) -> dict[str, Any]:
         status_list = s.scalars(select(StatusList.id).where(StatusList.school_id == world.school_a)).first()
         item = s.scalars(select(OutboxItem.id).where(OutboxItem.award_id == world.award_full)).first()
         work = request_course_sync(s, world.connection_a, 2, "matrix").id
+        school = s.get(School, world.school_a)  # the identity the public pages show
+        school.brand_colour, school.logo, school.logo_type = "#1f5f8b", b"\x89PNG\r\n\x1a\n", "image/png"
     return {"award": world.award_pending, "learner": world.learner_plain, "credential": credential,
             "status_list": status_list, "item": item, "work": work, "connection": world.connection_a,
             "registration": world.registration_a}
@@ -201,7 +205,7 @@ def test_route_as_role(env: Env, row: Row, role: str) -> None:
         data = {key: str(value).format(**ids) for key, value in row.data.items()}
         response = client.post(url, data={"csrf_token": csrf_token(client, "/admin/login"), **data})
     expected = row.expect[ROLES.index(role)]
-    body = response.get_data(as_text=True)
+    body = response.get_data().decode("utf-8", errors="replace")
     assert response.status_code == expected, f"{row.method} {url} as {role}: {response.status_code}\n{body[:600]}"
     if role in ("other_admin", "lti_other_admin") and not row.public:
         leaked = [secret for secret in SCHOOL_A_SECRETS if secret in body]
