@@ -122,7 +122,7 @@ class _Silent:
 
 def _unreadable_text(page: Any, url: str) -> str:
     text = page.get_data(as_text=True).replace(url, "URL")
-    return re.search(r'<p class="error">(.*?)</p>', text, re.S).group(1)
+    return re.search(r"<p class=\"error[^\"]*\">(.*?)</p>", text, re.S).group(1)
 
 
 def test_refused_timed_out_and_other_answers_look_the_same(lti_env: LtiEnvironment, client: FlaskClient,
