@@ -4,9 +4,13 @@ The tool runs inside Moodle's iframe, so pages cannot say ``X-Frame-Options: DEN
 ``frame-ancestors`` names the origins of the platforms of the school whose page it is: the school of
 the launch session, or the school a view says it is serving (an LTI login or launch, before any
 session exists). One school's administrator can register any platform for their own school, so
-that platform may frame that school's pages and never another school's. A page that belongs to no
-school may only be framed by credbridge itself (and says so with ``X-Frame-Options`` too, for old
-browsers). Responses that are not HTML may not be framed at all.
+that platform may frame that school's pages and never another school's.
+
+A few pages belong to no school and show nothing of one: the console's login form, the start page
+and error pages without a session (an expired session inside Moodle's frame must still say "launch
+again" rather than leave the frame blank). Any registered platform may frame those. Every other
+page without a school may only be framed by credbridge itself (and says so with ``X-Frame-Options``
+too, for old browsers). Responses that are not HTML may not be framed at all.
 
 Inline scripts (the auto-posting form, the "close the registration dialog" message) run only with a
 per-response nonce; a form may post only to credbridge and to the origins a view adds (the deep-link
@@ -18,7 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy import select
 
 from credbridge.connector.store.models import LtiRegistration
@@ -56,17 +60,22 @@ def allow_form_action(url: str) -> None:
         g.setdefault("form_origins", set()).add(found)
 
 
-def school_platform_origins(school_ids: set[int]) -> set[str]:
-    """Origins of the active platforms registered for these schools."""
-    if not school_ids:
+#: pages of no school that every registered platform may frame (error pages without a session too)
+SCHOOLLESS_FRAMED = frozenset({"admin.login_form", "admin.login", "pages.home"})
+
+
+def school_platform_origins(school_ids: set[int] | None) -> set[str]:
+    """Origins of the active platforms registered for these schools (None: for any school)."""
+    if school_ids is not None and not school_ids:
         return set()
+    query = select(LtiRegistration).where(LtiRegistration.status == "active")
+    if school_ids is not None:
+        query = query.where(LtiRegistration.school_id.in_(sorted(school_ids)))
     with current_app.extensions["credbridge"].db.unit_of_work() as db:
-        rows = db.scalars(select(LtiRegistration).where(LtiRegistration.school_id.in_(sorted(school_ids)),
-                                                        LtiRegistration.status == "active")).all()
-        return {o for row in rows for o in platform_origins(row)}
+        return {o for row in db.scalars(query) for o in platform_origins(row)}
 
 
-def _frame_origins() -> set[str]:
+def _frame_origins(response: Response) -> set[str]:
     from credbridge.lti.auth import current_session
 
     schools: set[int] = set(g.get("frame_schools", set()))
@@ -76,7 +85,10 @@ def _frame_origins() -> set[str]:
             session = current_session()
             if session is not None:
                 schools.add(session.school_id)
-        found |= school_platform_origins(schools)
+        if schools:
+            found |= school_platform_origins(schools)
+        elif response.status_code >= 400 or request.endpoint in SCHOOLLESS_FRAMED:
+            found |= school_platform_origins(None)
     except Exception as error:  # database down: refuse framing rather than fail the response
         log.warning("frame-ancestors: cannot read the school's platforms (%s); framing refused", error)
     return found
@@ -97,7 +109,7 @@ def _headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", NOT_HTML_POLICY)
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
-    ancestors = _frame_origins()
+    ancestors = _frame_origins(response)
     response.headers["Content-Security-Policy"] = _policy(ancestors)
     if not ancestors:
         response.headers["X-Frame-Options"] = "SAMEORIGIN"

@@ -12,12 +12,14 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter
 
-#: every form and JSON body of the app is small; mapping files are the exception
+#: every form and JSON body of the app is small; uploads are the exception
 MAX_BODY = 256 * 1024
 #: a mapping file may have 5,000,000 characters (mappings.loader.MAX_FILE_CHARS), up to 4 bytes each
 #: in UTF-8, plus the form around it
 MAX_MAPPING_BODY = 21 * 1024 * 1024
-LARGE_BODY_ENDPOINTS = frozenset({"admin.mapping_edit"})
+#: the school's logo may be 512 KB (the console says so itself when it is larger): room for a few times that
+MAX_LOGO_BODY = 4 * 1024 * 1024
+LARGE_BODIES = {"admin.mapping_edit": MAX_MAPPING_BODY, "admin.school_update": MAX_LOGO_BODY}
 #: PostgreSQL BIGINT and SQLite INTEGER
 MAX_ID = 2**63 - 1
 
@@ -32,8 +34,8 @@ class IdConverter(IntegerConverter):
 
 
 def _body_limit() -> None:
-    if request.endpoint in LARGE_BODY_ENDPOINTS:
-        request.max_content_length = MAX_MAPPING_BODY
+    if request.endpoint in LARGE_BODIES:
+        request.max_content_length = LARGE_BODIES[request.endpoint]
 
 
 def init_limits(app: Flask) -> None:

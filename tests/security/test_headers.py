@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
-from credbridge.connector.store.models import LtiRegistration
+from credbridge.connector.store.models import Credential, LtiRegistration
 from tests.lti.support import LtiEnvironment
 from tests.pages.conftest import Env
 from tests.security.support import launch_with
@@ -44,14 +45,37 @@ def test_one_schools_platform_cannot_frame_another_schools_pages(beta_platform: 
     assert BETA_PLATFORM in _frame_ancestors(beta)
 
 
-@pytest.mark.parametrize("path", ["/", "/admin/login", "/lti/deep-link", "/courses/2", "/lti/register",
-                                  "/credentials/00000000-0000-0000-0000-000000000000", "/no/such/page"])
-def test_pages_without_a_school_are_framed_by_nobody_else(beta_platform: Env, path: str) -> None:
+SCHOOLLESS = ["/", "/admin/login", "/lti/deep-link", "/courses/2", "/teacher/course/2", "/lti/register",
+              "/credentials/00000000-0000-0000-0000-000000000000", "/no/such/page"]
+
+
+@pytest.mark.parametrize("path", SCHOOLLESS)
+def test_pages_of_no_school_are_framed_only_by_registered_platforms(beta_platform: Env, path: str) -> None:
+    """The login form, the start page and errors without a session show nothing of a school; Moodle
+    shows them in its frame too (an expired session must say so there), so any registered platform
+    may frame them, and no other site."""
     response = beta_platform.client().get(path)
-    assert _frame_ancestors(response) == ["'self'"]
-    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert set(_frame_ancestors(response)) == {"'self'", "http://127.0.0.1:9", BETA_PLATFORM}
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_without_any_registered_platform_nobody_else_frames_them(env: Env) -> None:
+    with env.db.unit_of_work() as s:
+        for row in s.scalars(select(LtiRegistration)):
+            row.status = "disabled"
+    for path in SCHOOLLESS:
+        response = env.client().get(path)
+        assert _frame_ancestors(response) == ["'self'"], path
+        assert response.headers["X-Frame-Options"] == "SAMEORIGIN", path
+
+
+def test_a_public_page_of_a_school_is_framed_by_nobody_else_without_a_session(beta_platform: Env) -> None:
+    with beta_platform.db.unit_of_work() as s:
+        uuid = s.scalars(select(Credential.uuid).where(Credential.award_id == beta_platform.world.award_issued)).first()
+    response = beta_platform.client().get(f"/credentials/{uuid}")
+    assert response.status_code == 200 and _frame_ancestors(response) == ["'self'"]
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
 
 
 @pytest.mark.parametrize("path", ["/.well-known/jwks.json", "/static/pages/pages.css", "/learner/records.json"])
