@@ -94,6 +94,7 @@ ROWS = [
     Row("GET", "/admin/", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK, OK)),
     Row("POST", "/admin/school", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, FOUND, FOUND, FOUND),
         data={"legal_name": "Renamed", "country": "HR"}),
+    Row("POST", "/admin/policy", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, FOUND, FOUND, FOUND)),
     Row("GET", "/admin/connections", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK, OK)),
     Row("POST", "/admin/connections", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, FOUND, FOUND, FOUND),
         data={"name": "second", "base_url": "http://127.0.0.1:9", "token": "t" * 32}),
