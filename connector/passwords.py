@@ -1,21 +1,17 @@
-"""Console passwords (scrypt, via werkzeug which calls ``hashlib.scrypt``) and the failed-login brake.
+"""Console passwords (scrypt, via werkzeug which calls ``hashlib.scrypt``).
 
-Failed logins are counted from the audit log rather than in memory, so the limit holds across
-gunicorn workers and restarts.
+A login with an unknown e-mail does the same scrypt work as one with a known e-mail (against a
+hash nobody's password matches), so the answer's timing does not tell which e-mails have accounts.
+The brake against guessing lives with the console's login page.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import functools
+import secrets
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from credbridge.connector.store.models import AuditEntry
-
-MAX_FAILURES = 5
-WINDOW = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -31,12 +27,16 @@ def verify_password(password_hash: str, password: str) -> bool:
     return check_password_hash(password_hash, password)
 
 
-def recent_failures(session: Session, email: str, now: datetime | None = None) -> int:
-    since = (now or datetime.now(UTC)) - WINDOW
-    return int(session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "admin.login_failed", AuditEntry.subject_id == email.casefold(),
-        AuditEntry.at >= since)) or 0)
+@functools.cache
+def _unmatchable_hash() -> str:
+    # the same method and parameters as every stored hash, so the same work
+    return generate_password_hash(secrets.token_urlsafe(32), method="scrypt")
 
 
-def is_locked(session: Session, email: str, now: datetime | None = None) -> bool:
-    return recent_failures(session, email, now) >= MAX_FAILURES
+def verify_login(password_hash: str | None, password: str) -> bool:
+    """``verify_password`` for a login: ``password_hash`` is None when no account has the e-mail, and
+    the same scrypt work is done anyway."""
+    if password_hash is None or not password_hash.startswith("scrypt:"):
+        check_password_hash(_unmatchable_hash(), password)
+        return False
+    return check_password_hash(password_hash, password)

@@ -8,6 +8,7 @@ line turns that into exit code 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -43,6 +44,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     lti_leeway_seconds: int = Field(default=60, ge=0, le=300)
+    lti_private_networks: list[str] = Field(
+        default_factory=list,
+        description="private networks (CIDR, e.g. 10.20.0.0/16) where LTI Dynamic Registration may reach an "
+                    "on-premises Moodle; loopback, private and link-local addresses are refused otherwise",
+    )
+    proxy_hops: int = Field(default=0, ge=0, le=5,
+                            description="reverse proxies in front of the web process that set X-Forwarded-For")
     sync_interval_minutes: int = Field(default=15, ge=1, le=1440)
     reconcile_hour_utc: int = Field(default=2, ge=0, le=23)
     daemon_id: str = Field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
@@ -60,6 +68,16 @@ class Settings(BaseSettings):
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
             raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters (run `credbridge init`)")
+        return value
+
+    @field_validator("lti_private_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network such as 10.20.0.0/16 or 192.168.1.5/32") from None
         return value
 
     @field_validator("base_url")

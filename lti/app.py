@@ -6,12 +6,15 @@ from typing import Any
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from credbridge.connector.runtime import Runtime, open_runtime
 from credbridge.connector.settings import Settings
 from credbridge.lti import errors
+from credbridge.lti.headers import init_headers
 from credbridge.lti.i18n import init_i18n
 from credbridge.lti.launch.platform_keys import KeySetRegistry
+from credbridge.lti.limits import init_limits
 
 
 def create_app(runtime: Runtime | None = None, *, settings: Settings | None = None,
@@ -22,6 +25,7 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
     never returns Secure cookies over plain http)."""
     runtime = runtime or open_runtime(settings)
     app = Flask(__name__)
+    init_limits(app)  # first: the id converter applies to routes added later, the body limit to every read
     # a `lti_cookie_secure` setting (when the settings grow one) drops Secure for plain-http development
     secure = bool(getattr(runtime.settings, "lti_cookie_secure", True))
     app.config.update(
@@ -38,6 +42,9 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
                       SESSION_COOKIE_SECURE=secure, SESSION_COOKIE_SAMESITE="None" if secure else "Lax",
                       SESSION_COOKIE_PARTITIONED=secure)
     app.extensions["credbridge"] = runtime
+    hops = int(getattr(runtime.settings, "proxy_hops", 0))
+    if hops:  # the client address (the login brake counts per client) is the one the proxy saw
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     app.extensions["credbridge.platform_keys"] = KeySetRegistry()
     csrf = CSRFProtect(app)
 
@@ -49,6 +56,7 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
     app.register_blueprint(lti_views.bp)
     app.register_blueprint(pages.bp)
     errors.install(app)
+    init_headers(app)
     init_i18n(app)  # launch, deep-linking and error pages are translated too, with or without the full pages
     if app.config.get("CREDBRIDGE_FULL_PAGES", True):
         # the teacher, learner, admin and verification pages (credbridge.lti.pages) build on this app

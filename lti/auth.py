@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g, request
 
 from credbridge.connector.store.models import LaunchSession
+from credbridge.lti.launch.claims import numeric_id
 from credbridge.lti.launch.roles import ADMINISTRATOR, INSTRUCTOR, LEARNER
 from credbridge.lti.sessions import SESSION_COOKIE, session_id_from_cookie
 
@@ -48,7 +49,8 @@ def _enrolled_in_launch_course(session: LaunchSession, learner_id: int) -> bool:
 
     from credbridge.connector.store.models import Course, Enrolment, LtiRegistration
 
-    if not session.context_id or not str(session.context_id).isdigit() or session.registration_id is None:
+    moodle_id = numeric_id(session.context_id)
+    if moodle_id is None or session.registration_id is None:
         return False
     with current_app.extensions["credbridge"].db.unit_of_work() as db:
         registration = db.get(LtiRegistration, session.registration_id)
@@ -57,7 +59,7 @@ def _enrolled_in_launch_course(session: LaunchSession, learner_id: int) -> bool:
         return db.scalars(
             select(Enrolment.id).join(Course, Course.id == Enrolment.course_id)
             .where(Course.connection_id == registration.connection_id,
-                   Course.moodle_id == int(session.context_id), Enrolment.learner_id == learner_id)
+                   Course.moodle_id == moodle_id, Enrolment.learner_id == learner_id)
         ).first() is not None
 
 

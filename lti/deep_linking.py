@@ -8,8 +8,24 @@ from typing import Any
 
 from credbridge.connector.keys import ToolKey
 from credbridge.lti.launch import claims as c
+from credbridge.lti.launch.errors import LaunchError, shown
+from credbridge.lti.registrations import origin
 
 RESPONSE_LIFETIME = 600
+
+
+def check_return_url(url: object, platform_origins: set[str]) -> str:
+    """The ``deep_link_return_url`` if the signed response may go there: an http(s) URL on the
+    platform's own origin (its issuer or a registered endpoint). Anything else (``javascript:``, another
+    host) would run script in our page or hand the signed response to someone else."""
+    where = origin(url)
+    if where is None:
+        raise LaunchError("deep_link_return_url", f"{shown(url)} is not an http(s) URL", status=400)
+    if where not in platform_origins:
+        raise LaunchError("deep_link_return_url", f"{shown(url)} is not on the platform's own address "
+                          f"({', '.join(sorted(platform_origins)) or 'none registered'})", status=400)
+    assert isinstance(url, str)
+    return url.strip()
 
 
 def content_item(title: str, template_codes: list[str], *, text: str | None = None,

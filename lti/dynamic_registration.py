@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +15,11 @@ from sqlalchemy.orm import Session
 
 from credbridge.connector.registrations import connection_at
 from credbridge.connector.store.models import AuditEntry, LtiDeployment, LtiRegistration
+from credbridge.lti.launch.errors import shown
+from credbridge.lti.platform_http import AddressNotAllowed, Network, check_url, guarded_session, read_limited
+from credbridge.lti.registrations import origin
+
+log = logging.getLogger(__name__)
 
 TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
@@ -23,6 +31,8 @@ SCOPES = (
     "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
 )
 TIMEOUT = 20
+#: LtiRegistration's URL columns
+MAX_URL = 500
 
 
 class RegistrationError(Exception):
@@ -34,31 +44,53 @@ class RegistrationError(Exception):
         self.code = code
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc
+#: one answer for every way of not getting a configuration (refused, timed out, another status, not
+#: JSON, a redirect, too large), so that registration cannot be used to map which hosts and ports answer
+UNREADABLE = "could not read an LTI platform configuration at {url} (see the server log for the reason)"
+#: endpoints the tool will call or send people to; all must be on the platform's own origin
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint")
 
 
-def fetch_platform_config(url: str, http: requests.Session | None = None) -> dict[str, Any]:
-    http = http or requests.Session()
+def _unreadable(url: str, reason: str) -> RegistrationError:
+    log.warning("dynamic registration: configuration %s unreadable: %s", url[:300], reason)
+    return RegistrationError(UNREADABLE.format(url=url[:300]), code="openid_configuration")
+
+
+def fetch_platform_config(url: str, *, allowed: Sequence[Network] = (),
+                          http: requests.Session | None = None) -> dict[str, Any]:
+    """The platform's openid-configuration, fetched without redirects from an allowed address, whose
+    issuer and endpoints are all on the origin it was fetched from (LTI-DR §3.5.1)."""
     try:
-        response = http.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"})
-    except requests.RequestException as exc:
-        raise RegistrationError(f"cannot fetch the platform configuration {url}: {exc}") from exc
-    if response.status_code != 200:
-        raise RegistrationError(f"the platform configuration {url} answered HTTP {response.status_code}",
-                                status=response.status_code)
+        check_url(url, allowed)
+    except AddressNotAllowed as exc:
+        raise RegistrationError(f"the platform configuration URL is refused: {exc}",
+                                code="openid_configuration") from exc
+    http = http or guarded_session(allowed)
     try:
-        config = response.json()
-    except ValueError as exc:
-        raise RegistrationError(f"the platform configuration {url} is not JSON") from exc
-    for name in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint"):
-        if not isinstance(config.get(name), str) or not config[name]:
-            raise RegistrationError(f"the platform configuration has no {name}")
-    # LTI-DR §3.5.1: the issuer must be the origin the configuration was fetched from
-    if _origin(config["issuer"]) != _origin(url):
-        raise RegistrationError(f"the platform issuer {config['issuer']!r} does not match the configuration "
-                                f"URL's origin {url!r}")
+        response = http.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"}, allow_redirects=False,
+                            stream=True)
+        with response:
+            if response.status_code != 200:
+                raise _unreadable(url, f"HTTP {response.status_code}")
+            config = json.loads(read_limited(response))
+    except (requests.RequestException, ValueError) as exc:
+        raise _unreadable(url, f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(config, dict):
+        raise _unreadable(url, "the answer is not a JSON object")
+    for name in ("issuer", *ENDPOINTS):
+        if not isinstance(config.get(name), str) or not config[name] or len(config[name]) > MAX_URL:
+            raise RegistrationError(f"the platform configuration has no {name} (a URL of at most {MAX_URL} "
+                                    "characters)", code="openid_configuration")
+    home = origin(url)
+    # LTI-DR §3.5.1: the issuer must be the origin the configuration was fetched from; the endpoints
+    # too, or a configuration could point our server's requests (and its users) anywhere
+    if origin(config["issuer"]) != home:
+        raise RegistrationError(f"the platform issuer {shown(config['issuer'])} does not match the configuration "
+                                f"URL's origin {home}", code="openid_configuration")
+    for name in ENDPOINTS:
+        if origin(config[name]) != home:
+            raise RegistrationError(f"the platform's {name} {shown(config[name])} is not on its own origin {home}",
+                                    code="openid_configuration")
     return config
 
 
@@ -86,26 +118,43 @@ def tool_registration(base_url: str, client_name: str = "credbridge") -> dict[st
     }
 
 
-def post_registration(config: dict[str, Any], token: str, body: dict[str, Any],
-                      http: requests.Session | None = None) -> dict[str, Any]:
-    http = http or requests.Session()
+def post_registration(config: dict[str, Any], token: str, body: dict[str, Any], *,
+                      allowed: Sequence[Network] = (), http: requests.Session | None = None) -> dict[str, Any]:
+    """Send the tool's registration to the platform's registration endpoint (checked by
+    :func:`fetch_platform_config` to be on the platform's origin), without following redirects."""
+    endpoint = config["registration_endpoint"]
+    try:
+        check_url(endpoint, allowed)
+    except AddressNotAllowed as exc:
+        raise RegistrationError(f"the registration endpoint is refused: {exc}") from exc
+    http = http or guarded_session(allowed)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        response = http.post(config["registration_endpoint"], json=body, headers=headers, timeout=TIMEOUT)
-    except requests.RequestException as exc:
-        raise RegistrationError(f"cannot reach the registration endpoint: {exc}") from exc
+        response = http.post(endpoint, json=body, headers=headers, timeout=TIMEOUT, allow_redirects=False,
+                             stream=True)
+        with response:
+            text = read_limited(response).decode("utf-8", errors="replace")
+    except (requests.RequestException, ValueError) as exc:
+        log.warning("dynamic registration: %s unreachable: %s: %s", endpoint[:300], type(exc).__name__, exc)
+        raise RegistrationError("cannot reach the platform's registration endpoint") from exc
     try:
-        answer: Any = response.json()
+        answer: Any = json.loads(text)
     except ValueError:
-        answer = response.text.strip()
+        answer = text.strip()[:200]
     if response.status_code not in (200, 201):
         code = answer.get("error") if isinstance(answer, dict) else (answer or None)
+        code = str(code)[:100] if code else None
         raise RegistrationError(f"the platform refused the registration: HTTP {response.status_code} {code}",
-                                status=response.status_code, code=str(code) if code else None)
-    if not isinstance(answer, dict) or not answer.get("client_id"):
-        raise RegistrationError("the platform's answer has no client_id")
+                                status=response.status_code, code=code)
+    client_id = answer.get("client_id") if isinstance(answer, dict) else None
+    if not isinstance(client_id, str | int) or isinstance(client_id, bool) or not 0 < len(str(client_id)) <= 255:
+        raise RegistrationError("the platform's answer has no client_id (at most 255 characters)")
+    deployment_id = (answer.get(TOOL_CONFIG) or {}).get("deployment_id") if isinstance(
+        answer.get(TOOL_CONFIG), dict) else None
+    if deployment_id is not None and (not isinstance(deployment_id, str | int) or len(str(deployment_id)) > 255):
+        raise RegistrationError("the platform's answer has a deployment_id that is not one (at most 255 characters)")
     return answer
 
 
@@ -119,18 +168,21 @@ class Registered:
 def store_registration(db: Session, *, school_id: int, config: dict[str, Any], answer: dict[str, Any],
                        actor: str = "dynamic-registration") -> Registered:
     issuer, client_id = config["issuer"], str(answer["client_id"])
-    deployment_id = (answer.get(TOOL_CONFIG) or {}).get("deployment_id")
+    deployment_id = (answer.get(TOOL_CONFIG) if isinstance(answer.get(TOOL_CONFIG), dict) else {}).get(
+        "deployment_id")
     registration = db.scalars(select(LtiRegistration).where(LtiRegistration.issuer == issuer,
                                                             LtiRegistration.client_id == client_id)).first()
     connection = connection_at(db, school_id, issuer)
-    platform_name = (config.get(PLATFORM_CONFIG) or {}).get("product_family_code", "")
+    family = config.get(PLATFORM_CONFIG)
+    platform_name = str((family if isinstance(family, dict) else {}).get("product_family_code") or "")[:50]
     if registration is None:
         registration = LtiRegistration(school_id=school_id, issuer=issuer, client_id=client_id)
         db.add(registration)
-    registration.name = f"{platform_name} {urlsplit(issuer).netloc}".strip()
+    registration.name = f"{platform_name} {urlsplit(issuer).netloc}".strip()[:200]
     registration.auth_login_url = config["authorization_endpoint"]
     registration.auth_token_url = config["token_endpoint"]
-    registration.token_audience = config.get("authorization_server") or None
+    audience = config.get("authorization_server")
+    registration.token_audience = audience if isinstance(audience, str) and len(audience) <= MAX_URL else None
     registration.key_set_url = config["jwks_uri"]
     registration.registered_by = "dynamic"
     registration.platform_config = config

@@ -18,7 +18,7 @@ from flask_babel import get_locale, get_translations, gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from credbridge.lti.launch.errors import LaunchError
+from credbridge.lti.launch.errors import MAX_MESSAGE, LaunchError
 
 log = logging.getLogger("credbridge.lti")
 
@@ -154,6 +154,8 @@ def install(app: Flask) -> None:
             log.error("HTTP %s: %s", status, error.description)
         description = str(error.description or "")
         default = description == type(error).description
+        if len(description) > MAX_MESSAGE:  # a refusal may quote what was sent: never all of it
+            description = description[: MAX_MESSAGE - 1] + "…"
         if status == 401:
             return session_lost_page(status, None if default else description)
         if description and not default and _is_ours(description):

@@ -26,6 +26,7 @@ from credbridge.mappings.errors import MappingError, Problem
 from credbridge.mappings.model import MappingSet
 from credbridge.mappings.national import national_check
 from credbridge.mappings.vocab import VocabularyError
+from credbridge.mappings.yaml_guard import unsafe_nodes
 
 __all__ = ["diff", "dump_mapping", "json_schema", "load_mapping_file", "load_mapping_text"]
 
@@ -89,14 +90,19 @@ def warnings_of(ms: MappingSet) -> list[Problem]:
 def _parse(text: str, filename: str) -> Any:
     yaml = YAML(typ="rt")
     try:
-        return yaml.load(text)
+        # composed first, so that tags and numbers are checked before any value is built
+        root = yaml.compose(text)
+        unsafe = unsafe_nodes(root, filename)
+        if unsafe:
+            raise MappingError(unsafe)
+        return yaml.constructor.construct_document(root) if root is not None else None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = " ".join(x for x in (exc.context, exc.problem) if x)
         raise MappingError([Problem(filename, line, col, f"YAML syntax error: {what}", "yaml_syntax")]) from None
-    except YAMLError as exc:  # pragma: no cover - unmarked errors are rare
-        raise MappingError([Problem(filename, 1, 1, f"YAML error: {exc}", "yaml_syntax")]) from None
+    except (YAMLError, ValueError, TypeError, OverflowError) as exc:  # unmarked: rare, still named
+        raise MappingError([Problem(filename, 1, 1, f"YAML error: {str(exc)[:300]}", "yaml_syntax")]) from None
 
 
 def _flow_depth(text: str) -> int:
@@ -129,15 +135,13 @@ def _plain(node: Any, path: Path_, loc: dict[Path_, tuple[int, int]], budget: li
         out = {}
         for key, value in node.items():
             k = str(key)
-            line, col = node.lc.key(key)
-            loc[(*path, k)] = (line + 1, col + 1)
+            loc[(*path, k)] = _position(node.lc.key, key, loc.get(path, (1, 1)))
             out[k] = _plain(value, (*path, k), loc, budget)
         return out
     if isinstance(node, CommentedSeq):
         items = []
         for i, value in enumerate(node):
-            line, col = node.lc.item(i)
-            loc[(*path, i)] = (line + 1, col + 1)
+            loc[(*path, i)] = _position(node.lc.item, i, loc.get(path, (1, 1)))
             items.append(_plain(value, (*path, i), loc, budget))
         return items
     if isinstance(node, bool) or node is None:
@@ -149,6 +153,16 @@ def _plain(node: Any, path: Path_, loc: dict[Path_, tuple[int, int]], budget: li
     if isinstance(node, datetime | date):
         return node.isoformat()
     return str(node)
+
+
+def _position(lookup: Any, key: Any, parent: tuple[int, int]) -> tuple[int, int]:
+    """1-based (line, column) of a key or item; a key merged in from an anchor (``<<: *x``) has no
+    position of its own here, so it is placed at its mapping."""
+    try:
+        line, col = lookup(key)
+    except (KeyError, TypeError):
+        return parent
+    return line + 1, col + 1
 
 
 def _walk(data: Any, loc: tuple[Any, ...]) -> Path_:

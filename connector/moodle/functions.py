@@ -7,18 +7,24 @@ JSON around. Grades that Moodle sends as strings (``"69.00000"``) or floats are 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
+
+import requests
 
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.moodle.errors import MalformedResponse
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class WsFunction(StrEnum):
@@ -70,7 +76,9 @@ def to_decimal(value: Any) -> Decimal | None:
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
     except InvalidOperation:
         return None
-    return number if number.is_finite() else None
+    # a grade is DECIMAL(10,5) in Moodle: a magnitude far beyond is no grade (and 1e999999 would
+    # overflow the first sum it takes part in)
+    return number if number.is_finite() and (not number or -30 <= number.adjusted() <= 15) else None
 
 
 def _int(value: Any) -> int | None:
@@ -311,6 +319,52 @@ def _criterion_activities(criteria: list[dict[str, Any]]) -> tuple[CriterionActi
     return tuple(found)
 
 
+#: what a response of an unexpected shape raises while it is read (a missing key, a list where an object
+#: was, "abc" or 1e400 where an id was); each becomes a MalformedResponse naming the function
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
+#: the largest id a database integer holds (Moodle's ids are BIGINT too)
+MAX_ID = 2**63 - 1
+
+
+def _out_of_range(value: Any) -> str | None:
+    """The first integer of the parsed records no database column can hold, as ``field=value``."""
+    if isinstance(value, list | tuple):
+        return next((found for item in value if (found := _out_of_range(item))), None)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            field_value = getattr(value, item.name)
+            if isinstance(field_value, int) and not isinstance(field_value, bool) \
+                    and not -MAX_ID <= field_value <= MAX_ID:
+                return f"{item.name}={str(field_value)[:30]}…"
+            if isinstance(field_value, list | tuple) and (found := _out_of_range(field_value)):
+                return found
+    return None
+
+
+def _parsed(function: WsFunction | None = None) -> Callable[[F], F]:
+    """Read a response into records, or raise MalformedResponse naming ``function`` (or the method's
+    ``function`` argument) and what was wrong: never a bare KeyError from deep inside."""
+
+    def decorator(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(self: MoodleApi, *args: Any, **kwargs: Any) -> Any:
+            name = kwargs.get("function") or function or method.__name__
+            try:
+                result = method(self, *args, **kwargs)
+            except requests.RequestException:
+                raise
+            except _SHAPE_ERRORS as exc:
+                raise MalformedResponse(name, f"unexpected shape ({type(exc).__name__}: {str(exc)[:200]})") from exc
+            wrong = _out_of_range(result)
+            if wrong:
+                raise MalformedResponse(name, f"a number no Moodle id or time can be ({wrong})")
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
 class MoodleApi:
     """The questions sync asks, one method each, answered with typed records.
 
@@ -345,6 +399,7 @@ class MoodleApi:
             raise MalformedResponse(function, f"expected {kind.__name__}{f' under {key!r}' if key else ''}")
         return value
 
+    @_parsed(WsFunction.SITE_INFO)
     def site_info(self) -> SiteInfo:
         body = self._expect(WsFunction.SITE_INFO, self._call(WsFunction.SITE_INFO), None, dict)
         return SiteInfo(sitename=str(body.get("sitename", "")), siteurl=str(body.get("siteurl", "")),
@@ -352,6 +407,7 @@ class MoodleApi:
                         release=str(body.get("release", "")), version=str(body.get("version", "")),
                         functions=frozenset(f["name"] for f in body.get("functions", [])), raw=body)
 
+    @_parsed(WsFunction.COURSES_BY_FIELD)
     def courses(self, course_filter: dict[str, Any] | None = None) -> list[MoodleCourse]:
         """All courses the WS user can see, or those the connection's course filter names (one call)."""
         course_filter = course_filter or {}
@@ -373,6 +429,7 @@ class MoodleApi:
                 timemodified=_int(c.get("timemodified"))))
         return courses
 
+    @_parsed(WsFunction.COURSE_CONTENTS)
     def course_modules(self, courseid: int) -> list[ModuleInfo]:
         body = self._call(WsFunction.COURSE_CONTENTS, {
             "courseid": courseid,
@@ -382,6 +439,7 @@ class MoodleApi:
                            name=str(m.get("name", "")), idnumber=m.get("idnumber") or None)
                 for section in sections for m in section.get("modules", [])]
 
+    @_parsed(WsFunction.ENROLLED_USERS)
     def enrolled_users(self, courseid: int, *, onlyactive: bool = True,
                        onlysuspended: bool = False) -> list[EnrolledUser]:
         """The course's users with an active enrolment (default), or only those whose enrolment is not
@@ -400,6 +458,7 @@ class MoodleApi:
             lastcourseaccess=_int(u.get("lastcourseaccess")) or None,
             roles=tuple(r.get("shortname", "") for r in u.get("roles", []))) for u in rows]
 
+    @_parsed(WsFunction.GRADE_ITEMS)
     def grade_items(self, courseid: int, userid: int = 0) -> list[UserGrades]:
         """Every user's grade items in a course (userid=0: all users in one call)."""
         body = self._call(WsFunction.GRADE_ITEMS, {"courseid": courseid, "userid": userid})
@@ -415,6 +474,7 @@ class MoodleApi:
                                overridden=bool(g.get("gradeisoverridden"))) for g in u.get("gradeitems", [])))
                 for u in rows]
 
+    @_parsed(WsFunction.ASSIGN_GRADES)
     def assign_grades(self, assignment_ids: Sequence[int], since: int = 0) -> list[AssignGradeRow]:
         if not assignment_ids:
             return []
@@ -430,6 +490,7 @@ class MoodleApi:
                                           timemodified=int(g.get("timemodified") or 0)))
         return out
 
+    @_parsed(WsFunction.QUIZZES)
     def quizzes(self, courseids: Iterable[int]) -> list[QuizInfo]:
         ids = sorted(set(courseids))
         if not ids:
@@ -448,6 +509,10 @@ class MoodleApi:
         the old function leaves them out: the learner has done nothing yet."""
         if function not in (WsFunction.QUIZ_ATTEMPTS, WsFunction.QUIZ_USER_ATTEMPTS):
             raise ValueError(f"{function} does not list quiz attempts")
+        return self._quiz_attempts(quizid, userid, function=function)
+
+    @_parsed()
+    def _quiz_attempts(self, quizid: int, userid: int, *, function: WsFunction) -> list[QuizAttemptRow]:
         body = self._call(function, {"quizid": quizid, "userid": userid, "status": "all", "includepreviews": 0})
         rows = [a for a in self._expect(function, body, "attempts", list) if a.get("state") != "notstarted"]
         return [QuizAttemptRow(id=int(a["id"]), quiz=int(a["quiz"]), userid=int(a["userid"]),
@@ -455,6 +520,7 @@ class MoodleApi:
                                sumgrades=to_decimal(a.get("sumgrades")), timefinish=_int(a.get("timefinish")) or None,
                                timemodified=_int(a.get("timemodified"))) for a in rows]
 
+    @_parsed(WsFunction.COURSE_COMPLETION)
     def course_completion(self, courseid: int, userid: int) -> CourseCompletionStatus:
         body = self._call(WsFunction.COURSE_COMPLETION, {"courseid": courseid, "userid": userid})
         status = self._expect(WsFunction.COURSE_COMPLETION, body, "completionstatus", dict)
@@ -466,6 +532,7 @@ class MoodleApi:
         return CourseCompletionStatus(completed=done, timecompleted=max(times) if done and times else None,
                                       criteria_met=met, activities=_criterion_activities(criteria))
 
+    @_parsed(WsFunction.ACTIVITIES_COMPLETION)
     def activities_completion(self, courseid: int, userid: int) -> list[ActivityCompletionRow]:
         body = self._call(WsFunction.ACTIVITIES_COMPLETION, {"courseid": courseid, "userid": userid})
         rows = self._expect(WsFunction.ACTIVITIES_COMPLETION, body, "statuses", list)
@@ -475,6 +542,7 @@ class MoodleApi:
                                       overridden=s.get("overrideby") is not None)
                 for s in rows if s.get("hascompletion", True) and s.get("tracking", 1)]
 
+    @_parsed(WsFunction.COURSE_MODULE)
     def course_module(self, cmid: int) -> ModuleInfo:
         """One activity by its cmid. Tells a hidden activity (MissingCapability: "Activity is hidden") from
         a deleted one (RecordNotFound), which the course contents do not: both are simply left out there."""
@@ -483,6 +551,7 @@ class MoodleApi:
         return ModuleInfo(cmid=int(cm["id"]), modname=str(cm.get("modname", "")), instance=int(cm.get("instance") or 0),
                           name=str(cm.get("name", "")), idnumber=cm.get("idnumber") or None)
 
+    @_parsed(WsFunction.GRADEBOOK_ITEMS)
     def gradebook_items(self, courseid: int) -> list[GradebookItem]:
         """Every grade item of a course but the totals (Moodle 4.2+), including those of activities the
         caller cannot see: the gradebook as it is, to compare with what the other functions show."""
@@ -490,12 +559,14 @@ class MoodleApi:
         rows = self._expect(WsFunction.GRADEBOOK_ITEMS, body, "gradeItems", list)
         return [GradebookItem(id=int(r["id"]), name=str(r.get("itemname") or "")) for r in rows]
 
+    @_parsed(WsFunction.COURSE_COMPETENCIES)
     def course_competencies(self, courseid: int) -> list[CompetencyInfo]:
         body = self._call(WsFunction.COURSE_COMPETENCIES, {"id": courseid})
         rows = self._expect(WsFunction.COURSE_COMPETENCIES, body, None, list)
         return [CompetencyInfo(id=int(r["competency"]["id"]), idnumber=r["competency"].get("idnumber") or None,
                                shortname=str(r["competency"].get("shortname", ""))) for r in rows]
 
+    @_parsed(WsFunction.RETRIEVE_REPORT)
     def completion_report(self, reportid: int, perpage: int = 1000) -> list[ReportCompletion]:
         """Every row of a custom course-completion report (Moodle 4.1+), in ceil(rows/perpage) calls.
 
@@ -521,6 +592,7 @@ class MoodleApi:
             if not chunk or len(rows) >= int(data.get("totalrowcount") or 0):
                 return rows
 
+    @_parsed(WsFunction.COMPETENCY_REPORT)
     def user_competencies(self, courseid: int, userid: int) -> list[UserCompetencyRow]:
         """All of one learner's competency ratings in one course (one call, not one per competency)."""
         body = self._call(WsFunction.COMPETENCY_REPORT, {"courseid": courseid, "userid": userid, "moduleid": 0})

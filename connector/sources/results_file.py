@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -49,6 +50,8 @@ class RowError:
     row: int
     column: str
     message: str
+    #: the file could not be read past this error: nothing of it is imported, whatever the options
+    fatal: bool = False
 
     def __str__(self) -> str:
         return f"{self.file}:{self.row}:{self.column}: {self.message}"
@@ -85,25 +88,102 @@ class ResultRow:
     mode: str | None
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(row number as the user sees it, {header: text}) for every data row."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
+#: no cell of a result sheet is longer (a name, a code, a date); a 5 MB cell is a mistake or an attack
+MAX_CELL = 1000
+#: grades and maxima beyond 10**9, or with more decimals, are not marks
+MAX_DIGITS = 9
+MAX_DECIMALS = 6
+DELIMITERS = (",", ";", "\t")
 
+
+class _SheetDialect(csv.excel):
+    """Excel's CSV: ``"`` quotes a value holding the delimiter, ``""`` is a quote inside one."""
+
+    skipinitialspace = True
+    strict = True
+
+
+def _dialect(text: str) -> type[csv.Dialect]:
+    """Excel's dialect with the delimiter that splits the header line into the most columns: the
+    header names are ours and never contain one, whereas any data row may (quoted)."""
+    first = text.split("\n", 1)[0]
+
+    def columns(delimiter: str) -> int:
+        try:
+            return len(next(csv.reader([first], delimiter=delimiter), []))
+        except csv.Error:
+            return 0
+
+    delimiter = max(DELIMITERS, key=columns)  # a tie keeps the earlier: a comma
+    return type("SheetDialect", (_SheetDialect,), {"delimiter": delimiter})
+
+
+def read_rows(path: Path, errors: list[RowError] | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+    """(row number as the user sees it, {header: text}) for every data row; a row that cannot be read
+    (a broken quote, more values than columns, an oversized cell) is reported in ``errors`` instead."""
+    errors = errors if errors is not None else []
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        yield from _xlsx_rows(path, errors)
+        return
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        errors.append(RowError(path.name, 1, "-", f"the file is not UTF-8 text (byte {exc.start}); save it as "
+                               "CSV UTF-8"))
+        return
+    reader = csv.reader(io.StringIO(text), dialect=_dialect(text))
+    header: list[str] | None = None
+    number = 0  # rows as a spreadsheet counts them: the header is row 1
+    while True:
+        number += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # the reader cannot resynchronise after a broken quote or an oversized field: nothing after
+            # this row was read, so nothing of the file may be imported (not even with skip_bad_rows)
+            errors.append(RowError(path.name, number, "-", f"cannot read the row ({exc}); nothing after it was "
+                                   "read", fatal=True))
+            return
+        if header is None:
+            header = [h.strip() for h in values]
+            continue
+        if len(values) > len(header):
+            errors.append(RowError(path.name, number, "-", f"the row has {len(values)} values but the header has "
+                                   f"{len(header)} columns; quote a value that contains the delimiter"))
+            continue
+        record = _record(path.name, number, header, values, errors)
+        if record is not None:
+            yield number, record
+
+
+def _record(name: str, number: int, header: list[str], values: list[Any],
+            errors: list[RowError]) -> dict[str, str] | None:
+    cells = {h: _cell_text(v) for h, v in zip(header, values, strict=False)}
+    if not any(cells.values()):
+        return None
+    long = [h for h, v in cells.items() if len(v) > MAX_CELL]
+    for column in long:
+        errors.append(RowError(name, number, column, f"the cell has {len(cells[column]):,} characters; at most "
+                               f"{MAX_CELL:,}"))
+    return None if long else cells
+
+
+def _xlsx_rows(path: Path, errors: list[RowError]) -> Iterator[tuple[int, dict[str, str]]]:
+    from openpyxl import load_workbook
+
+    try:
         sheet = load_workbook(path, read_only=True, data_only=True).active
         rows = sheet.iter_rows(values_only=True)
         header = [str(h or "").strip() for h in next(rows, ())]
         for number, values in enumerate(rows, start=2):
-            cells = [_cell_text(v) for v in values]
-            if any(cells):
-                yield number, dict(zip(header, cells, strict=False))
-        return
-    text = path.read_text(encoding="utf-8-sig")
-    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ",", delimiters=",;\t")
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    for number, record in enumerate(reader, start=2):
-        if any((v or "").strip() for v in record.values() if isinstance(v, str)):
-            yield number, {k: (v or "").strip() for k, v in record.items() if k is not None}
+            record = _record(path.name, number, header, list(values), errors)
+            if record is not None:
+                yield number, record
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        errors.append(RowError(path.name, 1, "-", f"cannot read the workbook: {type(exc).__name__}: "
+                               f"{str(exc)[:200]}"))
 
 
 def _cell_text(value: Any) -> str:
@@ -128,14 +208,14 @@ def parse(path: Path) -> tuple[list[ResultRow], list[RowError]]:
     errors: list[RowError] = []
     seen: dict[tuple[tuple[str, str], str], int] = {}
     unknown: set[str] = set()
-    for number, raw in read_rows(path):
+    for number, raw in read_rows(path, errors):
         record: dict[str, str] = {}
         for header, value in raw.items():
             field_name = ALIASES.get(_norm(header))
             if field_name is None:
                 if header not in unknown:
                     unknown.add(header)
-                    errors.append(RowError(name, 1, header,
+                    errors.append(RowError(name, 1, header[:80],
                                            f"unknown column; expected one of {sorted(set(ALIASES.values()))}"))
                 continue
             record[field_name] = value
@@ -150,19 +230,10 @@ def parse(path: Path) -> tuple[list[ResultRow], list[RowError]]:
         assessment = record.get("assessment") or ""
         if not assessment:
             bad("assessment", "the assessment code is required (e.g. WELD-PRACT-1)")
-        grade = maxv = None
-        if record.get("grade"):
-            try:
-                grade = Decimal(record["grade"].replace(",", "."))
-            except InvalidOperation:
-                bad("grade", f"expected a number, got {record['grade']!r}")
-        if record.get("max"):
-            try:
-                maxv = Decimal(record["max"].replace(",", "."))
-                if maxv <= 0:
-                    bad("max", "expected a positive number")
-            except InvalidOperation:
-                bad("max", f"expected a number, got {record['max']!r}")
+        grade = _number(record.get("grade"), "grade", bad)
+        maxv = _number(record.get("max"), "max", bad)
+        if maxv is not None and maxv <= 0:
+            bad("max", "expected a positive number")
         if grade is not None and maxv is not None and maxv > 0 and not 0 <= grade <= maxv:
             bad("grade", f"expected a grade between 0 and {maxv}, got {grade}")
         result = (record.get("result") or "").strip()
@@ -197,6 +268,24 @@ def parse(path: Path) -> tuple[list[ResultRow], list[RowError]]:
     return good, errors
 
 
+def _number(text: str | None, column: str, bad: Any) -> Decimal | None:
+    """A grade or maximum: a finite number (``NaN`` and ``Infinity`` are no marks), comma or point."""
+    if not text:
+        return None
+    try:
+        number = Decimal(text.replace(",", "."))
+    except InvalidOperation:
+        bad(column, f"expected a number, got {text[:50]!r}")
+        return None
+    # compared by exponent: arithmetic on 1e999999999 would overflow the decimal context
+    if not number.is_finite() or (number and number.adjusted() >= MAX_DIGITS) \
+            or number.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+        bad(column, f"expected a finite number below {10 ** MAX_DIGITS:,} with at most {MAX_DECIMALS} decimals, "
+            f"got {text[:50]!r}")
+        return None
+    return number
+
+
 def _date(text: str) -> date | None:
     text = text.strip()
     for fmt in ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"):
@@ -221,7 +310,7 @@ def import_results(session: Session, connection: LmsConnection, path: Path, *,
             continue
         resolved.append((row, learner_id))
     report.errors = sorted(errors, key=lambda e: (e.row, e.column))
-    if report.errors and not skip_bad_rows:
+    if report.errors and (not skip_bad_rows or any(e.fatal for e in report.errors)):
         return report
     writer = EvidenceWriter(session, connection.id, source=SOURCE)
     writer.load(learner_ids={learner_id for _, learner_id in resolved})

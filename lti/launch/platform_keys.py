@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 import requests
 
-from credbridge.lti.launch.errors import LaunchError
+from credbridge.lti.launch.errors import LaunchError, shown
 
 CACHE_SECONDS = 300
 REFETCH_COOLDOWN = 30
@@ -58,7 +58,7 @@ class PlatformKeySet:
                 self._fetch()  # the platform may have rotated: one refetch, then give up
             key = self._keys.get(kid)
         if key is None:
-            raise LaunchError("kid", f"no key with kid {kid!r} in the platform JWKS {self.url}", status=401)
+            raise LaunchError("kid", f"no key with kid {shown(kid)} in the platform JWKS {self.url}", status=401)
         return key.key
 
 
@@ -71,7 +71,7 @@ class StaticKeySet:
     def key_for(self, kid: str) -> Any:
         key = self._keys.get(kid)
         if key is None:
-            raise LaunchError("kid", f"no key with kid {kid!r} in the platform JWKS", status=401)
+            raise LaunchError("kid", f"no key with kid {shown(kid)} in the platform JWKS", status=401)
         return key.key
 
 

@@ -4,6 +4,7 @@ by the caller before this runs, because it is what tells which platform to expec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -11,9 +12,11 @@ from typing import Any, Protocol
 import jwt
 
 from credbridge.lti.launch import claims as c
-from credbridge.lti.launch.errors import LaunchError
+from credbridge.lti.launch.errors import LaunchError, shown
 
 ALLOWED_ALG = "RS256"
+#: year 9999: later times cannot be dates, and a claim beyond it is not a time a platform meant
+MAX_TIMESTAMP = 253_402_300_799
 
 
 class KeySource(Protocol):
@@ -49,7 +52,7 @@ def validate_id_token(id_token: str, *, platform: ExpectedPlatform, keys: KeySou
     header = _header(id_token)
     alg = header.get("alg")
     # Only RS256: 'none' and HMAC would let anyone holding the (public) key forge launches.
-    _require(alg == ALLOWED_ALG, "alg", f"algorithm {alg!r} is not allowed, only RS256", 401)
+    _require(alg == ALLOWED_ALG, "alg", f"algorithm {shown(alg)} is not allowed, only RS256", 401)
     kid = header.get("kid")
     _require(isinstance(kid, str) and bool(kid), "kid", "the token header has no kid", 401)
     key = keys.key_for(kid)
@@ -63,7 +66,7 @@ def validate_id_token(id_token: str, *, platform: ExpectedPlatform, keys: KeySou
         raise LaunchError("id_token", f"cannot decode the token: {exc}", status=401) from exc
 
     _require(payload.get("iss") == platform.issuer, "iss",
-             f"issuer {payload.get('iss')!r} is not the registered {platform.issuer!r}", 401)
+             f"issuer {shown(payload.get('iss'))} is not the registered {platform.issuer!r}", 401)
     _check_audience(payload, platform.client_id)
     _check_times(payload, now, leeway)
     _require(isinstance(payload.get("nonce"), str) and payload["nonce"] == expected_nonce, "nonce",
@@ -71,12 +74,12 @@ def validate_id_token(id_token: str, *, platform: ExpectedPlatform, keys: KeySou
     deployment = payload.get(c.DEPLOYMENT_ID)
     _require(isinstance(deployment, str) and deployment != "", "deployment_id", "the deployment_id claim is missing")
     _require(deployment in platform.deployment_ids, "deployment_id",
-             f"deployment {deployment!r} is not registered for this platform", 403)
+             f"deployment {shown(deployment)} is not registered for this platform", 403)
     _require(payload.get(c.VERSION) == c.LTI_VERSION, "version",
-             f"LTI version {payload.get(c.VERSION)!r} is not 1.3.0")
+             f"LTI version {shown(payload.get(c.VERSION))} is not 1.3.0")
     message_type = payload.get(c.MESSAGE_TYPE)
-    _require(message_type in c.MESSAGE_TYPES, "message_type",
-             f"message type {message_type!r} is not supported (LtiResourceLinkRequest, LtiDeepLinkingRequest)")
+    _require(isinstance(message_type, str) and message_type in c.MESSAGE_TYPES, "message_type",
+             f"message type {shown(message_type)} is not supported (LtiResourceLinkRequest, LtiDeepLinkingRequest)")
     _check_required_claims(payload, message_type)
     # last, so a token failing any other check does not burn its nonce
     _require(use_nonce(payload["nonce"], int(payload["exp"])), "nonce_replayed",
@@ -90,34 +93,46 @@ def _check_audience(payload: dict[str, Any], client_id: str) -> None:
     _require(bool(audiences) and all(isinstance(a, str) for a in audiences or []), "aud",
              "the aud claim is missing or malformed", 401)
     assert audiences is not None
-    _require(client_id in audiences, "aud", f"aud {aud!r} does not contain our client_id {client_id!r}", 401)
+    _require(client_id in audiences, "aud", f"aud {shown(aud)} does not contain our client_id {client_id!r}", 401)
     azp = payload.get("azp")
     if len(audiences) > 1:
         _require(azp is not None, "azp", "several audiences but no azp claim", 401)
     if azp is not None:
-        _require(azp == client_id, "azp", f"azp {azp!r} is not our client_id {client_id!r}", 401)
+        _require(azp == client_id, "azp", f"azp {shown(azp)} is not our client_id {client_id!r}", 401)
+
+
+def _number(value: Any) -> bool:
+    """A JSON number usable as a time: not a boolean, not NaN or infinite (JSON parsers accept
+    ``1e999`` as infinity), within what a date can hold."""
+    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            and abs(value) <= MAX_TIMESTAMP)
 
 
 def _check_times(payload: dict[str, Any], now: float, leeway: int) -> None:
-    exp, iat = payload.get("exp"), payload.get("iat")
-    _require(isinstance(exp, int | float) and not isinstance(exp, bool), "exp", "the exp claim is missing", 401)
-    _require(isinstance(iat, int | float) and not isinstance(iat, bool), "iat", "the iat claim is missing", 401)
+    exp, iat, nbf = payload.get("exp"), payload.get("iat"), payload.get("nbf")
+    _require(_number(exp), "exp", "the exp claim is missing or not a time (seconds since 1970)", 401)
+    _require(_number(iat), "iat", "the iat claim is missing or not a time (seconds since 1970)", 401)
     _require(now <= exp + leeway, "exp", f"the token expired {int(now - exp)} s ago", 401)
     _require(iat <= now + leeway, "iat", f"the token is issued {int(iat - now)} s in the future", 401)
+    if nbf is not None:  # optional (RFC 7519 §4.1.5); Moodle does not send it
+        _require(_number(nbf), "nbf", "the nbf claim is not a time (seconds since 1970)", 401)
+        _require(nbf <= now + leeway, "nbf", f"the token is not valid for another {int(nbf - now)} s", 401)
 
 
 def _check_required_claims(payload: dict[str, Any], message_type: str) -> None:
     context = payload.get(c.CONTEXT)
     if context is not None:
-        _require(isinstance(context, dict) and bool(context.get("id")), "context", "context claim without id")
+        _require(isinstance(context, dict) and c.identifier(context.get("id")) is not None, "context",
+                 f"context claim without an id (a string of at most {c.MAX_ID} characters)")
     sub = payload.get("sub")
-    _require(sub is None or (isinstance(sub, str) and sub != ""), "sub", "sub is present but empty")
+    _require(sub is None or (isinstance(sub, str) and 0 < len(sub) <= c.MAX_ID), "sub",
+             f"sub is present but empty, not a string or longer than {c.MAX_ID} characters")
     roles = payload.get(c.ROLES)
     _require(isinstance(roles, list), "roles", "the roles claim is missing (it may be empty, not absent)")
     if message_type == c.RESOURCE_LINK_REQUEST:
         link = payload.get(c.RESOURCE_LINK)
-        _require(isinstance(link, dict) and bool(link.get("id")), "resource_link",
-                 "resource_link.id is missing")
+        _require(isinstance(link, dict) and c.identifier(link.get("id")) is not None, "resource_link",
+                 f"resource_link.id is missing (a string of at most {c.MAX_ID} characters)")
         _require(isinstance(payload.get(c.TARGET_LINK_URI), str), "target_link_uri",
                  "the target_link_uri claim is missing")
     else:
@@ -126,4 +141,7 @@ def _check_required_claims(payload: dict[str, Any], message_type: str) -> None:
         for name in ("deep_link_return_url", "accept_types", "accept_presentation_document_targets"):
             _require(settings.get(name) not in (None, "", []), "deep_linking_settings",
                      f"deep_linking_settings.{name} is missing")
-
+        _require(isinstance(settings["deep_link_return_url"], str), "deep_linking_settings",
+                 "deep_linking_settings.deep_link_return_url is not a URL")
+        _require(isinstance(settings["accept_types"], list), "deep_linking_settings",
+                 "deep_linking_settings.accept_types is not a list")

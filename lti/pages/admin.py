@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
@@ -32,7 +33,7 @@ from credbridge.connector.issuing.keys import ensure_school_key, rotate_school_k
 from credbridge.connector.keys import REGISTRATION_LINK_LIFETIME, school_registration_token
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.moodle.functions import MoodleApi
-from credbridge.connector.passwords import is_locked, verify_password
+from credbridge.connector.passwords import verify_login
 from credbridge.connector.registrations import connection_at, link_unlinked_registrations
 from credbridge.connector.store.models import (
     AdminUser,
@@ -53,7 +54,7 @@ from credbridge.connector.store.models import (
 from credbridge.connector.store.secrets import Secret
 from credbridge.connector.sync.capabilities import check_connection, store_check
 from credbridge.lti.auth import current_session, require_role, require_session
-from credbridge.lti.pages import admin_labels, charts
+from credbridge.lti.pages import admin_labels, charts, login_throttle
 from credbridge.lti.pages.admin_labels import AWARD_STATUS, OUTBOX_FILTERS, outbox_state
 from credbridge.lti.pages.award_actions import ActionRefused, retry_outbox_item
 from credbridge.lti.pages.common import BRAND_COLOUR, who
@@ -72,6 +73,7 @@ from credbridge.lti.pages.runtime import base_url, evaluation_sources, unit_of_w
 from credbridge.lti.pages.security import check_csrf
 from credbridge.lti.sessions import SESSION_COOKIE, cookie_kwargs, expiry, new_session_id, set_session_cookie
 
+log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(check_csrf)
 
@@ -94,19 +96,28 @@ def login_form() -> Any:
 @bp.post("/login")
 def login() -> Any:
     email = request.form.get("email", "").strip().casefold()[:320]
-    password = request.form.get("password", "")
+    password = request.form.get("password", "")[:1024]
+    client = request.remote_addr
     with unit_of_work() as session:
-        if is_locked(session, email):
-            audit(session, school_id=None, actor=f"anonymous:{request.remote_addr}", action="admin.login_locked",
-                  subject_type="admin_user", subject_id=email)
-            flash(gettext("Too many failed logins. Try again in 15 minutes."), "error")
-            return render_template("pages/admin_login.html", email=email), 429
+        verdict = login_throttle.assess(session, client)
+    if verdict.retry_after > 0:
+        # checked before any password: an early attempt costs nothing and tells nothing
+        log.warning("console login throttled: client=%s retry_after=%.0fs", client, verdict.retry_after)
+        flash(gettext("Too many failed logins from your address. Try again in %(seconds)d s.",
+                      seconds=int(login_throttle.retry_after_header(verdict))), "error")
+        page = make_response(render_template("pages/admin_login.html", email=email), 429)
+        page.headers["Retry-After"] = login_throttle.retry_after_header(verdict)
+        return page
+    if verdict.delay:
+        login_throttle.pause(verdict.delay)
+    with unit_of_work() as session:
         user = session.scalars(select(AdminUser).where(AdminUser.email == email)).first()
-        if user is None or not verify_password(user.password_hash, password):
-            audit(session, school_id=user.school_id if user else None, actor=f"anonymous:{request.remote_addr}",
-                  action="admin.login_failed", subject_type="admin_user", subject_id=email)
+        if not verify_login(user.password_hash if user else None, password):
+            audit(session, school_id=user.school_id if user else None, actor=login_throttle.actor(client),
+                  action=login_throttle.FAILED, subject_type="admin_user", subject_id=email[:100])
             failed = True
         else:
+            assert user is not None
             failed = False
             user.last_login_at = datetime.now(UTC)
             session_id = new_session_id()

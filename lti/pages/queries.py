@@ -40,6 +40,7 @@ from credbridge.connector.store.models import (
     UnitDefinition,
 )
 from credbridge.connector.sync.facts import facts_for
+from credbridge.lti.launch.claims import numeric_id
 from credbridge.lti.pages import explain, vocabulary
 from credbridge.mappings.evaluate import evaluate
 from credbridge.mappings.evidence import EvidenceFact
@@ -127,9 +128,8 @@ def title_text(title: Any, locale: str = "en") -> str:
 
 def find_course(session: Session, school_id: int, context_id: str | None, connection_id: int) -> Course | None:
     """The school's course on this connection whose Moodle id is the LTI context id."""
-    try:
-        moodle_id = int(str(context_id))
-    except ValueError:
+    moodle_id = numeric_id(context_id)
+    if moodle_id is None:  # not a Moodle course id, or beyond any database id
         return None
     query = (select(Course).join(LmsConnection, Course.connection_id == LmsConnection.id)
              .where(LmsConnection.school_id == school_id, Course.moodle_id == moodle_id,

@@ -10,9 +10,12 @@ from sqlalchemy import select
 
 from credbridge.connector.keys import current_tool_key
 from credbridge.connector.store.models import LtiRegistration, TemplateDefinition, UnitDefinition
+from credbridge.lti import headers
 from credbridge.lti.auth import require_role, require_session
-from credbridge.lti.deep_linking import content_item, response_jwt
+from credbridge.lti.deep_linking import check_return_url, content_item, response_jwt
 from credbridge.lti.launch import claims as c
+from credbridge.lti.launch.errors import shown
+from credbridge.lti.registrations import platform_origins
 from credbridge.lti.views.lti import bp, runtime
 
 
@@ -71,7 +74,7 @@ def deep_link_submit() -> Any:
     chosen = request.form.getlist("template")
     unknown = [code for code in chosen if code not in known]
     if unknown:
-        abort(400, description=f"unknown template(s): {', '.join(unknown)}")
+        abort(400, description=f"unknown template(s): {shown(unknown)}")
     if not chosen:
         # the same page again, with what to do (a teacher who pressed Attach too early is not at fault)
         return _picker(session, status=400, problem=gettext(
@@ -86,8 +89,11 @@ def deep_link_submit() -> Any:
     with runtime().db.unit_of_work() as db:
         registration = db.get(LtiRegistration, session.registration_id)
         assert registration is not None
+        # checked at launch already; again here, so that a session row is never the only guard
+        return_url = check_return_url(settings.get("deep_link_return_url"), platform_origins(registration))
         token = response_jwt(current_tool_key(db), client_id=registration.client_id,
                              platform_issuer=registration.issuer, deployment_id=session.deployment_id or "",
                              items=[item], data=settings.get("data"))
+    headers.allow_form_action(return_url)
     return render_template("autopost.html", title=gettext("Returning to the platform"),
-                           action=settings["deep_link_return_url"], fields={"JWT": token})
+                           action=return_url, fields={"JWT": token})

@@ -21,18 +21,20 @@ from credbridge.connector.store.models import (
     LtiUsedNonce,
     ResourceLinkTemplate,
 )
-from credbridge.lti import sessions
+from credbridge.lti import headers, sessions
+from credbridge.lti.deep_linking import check_return_url
 from credbridge.lti.launch import claims as c
 from credbridge.lti.launch import state as login_state
-from credbridge.lti.launch.errors import LaunchError
+from credbridge.lti.launch.errors import LaunchError, shown
 from credbridge.lti.launch.identity import ANONYMOUS, display_name, link_learner
 from credbridge.lti.launch.roles import ADMINISTRATOR, INSTRUCTOR, LEARNER, tool_roles
 from credbridge.lti.launch.validation import ExpectedPlatform, validate_id_token
-from credbridge.lti.registrations import find_registration
+from credbridge.lti.registrations import find_registration, platform_origins
 
 log = logging.getLogger("credbridge.lti")
 bp = Blueprint("lti", __name__)
 TEMPLATES_CUSTOM = "credential_templates"
+MAX_TEMPLATE_CODE = 100  # ResourceLinkTemplate.template_code
 
 
 def runtime() -> Runtime:
@@ -62,11 +64,12 @@ def login() -> Response:
             raise LaunchError("login", f"the login initiation has no {name}")
     issuer, target = params["iss"], params["target_link_uri"]
     if not _allowed_target(target):
-        raise LaunchError("target_link_uri", f"{target!r} is not a URL of this tool ({base_url()})")
+        raise LaunchError("target_link_uri", f"{shown(target)} is not a URL of this tool ({base_url()})")
     kept = {k: params[k] for k in ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id",
                                     "lti_deployment_id") if params.get(k)}
     with runtime().db.unit_of_work() as db:
         registration = find_registration(db, issuer, params.get("client_id"))
+        headers.frame_for_school(registration.school_id)
         st = login_state.begin(db, secret=current_app.secret_key, registration_id=registration.id,  # type: ignore[arg-type]
                                target_link_uri=target, login_params=kept)
         auth_url, client_id = registration.auth_login_url, registration.client_id
@@ -81,12 +84,22 @@ def login() -> Response:
     return response
 
 
+#: a nonce is remembered while its token could be accepted, but never longer than this: a platform's
+#: far-future ``exp`` must not fill the table (the login state, single use and 10 minutes, is the
+#: stronger guard anyway: a token's nonce must equal the one this login sent)
+NONCE_MEMORY = timedelta(days=1)
+
+
 def _record_nonce(registration_id: int, nonce: str, exp: int) -> bool:
-    expires = datetime.fromtimestamp(exp, UTC) + timedelta(seconds=runtime().settings.lti_leeway_seconds + 60)
+    now = datetime.now(UTC)
+    until = now + NONCE_MEMORY
+    if exp < until.timestamp():
+        until = datetime.fromtimestamp(exp, UTC)
+    expires = until + timedelta(seconds=runtime().settings.lti_leeway_seconds + 60)
     try:
         with runtime().db.unit_of_work() as db:
             # a nonce only has to be remembered while a token carrying it could still be accepted
-            db.execute(delete(LtiUsedNonce).where(LtiUsedNonce.expires_at < datetime.now(UTC)))
+            db.execute(delete(LtiUsedNonce).where(LtiUsedNonce.expires_at < now))
             db.add(LtiUsedNonce(registration_id=registration_id, nonce=nonce, expires_at=expires))
     except IntegrityError:
         return False
@@ -106,14 +119,17 @@ def launch() -> Any:
             row = login_state.consume(db, state_value, cookie_value=cookie)
             registration = db.get(LtiRegistration, row.registration_id)
             assert registration is not None
+            headers.frame_for_school(registration.school_id)
             expected = ExpectedPlatform(issuer=registration.issuer, client_id=registration.client_id,
                                         deployment_ids=frozenset(d.deployment_id for d in registration.deployments))
             key_set_url, registration_id, nonce = registration.key_set_url, registration.id, row.nonce
+            origins = platform_origins(registration)
     except LaunchError as error:
         if error.check != "state_cookie":
             raise
         log.warning("LTI launch refused: check=state_cookie reason=%s", error.message)
         params = login_state.login_params(state_value, current_app.secret_key) or {}  # type: ignore[arg-type]
+        _frame_cookie_blocked_page(params)
         return render_template("cookie_blocked.html", params=params), 401
     id_token = form.get("id_token")
     if not id_token:
@@ -122,6 +138,8 @@ def launch() -> Any:
     claims = validate_id_token(id_token, platform=expected, keys=keys, expected_nonce=nonce, now=time.time(),
                                leeway=runtime().settings.lti_leeway_seconds,
                                use_nonce=lambda n, exp: _record_nonce(registration_id, n, exp))
+    if claims[c.MESSAGE_TYPE] == c.DEEP_LINKING_REQUEST:
+        check_return_url(claims[c.DL_SETTINGS]["deep_link_return_url"], origins)
     session_id, destination = _open_session(registration_id, claims)
     response = redirect(destination, code=303)
     sessions.set_session_cookie(response, session_id)
@@ -129,33 +147,53 @@ def launch() -> Any:
     return response
 
 
+def _frame_cookie_blocked_page(params: dict[str, str]) -> None:
+    """The page offering "open in a new window" shows inside the platform's iframe, and its form
+    (to /lti/login, which redirects to the platform's login) must be allowed to go there."""
+    if not params.get("iss"):
+        return
+    with runtime().db.unit_of_work() as db:
+        try:
+            registration = find_registration(db, params["iss"], params.get("client_id"))
+        except LaunchError:
+            return
+        headers.frame_for_school(registration.school_id)
+        headers.allow_form_action(registration.auth_login_url)
+
+
 def _open_session(registration_id: int, claims: dict[str, Any]) -> tuple[str, str]:
+    # the claims are signed by the platform, not vouched for: each is read as the type and size it
+    # must have (validation already refused what LTI requires), anything else counts as absent
     roles = tool_roles(claims.get(c.ROLES) or [])
-    context = claims.get(c.CONTEXT) or {}
-    link = claims.get(c.RESOURCE_LINK) or {}
-    custom = claims.get(c.CUSTOM) if isinstance(claims.get(c.CUSTOM), dict) else {}
+    context = c.obj(claims.get(c.CONTEXT))
+    context_id = c.identifier(context.get("id"))
+    link_id = c.identifier(c.obj(claims.get(c.RESOURCE_LINK)).get("id"))
+    custom = c.obj(claims.get(c.CUSTOM))
     message_type = claims[c.MESSAGE_TYPE]
+    title = context.get("title") if isinstance(context.get("title"), str) else context.get("label")
     with runtime().db.unit_of_work() as db:
         registration = db.get(LtiRegistration, registration_id)
         assert registration is not None
         learner = link_learner(db, registration, claims) if LEARNER in roles or not roles else None
-        if message_type == c.RESOURCE_LINK_REQUEST and context.get("id") and (custom or {}).get(TEMPLATES_CUSTOM):
-            _record_templates(db, registration_id, str(context["id"]), str(link["id"]),
-                              str(custom[TEMPLATES_CUSTOM]), (claims.get(c.AGS_ENDPOINT) or {}).get("lineitem"))
+        templates = custom.get(TEMPLATES_CUSTOM)
+        if message_type == c.RESOURCE_LINK_REQUEST and context_id and link_id and isinstance(templates, str):
+            _record_templates(db, registration_id, context_id, link_id, templates,
+                              c.text(c.obj(claims.get(c.AGS_ENDPOINT)).get("lineitem"), 2000))
         row = LaunchSession(
             id=sessions.new_session_id(), school_id=registration.school_id, registration_id=registration_id,
-            deployment_id=claims.get(c.DEPLOYMENT_ID), context_id=str(context["id"]) if context.get("id") else None,
-            context_title=context.get("title") or context.get("label"), resource_link_id=link.get("id"),
-            subject=claims.get("sub") or ANONYMOUS, learner_id=learner.id if learner else None, roles=roles,
-            name=display_name(claims), email=claims.get("email"),
-            locale=(claims.get(c.LAUNCH_PRESENTATION) or {}).get("locale"),
+            deployment_id=claims.get(c.DEPLOYMENT_ID), context_id=context_id,
+            context_title=(title.strip()[:500] or None) if isinstance(title, str) else None,
+            resource_link_id=link_id, subject=claims.get("sub") or ANONYMOUS,
+            learner_id=learner.id if learner else None, roles=roles,
+            name=display_name(claims), email=c.text(claims.get("email"), 320),
+            locale=c.text(c.obj(claims.get(c.LAUNCH_PRESENTATION)).get("locale"), 20),
             claims={k: claims[k] for k in (c.MESSAGE_TYPE, c.AGS_ENDPOINT, c.NRPS, c.CUSTOM, c.DL_SETTINGS,
                                            c.LAUNCH_PRESENTATION, c.TARGET_LINK_URI) if k in claims},
             expires_at=sessions.expiry(),
         )
         db.add(row)
         db.execute(delete(LaunchSession).where(LaunchSession.expires_at < datetime.now(UTC)))
-        session_id, context_id, learner_id = row.id, row.context_id, row.learner_id
+        session_id, learner_id = row.id, row.learner_id
     log.info("LTI launch: %s roles=%s context=%s", message_type, roles, context_id)
     return session_id, _landing(message_type, roles, context_id, learner_id, registration_id)
 
@@ -179,19 +217,20 @@ def _landing(message_type: str, roles: list[str], context_id: str | None, learne
 
 
 def _course_synced(registration_id: int, context_id: str) -> bool:
-    if not context_id.isdigit():
+    moodle_id = c.numeric_id(context_id)
+    if moodle_id is None:
         return False
     with runtime().db.unit_of_work() as db:
         registration = db.get(LtiRegistration, registration_id)
         if registration is None or registration.connection_id is None:
             return False
         return db.scalars(select(Course.id).where(Course.connection_id == registration.connection_id,
-                                                  Course.moodle_id == int(context_id))).first() is not None
+                                                  Course.moodle_id == moodle_id)).first() is not None
 
 
 def _record_templates(db: Any, registration_id: int, context_id: str, resource_link_id: str, codes: str,
                       lineitem_url: str | None) -> None:
-    wanted = [code.strip() for code in codes.split(",") if code.strip()]
+    wanted = [code.strip() for code in codes.split(",") if 0 < len(code.strip()) <= MAX_TEMPLATE_CODE]
     have = set(db.scalars(select(ResourceLinkTemplate.template_code).where(
         ResourceLinkTemplate.registration_id == registration_id,
         ResourceLinkTemplate.resource_link_id == resource_link_id)))

@@ -16,6 +16,7 @@ from credbridge.connector.store.models import (
     ResourceLinkTemplate,
 )
 from credbridge.lti.auth import current_session, require_course, require_learner, require_role
+from credbridge.lti.launch.claims import numeric_id
 from credbridge.lti.launch.identity import ANONYMOUS
 from credbridge.lti.views.lti import runtime
 
@@ -51,9 +52,10 @@ def course(context_id: str) -> str:
             abort(403, description="this course belongs to another school")
         learners: list[Learner] = []
         title = session.context_title or f"Course {context_id}"
-        if registration.connection_id is not None and context_id.isdigit():
+        moodle_id = numeric_id(context_id)
+        if registration.connection_id is not None and moodle_id is not None:
             stored = db.scalars(select(Course).where(Course.connection_id == registration.connection_id,
-                                                     Course.moodle_id == int(context_id))).first()
+                                                     Course.moodle_id == moodle_id)).first()
             if stored is not None:
                 title = stored.fullname
                 learners = list(db.scalars(

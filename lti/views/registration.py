@@ -14,7 +14,9 @@ from credbridge.connector.keys import (
     school_from_registration_token,
 )
 from credbridge.connector.store.models import School
+from credbridge.lti import headers
 from credbridge.lti.dynamic_registration import (
+    PLATFORM_CONFIG,
     RegistrationError,
     fetch_platform_config,
     post_registration,
@@ -22,9 +24,14 @@ from credbridge.lti.dynamic_registration import (
     tool_registration,
 )
 from credbridge.lti.errors import render_error
+from credbridge.lti.platform_http import Network, networks
 from credbridge.lti.views.lti import base_url, bp, runtime
 
 log = logging.getLogger("credbridge.lti")
+
+
+def _allowed_networks() -> tuple[Network, ...]:
+    return networks(runtime().settings.lti_private_networks)
 
 
 def _school(token: str) -> School:
@@ -64,6 +71,7 @@ def _failure(error: RegistrationError) -> tuple[str, int]:
 def register_form() -> tuple[str, int] | str:
     config_url = request.args.get("openid_configuration", "")
     school_token = request.args.get("school", "")
+    headers.frame_for_origin(config_url)  # Moodle shows this page in its registration dialog
     if not config_url:
         return render_error(400, "the registration link has no openid_configuration parameter",
                             check="openid_configuration")
@@ -72,25 +80,28 @@ def register_form() -> tuple[str, int] | str:
     except RegistrationLinkError as error:
         return _link_refused(error)
     try:
-        config = fetch_platform_config(config_url)
+        config = fetch_platform_config(config_url, allowed=_allowed_networks())
     except RegistrationError as error:
         return _failure(error)
-    family = (config.get("https://purl.imsglobal.org/spec/lti-platform-configuration") or {})
-    return render_template("register.html", platform_name=family.get("product_family_code") or gettext("the platform"),
+    family = config.get(PLATFORM_CONFIG)
+    name = (family if isinstance(family, dict) else {}).get("product_family_code")
+    return render_template("register.html",
+                           platform_name=name[:50] if isinstance(name, str) and name else gettext("the platform"),
                            issuer=config["issuer"], school_name=school.legal_name, openid_configuration=config_url,
                            registration_token=request.args.get("registration_token", ""), school_token=school_token)
 
 
 @bp.post("/lti/register")
 def register_submit() -> tuple[str, int] | str:
+    headers.frame_for_origin(request.form.get("openid_configuration", ""))
     try:
         school = _school(request.form.get("school", ""))
     except RegistrationLinkError as error:
         return _link_refused(error)
     try:
-        config = fetch_platform_config(request.form.get("openid_configuration", ""))
+        config = fetch_platform_config(request.form.get("openid_configuration", ""), allowed=_allowed_networks())
         answer = post_registration(config, request.form.get("registration_token", ""),
-                                   tool_registration(base_url()))
+                                   tool_registration(base_url()), allowed=_allowed_networks())
     except RegistrationError as error:
         return _failure(error)
     with runtime().db.unit_of_work() as db:

@@ -142,8 +142,11 @@ class LtiEnvironment:
         return requests.Session()
 
 
-def tool_runtime(database: Database, base_url: str) -> Runtime:
-    settings = load_settings(secret_key=TEST_SECRET_KEY, database_url=database.url, base_url=base_url)
+def tool_runtime(database: Database, base_url: str, *, private_networks: tuple[str, ...] = ("127.0.0.0/8",)) -> Runtime:
+    """The tool's runtime; the emulated platforms live on loopback, which Dynamic Registration reaches
+    only when the operator allows it (as a school with an on-premises Moodle does for its network)."""
+    settings = load_settings(secret_key=TEST_SECRET_KEY, database_url=database.url, base_url=base_url,
+                             lti_private_networks=list(private_networks))
     return Runtime(settings=settings, db=database)
 
 

@@ -1,0 +1,47 @@
+"""Bounds on what a request may carry: its size, and the integer ids in its path.
+
+A 30 MB POST to ``/lti/login`` would otherwise be read whole; an id beyond what a database integer
+holds would reach the database and fail there (SQLite: "Python int too large", a 500). With these,
+an oversized body is a 413 before it is parsed and an impossible id is a 404, like any unknown id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+from werkzeug.routing import IntegerConverter
+
+#: every form and JSON body of the app is small; uploads are the exception
+MAX_BODY = 256 * 1024
+#: a mapping file may have 5,000,000 characters (mappings.loader.MAX_FILE_CHARS), up to 4 bytes each
+#: in UTF-8, plus the form around it
+MAX_MAPPING_BODY = 21 * 1024 * 1024
+#: the school's logo may be 512 KB (the console says so itself when it is larger): room for a few times that
+MAX_LOGO_BODY = 4 * 1024 * 1024
+LARGE_BODIES = {"admin.mapping_edit": MAX_MAPPING_BODY, "admin.school_update": MAX_LOGO_BODY}
+#: PostgreSQL BIGINT and SQLite INTEGER
+MAX_ID = 2**63 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` that matches only ids a database can hold (1 … 2**63-1)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 0)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def _body_limit() -> None:
+    if request.endpoint in LARGE_BODIES:
+        request.max_content_length = LARGE_BODIES[request.endpoint]
+
+
+def init_limits(app: Flask) -> None:
+    """Call before any route is added (the converter is looked up when a rule is added) and before
+    any other ``before_request`` reads the body (CSRFProtect does)."""
+    app.url_map.converters["int"] = IdConverter
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_MAPPING_BODY
+    app.before_request(_body_limit)
