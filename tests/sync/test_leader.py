@@ -151,7 +151,8 @@ def test_racing_daemons_never_both_lead(database: Database) -> None:
         results: dict[str, bool] = {}
         barrier = threading.Barrier(len(owners))
 
-        def run(leader: SchedulerLeader, now: datetime = now) -> None:
+        def run(leader: SchedulerLeader, now: datetime = now, barrier: threading.Barrier = barrier,
+                results: dict[str, bool] = results) -> None:
             barrier.wait()
             results[leader.owner] = leader.hold(now)
 
