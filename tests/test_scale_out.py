@@ -6,7 +6,9 @@ was issued exactly once (one credential per award and format)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from credbridge.connector.awards.catalogue import import_mapping_file
@@ -52,8 +55,17 @@ def _setup(db: Database, urls: list[str]) -> None:
             import_mapping_file(session, school, example_mapping_path(), uploaded_by="test")
 
 
-def _daemon(name: str, db: Database, folder: Path) -> tuple[subprocess.Popen[str], Path]:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _daemon(name: str, db: Database, folder: Path,
+            metrics_port: int | None = None) -> tuple[subprocess.Popen[str], Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDBRIDGE_")}
+    if metrics_port:
+        env["CREDBRIDGE_DAEMON_METRICS_PORT"] = str(metrics_port)
     env.update(CREDBRIDGE_DATABASE_URL=db.url, CREDBRIDGE_SECRET_KEY=TEST_SECRET_KEY, CREDBRIDGE_DAEMON_ID=name,
                CREDBRIDGE_LEASE_SECONDS="10", CREDBRIDGE_SCHEDULER_TICK_SECONDS="1",
                CREDBRIDGE_SCHEDULER_LEASE_SECONDS="4", CREDBRIDGE_SYNC_INTERVAL_MINUTES="120",
@@ -90,7 +102,8 @@ def test_two_daemons_fifty_sites_one_killed_mid_cycle(postgres_database: Databas
         logs = [a_log]
         try:
             _wait(lambda: _scalar(db, select(SchedulerLease.owner)) == "daemon-a", 60, "daemon-a to lead", logs)
-            b, b_log = _daemon("daemon-b", db, tmp_path)
+            b_metrics = _free_port()
+            b, b_log = _daemon("daemon-b", db, tmp_path, metrics_port=b_metrics)
             logs.append(b_log)
 
             def a_is_mid_sync() -> bool:
@@ -117,6 +130,9 @@ def test_two_daemons_fifty_sites_one_killed_mid_cycle(postgres_database: Databas
 
             _wait(cycle_and_issuance_done, 240, "every site synced and every award issued", logs)
             time.sleep(3)  # a few more ticks: a second cycle or a repeated sync would show now
+            exposed = requests.get(f"http://127.0.0.1:{b_metrics}/metrics", timeout=10).text
+            b_ok_syncs = sum(float(v) for v in re.findall(
+                r'credbridge_syncs_total\{connection_id="\d+",mode="incremental",status="ok"\} (\S+)', exposed))
         finally:
             for process in (a, b):
                 if process is not None and process.poll() is None:
@@ -129,6 +145,8 @@ def test_two_daemons_fifty_sites_one_killed_mid_cycle(postgres_database: Databas
 
     with db.unit_of_work() as session:
         ok_runs = Counter(session.scalars(select(SyncRun.connection_id).where(SyncRun.status == "ok")))
+        a_ok_syncs = session.scalar(select(func.count()).select_from(SyncRun).where(
+            SyncRun.status == "ok", SyncRun.worker.like("daemon-a/%")))
         connections = set(session.scalars(select(LmsConnection.id)))
         assert set(ok_runs) == connections and set(ok_runs.values()) == {1}, ok_runs
         # the schedule was kept once: one request per connection, made by one leader
@@ -148,4 +166,9 @@ def test_two_daemons_fifty_sites_one_killed_mid_cycle(postgres_database: Databas
         assert session.scalar(unsent) == 0
     b_text = b_log.read_text()
     assert "daemon-b now keeps the schedule" in b_text
+    # b's own metrics: the syncs it ran, and the sync it took over from the killed daemon
+    assert b_ok_syncs == SITES - a_ok_syncs
+    takeovers = re.search(r'credbridge_lease_takeovers_total\{table="work_item"\} (\S+)', exposed)
+    assert takeovers is not None and float(takeovers.group(1)) >= 1
+    assert "taken over by daemon-b/" in b_text
     assert all(n > 0 for n in calls.values()) and len(calls) == SITES

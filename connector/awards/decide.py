@@ -85,6 +85,8 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
     learner = session.get(Learner, learner_id)
     if learner is None or learner.school_id != school.id:
         raise LookupError(f"learner {learner_id} is not a learner of school {school.slug}")
+    if learner.erased_at is not None:
+        return outcome  # erased on request: no evidence is left, and what was issued stands (connector/privacy)
     resolved = resolved or resolved_mappings(session, school, sources)
     if resolved is None:
         return outcome

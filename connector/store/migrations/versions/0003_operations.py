@@ -1,8 +1,12 @@
-"""scheduler lease: one daemon keeps the schedule
+"""operations: the scheduler lease, and learners erased on request
 
-Several daemons share one database; each runs the scheduler tick, but only the holder of this
-lease queues scheduled work (connection syncs, the nightly reconciliation, retention). The row is
-created here so that taking the lease is always a conditional UPDATE, never a racing INSERT.
+Several daemons share one database; each runs the scheduler tick, but only the holder of the
+scheduler lease queues scheduled work (connection syncs, the nightly reconciliation, retention). The
+row is created here so that taking the lease is always a conditional UPDATE, never a racing INSERT.
+
+``learner.erased_at`` marks a learner whose personal data was erased on request
+(``credbridge learners erase``): the row stays, pseudonymised, because their awards and issued
+credentials (still valid for the holder, still revocable) refer to it; evaluation skips it.
 
 Revision ID: 0003
 Revises: 0002
@@ -34,7 +38,12 @@ def upgrade() -> None:
     )
     op.bulk_insert(table, [{'name': 'scheduler', 'owner': None, 'expires_at': None, 'acquired_at': None,
                             'term': 0}])
+    with op.batch_alter_table('learner', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('erased_at', credbridge.connector.store.base.UTCDateTime(timezone=True),
+                                      nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('learner', schema=None) as batch_op:
+        batch_op.drop_column('erased_at')
     op.drop_table('scheduler_lease')
