@@ -134,27 +134,40 @@ def autopost(page: str) -> tuple[str, dict[str, str]]:
 
 
 def one_launch(http: requests.Session, platform_url: str, cmid: int, teacher: int) -> dict[str, float]:
-    """One teacher launch; seconds per step. Raises on any wrong answer."""
+    """One teacher launch; seconds per step. Raises on any wrong answer, naming the step."""
+    where = ["moodle launch.php"]
+    try:
+        return _launch_steps(http, platform_url, cmid, teacher, where)
+    except Exception as exc:
+        raise RuntimeError(f"at {where[0]}: {type(exc).__name__}: {exc}") from exc
+
+
+def _launch_steps(http: requests.Session, platform_url: str, cmid: int, teacher: int, where: list[str]
+                  ) -> dict[str, float]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     start = http.get(f"{platform_url}/mod/lti/launch.php", params={"id": cmid, "user": teacher}, timeout=30)
     start.raise_for_status()
     action, fields = autopost(start.text)
     t1 = time.perf_counter()
+    where[0] = "credbridge /lti/login"
     login = http.post(action, data=fields, allow_redirects=False, timeout=30)  # credbridge: /lti/login
     t2 = time.perf_counter()
     if login.status_code != 302:
         raise RuntimeError(f"/lti/login answered {login.status_code}: {login.text[:200]}")
+    where[0] = "moodle auth.php"
     auth = http.get(login.headers["Location"], timeout=30)  # Moodle: auth.php signs the id_token
     auth.raise_for_status()
     action, fields = autopost(auth.text)
     t3 = time.perf_counter()
+    where[0] = "credbridge /lti/launch"
     launch = http.post(action, data=fields, allow_redirects=False, timeout=30)  # credbridge: /lti/launch
     t4 = time.perf_counter()
     if launch.status_code != 303:
         raise RuntimeError(f"/lti/launch answered {launch.status_code}: {launch.text[:300]}")
     location = launch.headers["Location"]
     target = location if location.startswith("http") else action.split("/lti/")[0] + location
+    where[0] = "credbridge teacher page"
     page = http.get(target, timeout=30)  # credbridge: the teacher's course page
     t5 = time.perf_counter()
     if page.status_code != 200 or "/teacher/course/" not in target:
@@ -274,6 +287,20 @@ def start_gunicorn(port: int, db_url: str, log: Path, profile_dir: Path | None) 
     raise RuntimeError(f"gunicorn did not become ready: {log.read_text()[-2000:]}")
 
 
+def worker_cpu(master_pid: int) -> float:
+    """CPU seconds used so far by the gunicorn workers (credbridge's own cost, whatever else runs)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process(master_pid).children():
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def gunicorn_workers(log: Path) -> int:
     return len(set(re.findall(r"Booting worker with pid: (\d+)", log.read_text())))
 
@@ -329,12 +356,18 @@ def main(argv: list[str] | None = None) -> int:
             return {"static": time.perf_counter() - t0}
 
         run_users(4, 2, launch)  # warm-up: every worker imports, connects and fetches the platform's keys
+        cpu0 = worker_cpu(gunicorn.pid)
         static_before, static_errors, static_s = run_users(args.users, per_user * 4, static)
+        cpu1 = worker_cpu(gunicorn.pid)
         results, errors, elapsed = run_users(args.users, per_user, launch, think=args.think)
+        cpu2 = worker_cpu(gunicorn.pid)
         saturated, saturated_errors, saturated_s = run_users(args.users, max(2, per_user // 2), launch)
+        cpu3 = worker_cpu(gunicorn.pid)
         errors += saturated_errors
         static_after, more_errors, _ = run_users(args.users, per_user * 4, static)
         static_errors += more_errors
+        cpu_static_ms = (cpu1 - cpu0) * 1000 / max(1, len(static_before))
+        cpu_launch_ms = (cpu2 - cpu1 + cpu3 - cpu2) * 1000 / max(1, len(results) + len(saturated))
         workers = gunicorn_workers(work_dir / "gunicorn.log")
     finally:
         if gunicorn is not None:
@@ -370,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"launches/s: {rate:.1f} paced ({len(results)} in {elapsed:.1f} s), {capacity:.1f} saturated "
           f"({len(saturated)} in {saturated_s:.1f} s); {len(errors)} failed; static requests/s: "
           f"{len(static_before) / static_s:.0f}")
+    print(f"gunicorn CPU: {cpu_launch_ms:.0f} ms per launch (login + launch + page), {cpu_static_ms:.1f} ms per "
+          f"static request; so at most {1000 * (os.cpu_count() or 1) / max(cpu_launch_ms, 1e-9):.1f} launches/s "
+          f"on this machine's {os.cpu_count()} CPUs if nothing else ran")
     if tool_q and static_q:
         print(f"launch p95 / static p95: {tool_q['p95'] / static_q['p95']:.1f}×; target p95 < 150 ms at "
               f"{args.users} users: {'met' if tool_q['p95'] < 150 else 'missed'}")
@@ -385,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
                       "users": args.users, "launches_per_user": per_user, "gunicorn_workers": workers,
                       "course_learners": seeded["course_learners"], "launches": len(results), "failed": len(errors),
                       "think_s": args.think, "launches_per_s": round(rate, 2), "elapsed_s": round(elapsed, 2),
-                      "saturated_launches_per_s": round(capacity, 2),
+                      "saturated_launches_per_s": round(capacity, 2), "cpu_ms_per_launch": round(cpu_launch_ms, 1),
+                      "cpu_ms_per_static": round(cpu_static_ms, 2),
                       "ms": {label: {k: round(v, 1) for k, v in q.items()} for label, q in table}},
                      separators=(",", ":")))
     return 1 if errors else 0

@@ -1,4 +1,9 @@
-"""gunicorn settings for the web side: `gunicorn -c deploy/gunicorn.conf.py 'credbridge.lti.wsgi:app'`."""
+"""gunicorn settings for the web side: `gunicorn -c deploy/gunicorn.conf.py 'credbridge.lti.wsgi:app'`.
+
+Zero-downtime upgrades (README, Deployment): `systemctl reload credbridge-web` sends SIGHUP; gunicorn
+then starts new workers with the newly installed code and lets the old ones finish their requests
+(graceful_timeout). The app is therefore not preloaded in the master (preload_app stays False).
+"""
 
 import multiprocessing
 import os
@@ -8,7 +13,9 @@ workers = int(os.environ.get("CREDBRIDGE_WEB_WORKERS", multiprocessing.cpu_count
 threads = 2
 timeout = 60
 graceful_timeout = 30
+preload_app = False
 forwarded_allow_ips = "127.0.0.1"  # the reverse proxy in front of us sets X-Forwarded-Proto
 accesslog = "-"
-# the access log never shows query strings: dynamic-registration URLs carry one-time tokens
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+# the access log never shows query strings: dynamic-registration URLs carry one-time tokens;
+# the request id is the one credbridge's own log lines carry (X-Request-ID, from nginx or new)
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms req=%({x-request-id}o)s'

@@ -17,7 +17,7 @@ teacher (``teacher_approval``, the default), issue as the template says (``issue
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -58,6 +58,8 @@ class EvaluationSources:
 
     evidence_facts: Callable[[Session, int], Sequence[EvidenceFact]]
     course_structure: Callable[[Session, School], CourseStructure]
+    #: many learners' facts at once (learner id -> facts), for pages that show a whole course
+    evidence_facts_many: Callable[[Session, list[int]], Mapping[int, Sequence[EvidenceFact]]] | None = None
 
 
 @dataclass
