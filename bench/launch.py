@@ -271,7 +271,7 @@ def start_gunicorn(port: int, db_url: str, log: Path, profile_dir: Path | None) 
     app = "credbridge.lti.wsgi:app"
     if profile_dir is not None:
         env["CREDBRIDGE_BENCH_PROFILE_DIR"] = str(profile_dir)
-        app = "bench.launch_profile:app"
+        app = "bench.profiling.launch_app:app"
     command = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "deploy" / "gunicorn.conf.py"), app]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90

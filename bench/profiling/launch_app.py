@@ -1,4 +1,5 @@
-"""The WSGI app of ``bench/launch.py --profile``: credbridge's app with every credbridge request of the
+"""The WSGI app of ``bench/launch.py --profile`` (not a benchmark itself, hence its own folder):
+credbridge's app with every credbridge request of the
 launch profiled by pyinstrument (one text report per request, in CREDBRIDGE_BENCH_PROFILE_DIR).
 
 pyinstrument samples the Python stack every millisecond; it slows the requests it profiles, so the
