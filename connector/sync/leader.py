@@ -83,10 +83,16 @@ class SchedulerLeader:
 
     def release(self) -> None:
         """Give the lease up at a clean stop, so another daemon takes over at its next tick."""
-        with self.db.unit_of_work() as session:
-            session.execute(update(SchedulerLease)
-                            .where(SchedulerLease.name == self.name, SchedulerLease.owner == self.owner)
-                            .values(expires_at=None, owner=None))
+        try:
+            with self.db.unit_of_work() as session:
+                session.execute(update(SchedulerLease)
+                                .where(SchedulerLease.name == self.name, SchedulerLease.owner == self.owner)
+                                .values(expires_at=None, owner=None))
+        except Exception:  # the database is gone: the lease then simply expires
+            log.warning("daemon %s could not release the schedule; it passes on in %d s", self.owner,
+                        self.lease_seconds, exc_info=True)
+            self.leading = False
+            return
         if self.leading:
             log.info("daemon %s released the schedule", self.owner)
         self.leading = False
