@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_platform:
         serve_platform(int(args.serve_platform[0]), args.serve_platform[1])
         return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop gunicorn, the platform and PostgreSQL too
     per_user = args.launches or (5 if args.quick else 25)
     load_before = os.getloadavg()
     work_dir = Path(tempfile.mkdtemp(prefix="credbridge-bench-launch-"))

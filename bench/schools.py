@@ -179,9 +179,17 @@ def peak_rss_mb(pid: int) -> float:
     return int(found.group(1)) / 1024 if found else float("nan")
 
 
+def queued(db: Database) -> int:
+    with db.unit_of_work() as session:
+        return session.scalar(select(func.count()).select_from(WorkItem).where(
+            WorkItem.status.in_(("pending", "running")))) or 0
+
+
 def run_cycle(db: Database, db_url: str, ids: list[int], emulators: Emulators, workers: int, folder: Path,
-              label: str, timeout_s: float) -> dict[str, Any]:
-    """Start two daemons, wait until every enabled connection has a new successful sync, stop them."""
+              label: str, timeout_s: float, *, drain: bool = False) -> dict[str, Any]:
+    """Start two daemons, wait until every enabled connection has a new successful sync (and, with
+    ``drain``, until no work is left: the evaluations the syncs queued, and any sync that came due
+    meanwhile), then stop them."""
     emulators.reset()
     with db.unit_of_work() as session:
         last_run = session.scalar(select(func.max(SyncRun.id))) or 0
@@ -214,6 +222,13 @@ def run_cycle(db: Database, db_url: str, ids: list[int], emulators: Emulators, w
                     raise RuntimeError(f"{label}: a daemon exited ({d.returncode}); see {folder}")
             time.sleep(1)
         elapsed = time.monotonic() - started
+        drained = None
+        if drain:
+            while queued(db):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{label}: {queued(db)} work items still queued after {timeout_s:.0f} s")
+                time.sleep(2)
+            drained = time.monotonic() - started
         rss = [peak_rss_mb(d.pid) for d in daemons]
     finally:
         for d in daemons:
@@ -225,8 +240,19 @@ def run_cycle(db: Database, db_url: str, ids: list[int], emulators: Emulators, w
             except subprocess.TimeoutExpired:
                 d.kill()
     with db.unit_of_work() as session:
-        runs = session.execute(select(SyncRun.started_at, SyncRun.finished_at, SyncRun.worker, SyncRun.ws_calls)
-                               .where(SyncRun.id > last_run, SyncRun.status == "ok")).all()
+        runs = session.execute(select(SyncRun.connection_id, SyncRun.started_at, SyncRun.finished_at,
+                                      SyncRun.worker, SyncRun.ws_calls)
+                               .where(SyncRun.id > last_run, SyncRun.status == "ok")
+                               .order_by(SyncRun.id)).all()
+        evaluations = session.scalar(select(func.count()).select_from(WorkItem).where(
+            WorkItem.kind == "evaluate")) or 0
+    seen: set[int] = set()
+    firsts = []  # the cycle's own syncs: each connection's first (a drain may sync some again)
+    for r in runs:
+        if r.connection_id not in seen:
+            seen.add(r.connection_id)
+            firsts.append(r)
+    runs = firsts
     per_daemon = {name: sum(1 for r in runs if (r.worker or "").startswith(f"daemon-{name}/")) for name in "ab"}
     calls = [n for site, n in emulators.calls().items() if site <= len(ids)]
     span = (max(r.finished_at for r in runs) - min(r.started_at for r in runs)).total_seconds()
@@ -234,7 +260,8 @@ def run_cycle(db: Database, db_url: str, ids: list[int], emulators: Emulators, w
             "failed_syncs": failed, "syncs_by_daemon": per_daemon,
             "ws_calls_total": sum(calls), "ws_calls_per_site": {
                 "min": min(calls), "median": statistics.median(calls), "max": max(calls)},
-            "peak_rss_mb": [round(x, 1) for x in rss]}
+            "peak_rss_mb": [round(x, 1) for x in rss],
+            "drained_s": round(drained, 1) if drained is not None else None, "evaluations_queued": evaluations}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--pg-url", help="a running PostgreSQL database instead of a throwaway server")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the daemons, emulators and PostgreSQL too
     sites = args.sites or (20 if args.quick else 200)
     courses = args.courses or (5 if args.quick else 20)
     learners = args.learners or (10 if args.quick else 30)
@@ -271,14 +299,15 @@ def main(argv: list[str] | None = None) -> int:
         add_schools(db, emulators)
         ids = enable(db, sites)
         print(f"first cycle: {sites} sites…", file=sys.stderr, flush=True)
-        cycles.append({**run_cycle(db, db_url, ids, emulators, workers, folder, "first", timeout),
+        cycles.append({**run_cycle(db, db_url, ids, emulators, workers, folder, "first", timeout, drain=True),
                        "scenario": "first sync"})
         for scale in scales:
             ids = enable(db, scale)
             changed = change_one_percent(local_sites, emulators, scale, rng)
             next_interval(db)
             print(f"steady cycle: {scale} sites, {changed} learners changed…", file=sys.stderr, flush=True)
-            cycles.append({**run_cycle(db, db_url, ids, emulators, workers, folder, f"steady-{scale}", timeout),
+            cycles.append({**run_cycle(db, db_url, ids, emulators, workers, folder, f"steady-{scale}", timeout,
+                                       drain=True),
                            "scenario": "after 1 % changed", "learners_changed": changed})
     finally:
         emulators.stop()
@@ -300,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{c['peak_rss_mb'][0]:>7.0f}/{c['peak_rss_mb'][1]:<8.0f}")
     print("cycle s: from starting the two daemons to the last site's sync committed (includes their start-up); "
           "syncs s: from the first sync's start to the last one's end")
+    for c in cycles:
+        print(f"{c['label']}: every queued evaluation done {c['drained_s']} s after the start "
+              f"({c['evaluations_queued']} evaluation work items in the database)")
     m = machine()
     print(f"machine: {m['platform']}, {m['cpus']} CPUs, Python {m['python']}; load average "
           f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (other work on the machine slows every figure)")
