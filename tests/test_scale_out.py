@@ -158,8 +158,15 @@ def test_two_daemons_fifty_sites_one_killed_mid_cycle(postgres_database: Databas
         assert per_award and set(per_award.values()) == {1}
         issued = session.scalar(select(func.count()).select_from(Award).where(Award.status == "issued"))
         assert issued == SITES * AWARDS_PER_SITE
-        formats = {fmt for _award, fmt in per_award}
-        assert len(per_award) == issued * len(formats)  # every issued award has each format exactly once
+        # every issued award has every format its template asks for, once (templates differ in formats)
+        by_template: dict[str, set[frozenset[str]]] = {}
+        formats_of: dict[int, set[str]] = {}
+        for award_id, fmt in per_award:
+            formats_of.setdefault(award_id, set()).add(fmt)
+        for award_id, code in session.execute(select(Award.id, Award.template_code).where(Award.status == "issued")):
+            by_template.setdefault(code, set()).add(frozenset(formats_of.get(award_id, set())))
+        assert set(formats_of) == set(session.scalars(select(Award.id).where(Award.status == "issued")))
+        assert all(len(sets) == 1 and all(sets) for sets in by_template.values()), by_template
         assert session.scalar(select(func.count()).select_from(Award).where(Award.status == "issuing")) == 0
         unsent = select(func.count()).select_from(OutboxItem).join(Award).where(
             Award.status == "issued", OutboxItem.status != "sent")
