@@ -8,8 +8,8 @@ row is created here so that taking the lease is always a conditional UPDATE, nev
 (``credbridge learners erase``): the row stays, pseudonymised, because their awards and issued
 credentials (still valid for the holder, still revocable) refer to it; evaluation skips it.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-10 09:00:00
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 
 import credbridge.connector.store.base
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
