@@ -21,6 +21,7 @@ import requests
 from sqlalchemy import func, select
 
 from credbridge.connector.awards.catalogue import import_mapping_file
+from credbridge.connector.store import secrets
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import (
     Award,
@@ -45,6 +46,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def _setup(db: Database, urls: list[str]) -> None:
+    # the daemons decrypt the tokens with TEST_SECRET_KEY: encrypt with it, whatever an earlier test left
+    secrets.configure(TEST_SECRET_KEY)
     with db.unit_of_work() as session:
         for index, url in enumerate(urls, 1):
             school = School(slug=f"school-{index}", legal_name=f"VET School {index}", country="HR",
