@@ -11,6 +11,7 @@ import logging
 
 from credbridge.connector.issuing.pipeline import handlers as issuing_handlers
 from credbridge.connector.issuing.pipeline.runner import run_outbox_pass
+from credbridge.connector.privacy import retention
 from credbridge.connector.settings import Settings
 from credbridge.connector.store.db import Database
 from credbridge.connector.sync.daemon import Daemon
@@ -28,6 +29,7 @@ def _outbox_pass(db: Database, settings: Settings) -> None:
 
 def build_daemon(db: Database, settings: Settings, *, workers: int = 2) -> Daemon:
     issuing_handlers.register()
+    retention.register()  # the daily retention pass, queued by the scheduler leader
     daemon = Daemon(db, settings, workers=workers)
     if daemon.scheduler is not None:
         # added before start(): APScheduler keeps it pending until the scheduler runs

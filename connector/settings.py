@@ -62,6 +62,23 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "credbridge@localhost"
     smtp_starttls: bool = False
+    # operations: the scheduler leader, metrics, retention (README, Deployment and Privacy)
+    scheduler_tick_seconds: int = Field(default=15, ge=1, le=600,
+                                        description="how often each daemon checks what the schedule says is due")
+    scheduler_lease_seconds: int = Field(default=60, ge=3,
+                                         description="how long the scheduling daemon's lease lasts without renewal")
+    metrics_token: SecretStr | None = Field(default=None, description="bearer token that may read /metrics")
+    metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+                                     description="addresses (CIDR) that may read /metrics without the token")
+    daemon_metrics_port: int | None = Field(default=None, ge=1, le=65535,
+                                            description="port of the daemon's own /metrics (on daemon_metrics_host)")
+    daemon_metrics_host: str = "127.0.0.1"
+    retention_evidence_days: int | None = Field(
+        default=None, ge=30, description="delete superseded evidence versions, and the evidence of learners no "
+        "longer enrolled anywhere, older than this (unset: keep)")
+    retention_sync_runs_days: int | None = Field(default=180, ge=1, description="delete sync history older than this")
+    retention_work_items_days: int | None = Field(default=30, ge=1,
+                                                  description="delete finished work items older than this")
 
     @field_validator("secret_key")
     @classmethod
@@ -70,7 +87,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters (run `credbridge init`)")
         return value
 
-    @field_validator("lti_private_networks")
+    @field_validator("lti_private_networks", "metrics_allow")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for network in value:

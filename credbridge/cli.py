@@ -32,6 +32,8 @@ SUBCOMMANDS: dict[str, str] = {
     "mappings": "credbridge.connector.commands.mappings:mappings",
     "lti": "credbridge.connector.commands.lti:lti",
     "keys": "credbridge.connector.commands.lti:keys",
+    "learners": "credbridge.connector.privacy.commands:learners",
+    "retention": "credbridge.connector.privacy.commands:retention",
     "demo": "credbridge.demo:demo",
     "emulator": "credbridge.demo:emulator",
 }

@@ -49,12 +49,14 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
     csrf = CSRFProtect(app)
 
     from credbridge.lti.views import lti as lti_views
-    from credbridge.lti.views import pages
+    from credbridge.lti.views import ops, pages
 
     csrf.exempt(lti_views.login)
     csrf.exempt(lti_views.launch)
     app.register_blueprint(lti_views.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(ops.bp)  # /healthz, /readyz, /metrics
+    ops.install_request_ids(app)
     errors.install(app)
     init_headers(app)
     init_i18n(app)  # launch, deep-linking and error pages are translated too, with or without the full pages

@@ -11,6 +11,7 @@ earlier one is restored by importing its text again (a new version whose content
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,12 +94,19 @@ def active_mapping_file(session: Session, school_id: int) -> MappingFile | None:
                            .order_by(MappingFile.id.desc()).limit(1)).first()
 
 
+@functools.lru_cache(maxsize=32)
+def _parsed(content: str, filename: str) -> MappingSet:
+    """A stored mapping file is parsed once per process (the models are frozen, so sharing is safe):
+    parsing its YAML was a third of every teacher page (bench/launch.py --profile, bench/RESULTS.md)."""
+    return load_mapping_text(content, filename, check_completeness=False)
+
+
 def current_mapping_set(session: Session, school: School) -> MappingSet | None:
     """The school's mapping set as last imported, with the store's template versions."""
     active = active_mapping_file(session, school.id)
     if active is None:
         return None
-    ms = load_mapping_text(active.content, active.filename, check_completeness=False)
+    ms = _parsed(active.content, active.filename)
     versions = {code: row.version for code, row in _current_templates(session, school.id).items()}
     return with_versions(ms, versions)
 

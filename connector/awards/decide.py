@@ -17,7 +17,7 @@ teacher (``teacher_approval``, the default), issue as the template says (``issue
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -58,6 +58,8 @@ class EvaluationSources:
 
     evidence_facts: Callable[[Session, int], Sequence[EvidenceFact]]
     course_structure: Callable[[Session, School], CourseStructure]
+    #: many learners' facts at once (learner id -> facts), for pages that show a whole course
+    evidence_facts_many: Callable[[Session, list[int]], Mapping[int, Sequence[EvidenceFact]]] | None = None
 
 
 @dataclass
@@ -85,6 +87,8 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
     learner = session.get(Learner, learner_id)
     if learner is None or learner.school_id != school.id:
         raise LookupError(f"learner {learner_id} is not a learner of school {school.slug}")
+    if learner.erased_at is not None:
+        return outcome  # erased on request: no evidence is left, and what was issued stands (connector/privacy)
     resolved = resolved or resolved_mappings(session, school, sources)
     if resolved is None:
         return outcome

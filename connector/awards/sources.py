@@ -3,14 +3,14 @@ the course structure of every Moodle connection of the school (merged)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.decide import EvaluationSources
 from credbridge.connector.store.models import LmsConnection, School
-from credbridge.connector.sync.facts import course_structure, current_facts
+from credbridge.connector.sync.facts import course_structure, current_facts, current_facts_many
 from credbridge.mappings import CourseStructure, EvidenceFact
 
 
@@ -31,5 +31,10 @@ def learner_facts(session: Session, learner_id: int) -> Sequence[EvidenceFact]:
     return current_facts(session, learner_id, include_withdrawn=True)
 
 
+def learners_facts(session: Session, learner_ids: list[int]) -> Mapping[int, Sequence[EvidenceFact]]:
+    return current_facts_many(session, learner_ids, include_withdrawn=True)
+
+
 def store_sources() -> EvaluationSources:
-    return EvaluationSources(evidence_facts=learner_facts, course_structure=school_structure)
+    return EvaluationSources(evidence_facts=learner_facts, course_structure=school_structure,
+                             evidence_facts_many=learners_facts)

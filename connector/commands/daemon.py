@@ -18,11 +18,16 @@ def daemon(runtime: Runtime, workers: int, once: bool) -> None:
 
     Several daemons may share one PostgreSQL database: work is claimed with row leases.
     """
+    from credbridge.connector import metrics
     from credbridge.connector.daemon import build_daemon
     from credbridge.connector.issuing.pipeline.runner import run_outbox_pass
     from credbridge.connector.sync.daemon import enqueue_due_syncs
     from credbridge.connector.sync.worker import Worker
 
+    metrics.count_lease_takeovers()
+    if runtime.settings.daemon_metrics_port:
+        metrics.start_daemon_exporter(runtime.db, runtime.settings.daemon_metrics_host,
+                                      runtime.settings.daemon_metrics_port)
     if once:
         from credbridge.connector.issuing.pipeline import handlers
 

@@ -125,7 +125,8 @@ def export(runtime: Runtime, out_dir: Path, school_slug: str | None) -> None:
             query = query.where(School.id == school_id)
         for school in session.scalars(query):
             rows = list(session.scalars(select(Credential).where(Credential.school_id == school.id,
-                                                                 Credential.target == "embedded")
+                                                                 Credential.target == "embedded",
+                                                                 Credential.document != "")  # not erased
                                         .order_by(Credential.id)))
             if not rows:
                 continue

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from credbridge.connector.settings import Settings
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import LmsConnection, WorkItem
+from credbridge.connector.sync.leader import SchedulerLeader, install_schedule
 from credbridge.connector.sync.runner import sync_connection
 from credbridge.connector.sync.strategy import SyncOptions
 from credbridge.connector.sync.worker import (
@@ -69,25 +70,13 @@ class Daemon:
         self.workers = [Worker(db, f"{settings.daemon_id}/w{i}", settings=settings,
                                lease_seconds=settings.lease_seconds, stop=self.stop) for i in range(workers)]
         self._threads: list[threading.Thread] = []
+        self.leader: SchedulerLeader | None = None
 
     def _schedule(self) -> None:
         assert self.scheduler is not None
-        with self.db.unit_of_work() as session:
-            connections = [(c.id, c.name, c.sync_interval_minutes) for c in session.scalars(
-                select(LmsConnection).where(LmsConnection.enabled.is_(True)))]
-        for connection_id, name, minutes in connections:
-            interval = minutes or self.settings.sync_interval_minutes
-            self.scheduler.add_job(self._enqueue, "interval", minutes=interval, args=[connection_id, False],
-                                   id=f"sync-{connection_id}", next_run_time=_now(), coalesce=True,
-                                   max_instances=1, misfire_grace_time=60)
-            log.info("connection %s: sync every %d min", name, interval)
-        self.scheduler.add_job(enqueue_due_syncs, "cron", hour=self.settings.reconcile_hour_utc, minute=0,
-                               args=[self.db], kwargs={"full": True}, id="reconcile", coalesce=True)
+        # one schedule for all daemons sharing the database: only the lease holder queues (leader.py)
+        self.leader = install_schedule(self.scheduler, self.db, self.settings)
         self.scheduler.start()
-
-    def _enqueue(self, connection_id: int, full: bool) -> None:
-        with self.db.unit_of_work() as session:
-            request_connection_sync(session, connection_id, full=full)
 
     def _work(self, worker: Worker) -> None:
         while not self.stop.is_set():
@@ -112,6 +101,8 @@ class Daemon:
         self.stop.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.leader is not None:
+            self.leader.release()
         for thread in self._threads:
             thread.join(timeout)
         log.info("daemon %s stopped", self.settings.daemon_id)
@@ -127,8 +118,3 @@ class Daemon:
         self.stop.wait()
         self.shutdown()
 
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

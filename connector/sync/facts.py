@@ -96,6 +96,22 @@ def current_facts(session: Session, learner_id: int, *, include_withdrawn: bool 
     return facts_for(session, session.scalars(query.order_by(Evidence.id)).all())
 
 
+def current_facts_many(session: Session, learner_ids: Iterable[int], *,
+                       include_withdrawn: bool = True) -> dict[int, list[EvidenceFact]]:
+    """:func:`current_facts` of many learners in one query (a course page reads 25 or 300 at once)."""
+    ids = list(learner_ids)
+    found: dict[int, list[EvidenceFact]] = {learner_id: [] for learner_id in ids}
+    if not ids:
+        return found
+    query = select(Evidence).where(Evidence.learner_id.in_(ids), Evidence.is_current.is_(True))
+    if not include_withdrawn:
+        query = query.where(Evidence.withdrawn.is_(False))
+    rows = session.scalars(query.order_by(Evidence.id)).all()
+    for row, fact in zip(rows, facts_for(session, rows), strict=True):
+        found[row.learner_id].append(fact)
+    return found
+
+
 def facts_for(session: Session, rows: Iterable[Evidence]) -> list[EvidenceFact]:
     rows = list(rows)
     course_ids = {r.course_id for r in rows if r.course_id}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+from credbridge.connector import metrics
 from credbridge.connector.moodle.client import MoodleClient
 from credbridge.connector.moodle.functions import MoodleApi
 from credbridge.connector.store.db import Database
@@ -26,8 +29,17 @@ def sync_connection(db: Database, connection_id: int, options: SyncOptions | Non
             if conn is None:
                 raise LookupError(f"no LMS connection with id {connection_id}")
             client = client_for(conn)
+    before = Counter(client.calls)
+    mode = "full" if options and options.full else "course" if options and options.course_moodle_id else "incremental"
     try:
-        return ConnectionSync(db, connection_id, MoodleApi(client), options, progress=progress, worker=worker).run()
+        report = ConnectionSync(db, connection_id, MoodleApi(client), options, progress=progress, worker=worker).run()
+    except Exception as exc:
+        metrics.record_sync(connection_id, mode, Counter(client.calls) - before, error=exc)
+        raise
+    else:
+        metrics.record_sync(connection_id, mode, Counter(client.calls) - before, new=report.counts.new,
+                            changed=report.counts.changed, withdrawn=report.counts.withdrawn)
+        return report
     finally:
         if own_client:
             client.close()

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from credbridge.connector import leases
+from credbridge.connector.logs import job_context
 from credbridge.connector.settings import Settings
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.db import Database
@@ -172,7 +173,8 @@ class Worker:
         try:
             if handler is None:
                 raise LookupError(f"no handler registered for work kind {item.kind!r}")
-            handler(ctx, item)
+            with job_context(f"{item.kind}:{item.id}"):  # every log line of the handler names its item
+                handler(ctx, item)
         except WorkInterrupted:
             log.info("work %s %s: interrupted by shutdown, released for the next worker", item.kind, item.key)
             self.release_current(item.id, give_back_attempt=True)

@@ -21,7 +21,7 @@ def register_pages(app: Flask) -> None:
     from flask import Blueprint
 
     from credbridge.lti.i18n import init_i18n
-    from credbridge.lti.pages import admin, learner, teacher, verify
+    from credbridge.lti.pages import admin, learner, operations, teacher, verify
     from credbridge.lti.pages.common import init_template_helpers
     from credbridge.lti.pages.security import init_security
 
@@ -31,5 +31,5 @@ def register_pages(app: Flask) -> None:
     assets = Blueprint("page_assets", __name__, static_folder=str(STATIC / "pages"),
                        static_url_path="/static/pages", template_folder=str(TEMPLATES))
     app.register_blueprint(assets)
-    for module in (teacher, learner, admin, verify):
+    for module in (teacher, learner, admin, verify, operations):
         app.register_blueprint(module.bp)

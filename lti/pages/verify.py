@@ -84,6 +84,8 @@ def _find(session: Session, uuid: str) -> Credential:
     credential = session.scalars(select(Credential).where(Credential.uuid == uuid)).first()
     if credential is None:
         abort(404)
+    if not credential.document:
+        abort(410)  # its holder's data was erased on request (connector/privacy): their own copy stays valid
     return credential
 
 

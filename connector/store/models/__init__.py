@@ -23,6 +23,7 @@ from credbridge.connector.store.models.lti import (
     ResourceLinkTemplate,
     SigningKey,
 )
+from credbridge.connector.store.models.operations import SchedulerLease
 from credbridge.connector.store.models.tenancy import AdminUser, School
 from credbridge.connector.store.models.work import WorkItem
 
@@ -30,6 +31,6 @@ __all__ = [
     "AWARD_STATES", "Activity", "AdminUser", "AuditEntry", "AuditLogIsAppendOnly", "Award", "Course",
     "CourseCompetency", "Credential", "Enrolment", "Evidence", "GradeItem", "LaunchSession", "Learner",
     "LearnerIdentity", "LmsConnection", "LtiDeployment", "LtiLoginState", "LtiRegistration", "LtiUsedNonce",
-    "MappingFile", "OutboxItem", "ResourceLinkTemplate", "School", "SigningKey", "StatusList", "SyncCursor",
-    "SyncRun", "TemplateDefinition", "UnitDefinition", "WorkItem",
+    "MappingFile", "OutboxItem", "ResourceLinkTemplate", "SchedulerLease", "School", "SigningKey", "StatusList",
+    "SyncCursor", "SyncRun", "TemplateDefinition", "UnitDefinition", "WorkItem",
 ]

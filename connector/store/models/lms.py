@@ -116,6 +116,8 @@ class Learner(Base):
     idnumber: Mapped[str | None] = mapped_column(String(100), index=True)
     locale: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(
+        doc="personal data erased on request (connector/privacy): the row stays, pseudonymised, for the awards")
 
     identities: Mapped[list[LearnerIdentity]] = relationship(back_populates="learner")
 

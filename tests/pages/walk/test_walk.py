@@ -167,7 +167,8 @@ def test_console_error_launch_and_picker_pages(world: SyncedWorld, walk_browser:
                            ("templates", "/admin/templates"), ("outbox", "/admin/outbox"),
                            ("outbox filtered", "/admin/outbox?state=waiting_teacher"),
                            ("audit log", "/admin/audit"), ("audit log filtered", "/admin/audit?action=award."),
-                           ("keys", "/admin/keys"), ("key rotation step", "/admin/keys?rotate=confirm")):
+                           ("keys", "/admin/keys"), ("key rotation step", "/admin/keys?rotate=confirm"),
+                           ("operations", "/admin/operations/"), ("learner search", "/admin/operations/?q=a")):
             page.goto(tool + path)
             walk.check(page, name)
         # the mapping editor: a change that versions every template, checked, then saved (asks first)
