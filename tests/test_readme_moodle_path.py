@@ -60,6 +60,9 @@ def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[R
     for name in ("CREDBRIDGE_CONFIG", "CREDBRIDGE_DATABASE_URL", "CREDBRIDGE_SECRET_KEY", "CREDBRIDGE_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "300")
+    # this Moodle is on the machine's own network, as an on-premises one is: the README's "Dynamic
+    # registration reaches only public addresses" step, the operator allowing that network
+    monkeypatch.setenv("CREDBRIDGE_LTI_PRIVATE_NETWORKS", '["127.0.0.0/8"]')
     # the production politeness (20 calls/s) only slows the emulator's answers down here
     monkeypatch.setattr(runner, "client_factory", functools.partial(MoodleClient, rate_per_second=None))
     tool_server = make_server("127.0.0.1", 0, _Placeholder(), threaded=True)
