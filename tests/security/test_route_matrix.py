@@ -123,6 +123,22 @@ ROWS = [
     Row("GET", "/admin/audit", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK, OK)),
     Row("GET", "/admin/keys", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK, OK)),
     Row("POST", "/admin/keys/rotate", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, FOUND, FOUND, FOUND)),
+    # the operations page: figures and learner search of the administrator's own school; a learner of
+    # school A is exported or erased only by school A's administrators (others are told it does not exist)
+    Row("GET", "/admin/operations/", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK, OK),
+        url="/admin/operations/?q=Marko"),
+    Row("GET", "/admin/operations/learners/<int:learner_id>/export.json",
+        (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, MISSING, MISSING),
+        url="/admin/operations/learners/{learner}/export.json"),
+    Row("POST", "/admin/operations/learners/<int:learner_id>/erase",
+        (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, FOUND, MISSING, MISSING),
+        url="/admin/operations/learners/{learner}/erase",
+        data={"confirm": "yes", "reason": "matrix"}),
+    # --- probes for load balancers and Prometheus: nothing of any school; /metrics from this machine
+    # (the test client's address) without a token, as metrics_allow says by default ---------------
+    Row("GET", "/healthz", ALL(OK)),
+    Row("GET", "/readyz", ALL(OK)),
+    Row("GET", "/metrics", ALL(OK)),
     # --- public verification: anyone, on purpose -------------------------------------------------
     Row("GET", "/credentials/<uuid:credential_id>", ALL(OK), url="/credentials/{credential}", public=True),
     Row("GET", "/credentials/<uuid:credential_id>/certificate", ALL(OK), url="/credentials/{credential}/certificate",
