@@ -1,8 +1,9 @@
-"""Bounds on what a request may carry: its size, and the integer ids in its path.
+"""Bounds on what a request may carry: its size, and the integer ids in its path, query and forms.
 
 A 30 MB POST to ``/lti/login`` would otherwise be read whole; an id beyond what a database integer
 holds would reach the database and fail there (SQLite: "Python int too large", a 500). With these,
 an oversized body is a 413 before it is parsed and an impossible id is a 404, like any unknown id.
+Ids in a query string or a form are read with :func:`database_id` (``request.args.get(…, type=database_id)``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,22 @@ MAX_LOGO_BODY = 4 * 1024 * 1024
 LARGE_BODIES = {"admin.mapping_edit": MAX_MAPPING_BODY, "admin.school_update": MAX_LOGO_BODY}
 #: PostgreSQL BIGINT and SQLite INTEGER
 MAX_ID = 2**63 - 1
+#: a page number of a paged list whose offset still fits a database integer (at 1,000 rows a page)
+MAX_PAGE = MAX_ID // 1000
+
+
+def database_id(value: str) -> int:
+    """A query or form value as a row id: ``ValueError`` for anything a database id cannot be (werkzeug's
+    ``type=`` then gives the default), so "no such row" is answered without asking the database."""
+    number = int(value)
+    if not 0 <= number <= MAX_ID:
+        raise ValueError(f"{value[:30]!r} is not an id")
+    return number
+
+
+def page_number(value: str) -> int:
+    """A page number (``type=`` of ``request.args.get``): 1 … MAX_PAGE, a page beyond any list is empty."""
+    return min(max(1, int(value)), MAX_PAGE)
 
 
 class IdConverter(IntegerConverter):

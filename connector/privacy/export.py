@@ -39,7 +39,7 @@ def find_learners(session: Session, school_id: int, query: str, limit: int = 50)
         return []
     conditions = [Learner.email == text, Learner.idnumber == text, Learner.full_name.ilike(f"%{text}%"),
                   Learner.id.in_(select(LearnerIdentity.learner_id).where(LearnerIdentity.username == text))]
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and int(text) < 2**63:  # beyond any id: no learner (not a database error)
         conditions.append(Learner.id == int(text))
     return list(session.scalars(select(Learner).where(Learner.school_id == school_id, or_(*conditions))
                                 .order_by(Learner.full_name, Learner.id).limit(limit)))

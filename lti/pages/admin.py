@@ -54,6 +54,7 @@ from credbridge.connector.store.models import (
 from credbridge.connector.store.secrets import Secret
 from credbridge.connector.sync.capabilities import check_connection, store_check
 from credbridge.lti.auth import current_session, require_role, require_session
+from credbridge.lti.limits import database_id, page_number
 from credbridge.lti.pages import admin_labels, charts, login_throttle
 from credbridge.lti.pages.admin_labels import AWARD_STATUS, OUTBOX_FILTERS, outbox_state
 from credbridge.lti.pages.award_actions import ActionRefused, retry_outbox_item
@@ -398,9 +399,10 @@ def _chosen_connection(session: Any, school_id: int) -> LmsConnection | None:
     value = request.form.get("connection_id", "").strip()
     if not value:
         return None
-    if not value.isdigit():
-        abort(400, description="connection_id must be a number")
-    return _own(session, LmsConnection, int(value), school_id)
+    try:
+        return _own(session, LmsConnection, database_id(value), school_id)
+    except ValueError:
+        abort(400, description="connection_id must be the id of one of the school's connections")
 
 
 @bp.post("/registrations/<int:registration_id>/connection")
@@ -457,7 +459,7 @@ def mapping_diff(file_id: int) -> Any:
     with unit_of_work() as session:
         row, version = _version_or_404(session, school_id, file_id)
         history = mapping_history(session, school_id)
-        against_id = request.args.get("against", type=int)
+        against_id = request.args.get("against", type=database_id)
         if against_id is None:  # the version saved just before this one
             older = [v for v in history if v.number < version.number]
             against_id = older[0].id if older else None
@@ -481,7 +483,9 @@ def mapping_edit() -> Any:
     if upload is not None and upload.filename:
         uploaded_name = upload.filename[:300]
         text = upload.read(2_000_000).decode("utf-8", errors="replace")
-    restoring = request.values.get("from", type=int)
+    restoring = request.values.get("from", type=database_id)
+    if restoring is None and request.values.get("from"):
+        abort(404)  # a version this school cannot have, like one it does not have
     confirm: str | None = None
     with unit_of_work() as session:
         school = session.get(School, school_id)
@@ -611,7 +615,7 @@ def _day(name: str) -> date | None:
 def audit_log() -> Any:
     """Who did what and when, in sentences, filtered by person, kind of event and dates."""
     school_id = _school_id()
-    page = max(1, request.args.get("page", 1, type=int))
+    page = request.args.get("page", 1, type=page_number)
     filters = AuditFilter(actor=request.args.get("actor") or None, action=request.args.get("action") or None,
                           since=_day("since"), until=_day("until"))
     with unit_of_work() as session:

@@ -24,6 +24,7 @@ from credbridge.connector.store.models import (
 from credbridge.connector.sync.store import EVALUATE
 from credbridge.connector.sync.worker import request_course_sync
 from credbridge.lti.auth import require_course, require_role
+from credbridge.lti.limits import database_id
 from credbridge.lti.pages import charts, explain
 from credbridge.lti.pages.award_actions import ACTIONS, ActionRefused, apply
 from credbridge.lti.pages.common import STATE_LABELS, identity_of, settle_locale, who
@@ -230,7 +231,7 @@ def decide(context_id: str) -> Any:
     launch = require_course(context_id)
     action = request.form.get("action", "")
     try:
-        ids = sorted({int(v) for v in request.form.getlist("award_id")})
+        ids = sorted({database_id(v) for v in request.form.getlist("award_id")})
     except ValueError:
         abort(400, description="award_id must be a number")
     if action not in ACTIONS:
