@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from babel.core import Locale, UnknownLocaleError
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
@@ -200,6 +200,15 @@ def _logo(upload: Any) -> tuple[bytes, str] | str:
     return gettext("The logo must be a PNG or JPEG image; nothing was changed.")
 
 
+def _web_address(url: str) -> bool:
+    """An absolute http(s) URL with a host and nothing a browser would strip or fold (spaces, controls)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable() and " " not in url
+
+
 @bp.post("/school")
 @require_role("administrator")
 def school_update() -> Any:
@@ -216,6 +225,12 @@ def school_update() -> Any:
         flash(gettext("The colour must be written as # and six hexadecimal digits, like #0f6cbf; nothing was "
                       "changed."), "error")
         return redirect(url_for(".home"))
+    homepage = request.form.get("homepage", "").strip()[:500]
+    if homepage and not _web_address(homepage):
+        # it is signed into every credential as the issuer's URL, which wallets show as a link
+        flash(gettext("The website must be an http or https address, like https://school.example; nothing was "
+                      "changed."), "error")
+        return redirect(url_for(".home"))
     upload = request.files.get("logo")
     logo = _logo(upload) if upload is not None and upload.filename else None
     if isinstance(logo, str):
@@ -225,7 +240,7 @@ def school_update() -> Any:
         school = session.get(School, school_id)
         school.legal_name = legal_name[:300]
         school.country = country
-        school.homepage = request.form.get("homepage", "").strip()[:500] or None
+        school.homepage = homepage or None
         school.qa_status = {**(school.qa_status or {}), "type": request.form.get("qa_type", "").strip()[:300],
                             "body": request.form.get("qa_body", "").strip()[:300]}
         school.locality = request.form.get("locality", "").strip()[:120] or None
