@@ -174,6 +174,12 @@ def _open_session(registration_id: int, claims: dict[str, Any]) -> tuple[str, st
     with runtime().db.unit_of_work() as db:
         registration = db.get(LtiRegistration, registration_id)
         assert registration is not None
+        if ADMINISTRATOR in roles and registration.connection_id is None:
+            # anyone holding the school's registration link can add a platform of their own; its site
+            # administrator is not the school's until a school administrator links that platform
+            log.warning("LTI launch: administrator role of registration %s not granted: the platform is not "
+                        "linked to a Moodle connection of the school", registration.id)
+            roles = [role for role in roles if role != ADMINISTRATOR]
         learner = link_learner(db, registration, claims) if LEARNER in roles or not roles else None
         templates = custom.get(TEMPLATES_CUSTOM)
         if message_type == c.RESOURCE_LINK_REQUEST and context_id and link_id and isinstance(templates, str):

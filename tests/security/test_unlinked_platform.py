@@ -82,3 +82,36 @@ def test_the_linked_platform_still_matches_by_idnumber(lti_env: LtiEnvironment, 
         aino = learner.id
     launch_with(client, lti_env, "learner")
     assert _session(lti_env).learner_id == aino
+
+
+#: what Moodle sends for a site administrator launching from a course
+SITE_ADMIN = ["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+              "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+              "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]
+ROLES = "https://purl.imsglobal.org/spec/lti/claim/roles"
+CONSOLE = ["/admin/", "/admin/operations/?q=Aino", "/admin/registrations", "/admin/mappings/edit", "/admin/keys"]
+
+
+def test_an_unlinked_platform_cannot_open_the_schools_console(lti_env: LtiEnvironment, client: FlaskClient) -> None:
+    """Re-review: whoever registered a platform of their own with the school's registration link
+    launched from it as its site administrator and got the school's console: every learner's data
+    (find, export, erase), the mapping, the signing key, new Moodle connections. An administrator
+    role counts only from a platform a school administrator has linked to the school's Moodle."""
+    aino = _existing_learner(lti_env)
+    add_platform(lti_env, client_id="rogue-platform", linked=False)
+    response = launch_with(client, lti_env, "instructor", client_id="rogue-platform", deployment_id="9",
+                           **{ROLES.replace("/", "__"): SITE_ADMIN})
+    assert response.status_code == 303
+    assert "administrator" not in (_session(lti_env).roles or [])
+    for path in [*CONSOLE, f"/admin/operations/learners/{aino}/export.json", f"/learners/{aino}"]:
+        assert client.get(path).status_code == 403, path
+
+
+def test_the_linked_platforms_site_administrator_opens_the_console(lti_env: LtiEnvironment,
+                                                                   client: FlaskClient) -> None:
+    aino = _existing_learner(lti_env)
+    response = launch_with(client, lti_env, "instructor", **{ROLES.replace("/", "__"): SITE_ADMIN})
+    assert response.status_code == 303
+    assert "administrator" in _session(lti_env).roles
+    for path in [*CONSOLE, f"/admin/operations/learners/{aino}/export.json"]:
+        assert client.get(path).status_code == 200, path
