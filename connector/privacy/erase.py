@@ -14,12 +14,14 @@ In one transaction:
   document and the status-list entry are untouched (the school can still revoke), but credbridge's
   stored copy of each document is deleted (its verification page answers 410 Gone) and the salt of the
   hashed e-mail in the award is dropped, so the hash in the holder's copy can no longer be linked to
-  an address by credbridge;
+  an address by credbridge; a revocation keeps its public reason, and the revoker's private note (free
+  text, which may name the learner) is removed from the credentials and from the deliveries' errors;
 * the audit log gets one ``learner.erased`` entry with who, why and how many rows — never the data.
 
 If the learner is still enrolled in the school's Moodle, the next sync reads them again as a new
 learner: erase (or unenrol) them in Moodle first. Entries written to the append-only audit log
-before the erasure name learners only by id.
+before the erasure name learners only by id, but keep the notes people typed (a hold's or a
+revocation's reason) as they were written, so such notes should say what happened, not who asked.
 """
 
 from __future__ import annotations
@@ -118,8 +120,14 @@ def erase_learner(session: Session, learner_id: int, *, actor: str, reason: str,
             session.expunge(award)
         session.execute(delete(Award).where(Award.id.in_(ids)))
     if kept:
+        kept_ids = [a.id for a in kept]
+        # the revoker's private note is free text about the learner; the public reason code stays
         report.credentials_kept = int(session.execute(
-            update(Credential).where(Credential.award_id.in_([a.id for a in kept])).values(document="")).rowcount or 0)
+            update(Credential).where(Credential.award_id.in_(kept_ids))
+            .values(document="", revocation_reason=None)).rowcount or 0)
+        # a delivery stopped by the revocation quotes that note in its error
+        session.execute(update(OutboxItem).where(OutboxItem.award_id.in_(kept_ids), OutboxItem.last_error.is_not(None))
+                        .values(last_error="erased on request"))
     learner.full_name = pseudonym(learner_id)
     learner.given_name = learner.family_name = learner.email = learner.idnumber = learner.locale = None
     learner.erased_at = now
