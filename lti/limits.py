@@ -2,7 +2,8 @@
 
 A 30 MB POST to ``/lti/login`` would otherwise be read whole; an id beyond what a database integer
 holds would reach the database and fail there (SQLite: "Python int too large", a 500). With these,
-an oversized body is a 413 before it is parsed and an impossible id is a 404, like any unknown id.
+an oversized body is a 413 before it is parsed and an impossible id is a 404, like any unknown id; a NUL
+character anywhere in the path, query or form is a 400 (PostgreSQL text cannot hold one).
 Ids in a query string or a form are read with :func:`database_id` (``request.args.get(…, type=database_id)``).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, abort, request
 from werkzeug.routing import IntegerConverter
 
 #: every form and JSON body of the app is small; uploads are the exception
@@ -20,6 +21,8 @@ MAX_BODY = 256 * 1024
 MAX_MAPPING_BODY = 21 * 1024 * 1024
 #: the school's logo may be 512 KB (the console says so itself when it is larger): room for a few times that
 MAX_LOGO_BODY = 4 * 1024 * 1024
+#: the platform's requests: their refusals are launch errors (lti/errors.py)
+LAUNCH_ENDPOINTS = {"lti.login", "lti.launch"}
 LARGE_BODIES = {"admin.mapping_edit": MAX_MAPPING_BODY, "admin.school_update": MAX_LOGO_BODY}
 #: PostgreSQL BIGINT and SQLite INTEGER
 MAX_ID = 2**63 - 1
@@ -53,6 +56,28 @@ class IdConverter(IntegerConverter):
 def _body_limit() -> None:
     if request.endpoint in LARGE_BODIES:
         request.max_content_length = LARGE_BODIES[request.endpoint]
+    _no_nul()
+
+
+def _no_nul() -> None:
+    """PostgreSQL text cannot hold a NUL character, so one in any field would fail in the database (a 500)
+    wherever it is compared or stored; no link or form of ours carries one. Uploaded files are read
+    by their own checks."""
+    for where, fields in (("query", request.args), ("form", request.form)):
+        for name, value in fields.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                field = name.replace("\x00", "")[:40]
+                _refuse(field, f"the {where} field {field!r} contains a NUL character")
+    if "\x00" in request.path:
+        _refuse("path", "the address contains a NUL character")
+
+
+def _refuse(field: str, message: str) -> None:
+    if request.endpoint in LAUNCH_ENDPOINTS:  # a launch's refusal names the check, like every other
+        from credbridge.lti.launch.errors import LaunchError
+
+        raise LaunchError(field or "request", message, status=400)
+    abort(400, description=message)
 
 
 def init_limits(app: Flask) -> None:
