@@ -378,12 +378,20 @@ def registrations() -> Any:
                            connections=connections)
 
 
+#: the manual registration form's fields and how long each may be (their columns)
+REGISTRATION_FIELDS = {"name": 200, "issuer": 500, "client_id": 255, "auth_login_url": 500, "auth_token_url": 500,
+                       "key_set_url": 500}
+
+
 @bp.post("/registrations")
 @require_role("administrator")
 def registration_add() -> Any:
     school_id = _school_id()
-    fields = {k: request.form.get(k, "").strip()[:500] for k in
-              ("name", "issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url")}
+    fields = {k: request.form.get(k, "").strip() for k in REGISTRATION_FIELDS}
+    too_long = [k for k, limit in REGISTRATION_FIELDS.items() if len(fields[k]) > limit]
+    if too_long:  # as long as their columns hold (PostgreSQL refuses more); a cut URL would be wrong
+        flash(gettext("Too long: %(fields)s. Nothing was saved.", fields=", ".join(too_long)), "error")
+        return redirect(url_for(".registrations"))
     missing = [k for k in ("issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url") if not fields[k]]
     bad = [k for k in ("issuer", "auth_login_url", "auth_token_url", "key_set_url")
            if fields[k] and not fields[k].startswith(("https://", "http://"))]
