@@ -155,22 +155,31 @@ def export(runtime: Runtime, out_dir: Path, school_slug: str | None) -> None:
 
 @credentials.command("revoke")
 @click.argument("credential_uuid")
-@click.option("--reason", required=True, help="shown on the verification page")
+@click.option("--public-reason", type=click.Choice(sorted(actions.PUBLIC_REVOCATION_REASONS)),
+              help="the reason the verification page and outside issuers show (a fixed list, translated)")
+@click.option("--note", "--reason", "note", default="",
+              help="your own note for the audit log; never shown to verifiers")
 @click.option("--actor", default=CLI_ACTOR, show_default=True, help="who revokes (for the audit log)")
 @with_runtime
-def revoke(runtime: Runtime, credential_uuid: str, reason: str, actor: str) -> None:
-    """Revoke the award a credential belongs to (all its formats and targets)."""
+def revoke(runtime: Runtime, credential_uuid: str, public_reason: str | None, note: str, actor: str) -> None:
+    """Revoke the award a credential belongs to (all its formats and targets).
+
+    Give a --public-reason (what anyone verifying the credential sees) and/or a private --note; the
+    console's revoke form asks for the same two.
+    """
     with runtime.db.unit_of_work() as session:
         wanted = credential_uuid.removeprefix("urn:uuid:")
         credential = session.scalar(select(Credential).where(Credential.uuid == wanted))
         if credential is None:
             raise click.ClickException(f"no credential {credential_uuid}")
         try:
-            award = actions.revoke(session, credential.school_id, credential.award_id, reason=reason,
-                                   actor=f"{actor}")
+            award = actions.revoke(session, credential.school_id, credential.award_id, reason=note,
+                                   actor=f"{actor}", public_reason=public_reason)
         except actions.ActionRefused as exc:
             raise click.ClickException(exc.message) from None
-        click.echo(f"revoked award {award.id} ({award.template_code} v{award.template_version}): {reason}")
+        shown = actions.public_reason_text(public_reason)
+        click.echo(f"revoked award {award.id} ({award.template_code} v{award.template_version}); "
+                   f"verifiers see: {shown}")
 
 
 @click.group()

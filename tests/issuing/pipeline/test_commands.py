@@ -59,11 +59,22 @@ def test_issue_export_revoke(env: Database, tmp_path: Path) -> None:
     verdict = verify_jwt(token, lambda did: did_document)
     assert verdict.ok, verdict
 
-    result = runner.invoke(credentials, ["revoke", rows["ob3-jwt"], "--reason", "issued in error"])
+    bad = runner.invoke(credentials, ["revoke", rows["ob3-jwt"], "--public-reason", "because"])
+    assert bad.exit_code == 2 and "'because' is not one of" in bad.output
+    nothing = runner.invoke(credentials, ["revoke", rows["ob3-jwt"]])
+    assert nothing.exit_code == 1 and "needs a reason" in nothing.output
+    with env.unit_of_work() as s:
+        assert s.scalars(select(Award)).one().status == "issued"  # refused revocations changed nothing
+    result = runner.invoke(credentials, ["revoke", rows["ob3-jwt"], "--public-reason", "wrong_learner",
+                                         "--note", "ticket 4411: mixed up two Ivans"])
     assert result.exit_code == 0, result.output
+    assert "verifiers see: Issued to the wrong person" in result.output
+    assert "4411" not in result.output
     with env.unit_of_work() as s:
         assert s.scalars(select(Award)).one().status == "revoked"
-        assert all(c.revocation_reason == "issued in error" for c in s.scalars(select(Credential)))
+        credentials_now = list(s.scalars(select(Credential)))
+        assert all(c.revocation_code == "wrong_learner" for c in credentials_now)
+        assert all(c.revocation_reason == "ticket 4411: mixed up two Ivans" for c in credentials_now)
     again = runner.invoke(credentials, ["revoke", rows["ob3-jwt"], "--reason", "twice"])
     assert again.exit_code != 0 and "already revoked" in again.output
 
