@@ -63,6 +63,12 @@ class BrowserWorld:
         """The platform's course page with the tool's launch in an iframe, as Moodle shows it."""
         return f"{self.platform_url}/course/embed?user={user_id}&course={course_id}"
 
+    def moodle_view_page(self, user_id: int, course_id: int = COURSE_ID, *, origin: str | None = None) -> str:
+        """Moodle's activity page (view.php) framing the launch, with the frame-resize snippet trusting
+        ``origin`` (the tool's own by default)."""
+        extra = f"&origin={origin}" if origin else ""
+        return f"{self.platform_url}/mod/lti/view.php?user={user_id}&course={course_id}{extra}"
+
     def issue_due(self) -> int:
         """What the daemon's issuing job does on its next tick."""
         worker = OutboxWorker(self.db, lambda school, target: EmbeddedAdapter(self.db, self.tool_url),
@@ -70,11 +76,31 @@ class BrowserWorld:
         return worker.run_once().sent
 
 
-class _EmbeddingPlatform:
-    """The emulated platform plus one page that frames a launch (Moodle's "embed" display)."""
+#: the snippet a Moodle administrator pastes into Additional HTML (README, "Connecting a real Moodle")
+FRAME_RESIZE_SNIPPET = REPO / "deploy" / "moodle" / "additional-html-frame-resize.html"
+# Moodle 4.5's mod/lti/view.php sizes its frame with YUI: on load and on every window resize, to the
+# window's height below the frame's top, minus 15 px. The same arithmetic without YUI (not shipped here).
+MOODLE_VIEW_SIZING = """<script>(function () {
+  var frame = document.getElementById("contentframe"), padding = 15, lastHeight;
+  function resize() {
+    var viewportHeight = window.innerHeight, docHeight = document.documentElement.scrollHeight;
+    if (lastHeight !== Math.min(docHeight, viewportHeight)) {
+      frame.style.height = (viewportHeight - frame.getBoundingClientRect().top - window.scrollY - padding) + "px";
+      lastHeight = Math.min(docHeight, viewportHeight);
+    }
+  }
+  resize();
+  window.addEventListener("resize", resize);
+})();</script>"""
 
-    def __init__(self, app: Any, platform: LtiPlatform) -> None:
-        self.app, self.platform = app, platform
+
+class _EmbeddingPlatform:
+    """The emulated platform plus pages that frame a launch: a plain "embed" page, and a copy of what
+    Moodle 4.5's mod/lti/view.php sends (its 600px frame, its window-high sizing script) with the
+    Additional HTML snippet credbridge ships for the tool's origin."""
+
+    def __init__(self, app: Any, platform: LtiPlatform, tool_url: str) -> None:
+        self.app, self.platform, self.tool_url = app, platform, tool_url
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
         request = Request(environ)
@@ -83,6 +109,16 @@ class _EmbeddingPlatform:
             body = (f'<!doctype html><html lang="en"><head><title>Course: CNC101</title></head><body>'
                     f'<h1>Moodle course page</h1><iframe id="contentframe" title="credbridge" src="{src}" '
                     f'style="width:1240px;height:620px;border:0" allow="clipboard-write"></iframe></body></html>')
+            return Response(body, mimetype="text/html")(environ, start_response)
+        if request.path == "/mod/lti/view.php":
+            src = self.platform.launch_url(int(request.args["user"]), int(request.args["course"]))
+            origin = request.args.get("origin", self.tool_url)
+            snippet = FRAME_RESIZE_SNIPPET.read_text(encoding="utf-8").replace(
+                '"https://credbridge.school.example"', f'"{origin}"')
+            body = (f'<!doctype html><html lang="en"><head><title>CNC101: credbridge</title></head><body>'
+                    f'<h2>credbridge</h2><iframe id="contentframe" height="600px" width="100%" src="{src}" '
+                    f'allowfullscreen="1"></iframe>{MOODLE_VIEW_SIZING}<footer>Moodle footer</footer>'
+                    f'{snippet}</body></html>')
             return Response(body, mimetype="text/html")(environ, start_response)
         return self.app(environ, start_response)
 
@@ -136,7 +172,8 @@ def browser_world(database: Database) -> Iterator[BrowserWorld]:
         pending, issued, admin_email, book = _seed(database, site, school_id, connection_id or 0, tool_url)
         # SameSite=None cookies, as in production
         app = build_app(tool_runtime(database, tool_url), secure_cookies=True, book=book)
-        for server, wsgi in ((platform_server, _EmbeddingPlatform(platform_app, platform)), (tool_server, app)):
+        embedding = _EmbeddingPlatform(platform_app, platform, tool_url)
+        for server, wsgi in ((platform_server, embedding), (tool_server, app)):
             server.app = wsgi
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
             thread.start()

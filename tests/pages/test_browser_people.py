@@ -39,8 +39,8 @@ def world(sqlite_database: Database) -> Iterator[BrowserWorld]:
         yield found
 
 
-def _frame(page: Page, world: BrowserWorld, user_id: int, lands_on: str) -> Frame:
-    page.goto(world.course_page(user_id))
+def _frame(page: Page, world: BrowserWorld, user_id: int, lands_on: str, *, at: str | None = None) -> Frame:
+    page.goto(at or world.course_page(user_id))
     target = world.tool_url + lands_on
     for _ in range(150):
         frame = next((f for f in page.frames if f.url.split("?")[0] == target), None)
@@ -200,17 +200,66 @@ def test_matrix_keeps_header_and_names_in_view_selects_all_waiting_and_acts_on_t
 
 
 def test_the_tool_tells_the_platform_its_height(world: BrowserWorld, page: Page) -> None:
-    """The platform page listens as Moodle's message handler does; the frame's content reports its
-    height on load and again when it grows."""
+    """The platform page listens as a platform's message handler does; the frame's content reports
+    its height on load and again when it grows."""
     page.add_init_script("window.__heights = []; window.addEventListener('message', e => {"
                          " try { const m = JSON.parse(e.data); if (m.subject === 'lti.frameResize')"
                          " window.__heights.push(m.height); } catch (x) {} });")
     frame = _frame(page, world, TEACHER_ID, f"/teacher/course/{COURSE_ID}")
     page.wait_for_function("() => window.__heights.length > 0")
     first = page.evaluate("() => window.__heights[window.__heights.length - 1]")
-    full = frame.evaluate("() => document.documentElement.scrollHeight")
-    assert first == full and first > 620  # taller than the frame the platform gave it
+    assert first == _body_height(frame) and first > 620  # taller than the frame the platform gave it
     frame.locator("details.annex-values > summary").first.click()
     page.wait_for_function(f"() => window.__heights[window.__heights.length - 1] > {first}")
-    assert json.loads(json.dumps(page.evaluate("() => window.__heights")))[-1] == frame.evaluate(
-        "() => document.documentElement.scrollHeight")
+    assert json.loads(json.dumps(page.evaluate("() => window.__heights")))[-1] == _body_height(frame)
+
+
+HEIGHTS_HEARD = ("window.__heights = []; window.addEventListener('message', e => {"
+                 " try { const m = JSON.parse(e.data); if (m.subject === 'lti.frameResize')"
+                 " window.__heights.push(m.height); } catch (x) {} });")
+FRAME_HEIGHT = "document.getElementById('contentframe').clientHeight"
+
+
+def _body_height(frame: Frame) -> int:
+    return int(frame.evaluate("() => Math.ceil(Math.max(document.body.scrollHeight,"
+                              " document.body.getBoundingClientRect().height))"))
+
+
+def test_in_moodles_view_page_the_shipped_snippet_fits_the_frame_to_the_page(world: BrowserWorld,
+                                                                             page: Page) -> None:
+    """Moodle's view.php makes the frame as high as the window (here 560 px) and ignores frameResize;
+    with deploy/moodle's Additional HTML snippet the frame grows to the page, follows it when it grows
+    and shrinks, and keeps fitting after Moodle re-sizes it on a window resize."""
+    page.set_viewport_size({"width": 1280, "height": 560})
+    frame = _frame(page, world, TEACHER_ID, f"/teacher/course/{COURSE_ID}",
+                   at=world.moodle_view_page(TEACHER_ID))
+    content = _body_height(frame)
+    assert content > 560  # taller than the window, so Moodle alone would leave the teacher scrolling
+    page.wait_for_function(f"() => {FRAME_HEIGHT} === {content}")
+    frame.locator("details.annex-values > summary").first.click()
+    grown = _body_height(frame)
+    assert grown > content
+    page.wait_for_function(f"() => {FRAME_HEIGHT} === {grown}")
+    frame.locator("details.annex-values > summary").first.click()
+    page.wait_for_function(f"() => {FRAME_HEIGHT} === {content}")  # and back: the page shrank
+    page.set_viewport_size({"width": 1100, "height": 520})  # Moodle's script sets its window height again
+    frame.wait_for_timeout(300)
+    assert page.evaluate(f"() => {FRAME_HEIGHT}") == _body_height(frame)
+
+
+@pytest.mark.parametrize("trusted", ["http://localhost:1", "http://127.0.0.1:9"])
+def test_the_snippet_ignores_messages_from_any_other_origin(world: BrowserWorld, page: Page, trusted: str) -> None:
+    """Set up for another address (a typo, another tool), the snippet leaves Moodle's window-high frame
+    alone although the page did send its height; a message the course page posts itself (not from a
+    frame) with a height is ignored too."""
+    page.set_viewport_size({"width": 1280, "height": 560})
+    page.add_init_script(HEIGHTS_HEARD)
+    _frame(page, world, TEACHER_ID, f"/teacher/course/{COURSE_ID}", at=world.moodle_view_page(
+        TEACHER_ID, origin=trusted))
+    page.wait_for_function("() => window.__heights.length > 0 && window.__heights[0] > 560")
+    moodles = page.evaluate("() => { const f = document.getElementById('contentframe');"
+                            " return Math.round(window.innerHeight - f.getBoundingClientRect().top - 15); }")
+    page.evaluate("() => window.postMessage(JSON.stringify({subject: 'lti.frameResize', height: 5000}), '*')")
+    page.wait_for_function("() => window.__heights.includes(5000)")  # the forged message was delivered
+    frame_height = page.evaluate(f"() => {FRAME_HEIGHT}")
+    assert abs(frame_height - moodles) <= 1 and frame_height < 560

@@ -3,14 +3,17 @@
   "use strict";
 
   // Inside an LMS iframe, tell the platform how tall the page is so that it can size the frame to
-  // fit (the lti.frameResize message Canvas, Sakai, Brightspace and Moodle's message-handler plugin
-  // read; sent as a JSON string, which all of them parse). Sent on load and whenever the page's
-  // height changes (details opened, progress shown, window resized).
+  // fit (the lti.frameResize message Canvas, Sakai and Brightspace read, and Moodle with the snippet
+  // in deploy/moodle/additional-html-frame-resize.html; sent as a JSON string, which all of them
+  // parse). Sent on load and whenever the page's height changes (details opened, progress shown,
+  // window resized). The body's height, not the document's: the document is at least as tall as the
+  // frame, so a page that shrinks inside a frame grown for it would never say so.
   function reportHeight() {
     if (window.parent === window) { return; }
     var last = 0;
     function send() {
-      var height = Math.ceil(document.documentElement.scrollHeight);
+      var body = document.body;
+      var height = Math.ceil(Math.max(body.scrollHeight, body.getBoundingClientRect().height));
       if (height === last) { return; }
       last = height;
       window.parent.postMessage(JSON.stringify({ subject: "lti.frameResize", height: height }), "*");
