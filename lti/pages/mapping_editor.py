@@ -13,10 +13,11 @@ import difflib
 import hashlib
 import re
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.catalogue import (
@@ -31,6 +32,7 @@ from credbridge.connector.store.models import Award, Learner, MappingFile, Schoo
 from credbridge.mappings.completeness import completeness
 from credbridge.mappings.errors import MappingError, Problem
 from credbridge.mappings.evaluate import evaluate, resolve
+from credbridge.mappings.evidence import EvidenceFact
 from credbridge.mappings.loader import diff, load_mapping_text, warnings_of
 
 #: beyond this many learners the dry run names the first ones and counts the rest
@@ -172,8 +174,7 @@ def _dry_run(session: Session, school: School, ms: Any, sources: EvaluationSourc
             held[learner_id][code].add(version)
     learners = session.execute(select(Learner.id, Learner.full_name).where(Learner.school_id == school.id)
                                .order_by(Learner.full_name, Learner.id)).all()
-    for learner_id, name in learners:
-        facts = list(sources.evidence_facts(session, learner_id))
+    for learner_id, name, facts in _learners_with_facts(session, sources, learners):
         if not facts:
             continue
         result.learners_checked += 1
@@ -189,6 +190,24 @@ def _dry_run(session: Session, school: School, ms: Any, sources: EvaluationSourc
                 result.earners.append(NewEarner(
                     learner_id, name, code, earned.version, "new_version" if versions else "new",
                     needs_approval=earned.annex.issue_policy == "teacher_approval", can_issue=earned.can_issue))
+
+
+#: learners whose evidence one query reads during a dry run (a school of thousands is not one query
+#: per learner, nor one result set of everything)
+DRY_RUN_BATCH = 400
+
+
+def _learners_with_facts(session: Session, sources: EvaluationSources,
+                         learners: Sequence[Row[tuple[int, str]]]) -> Iterator[tuple[int, str, list[EvidenceFact]]]:
+    for start in range(0, len(learners), DRY_RUN_BATCH):
+        batch = learners[start:start + DRY_RUN_BATCH]
+        if sources.evidence_facts_many is not None:
+            many = sources.evidence_facts_many(session, [learner_id for learner_id, _ in batch])
+            for learner_id, name in batch:
+                yield learner_id, name, list(many.get(learner_id, ()))
+        else:
+            for learner_id, name in batch:
+                yield learner_id, name, list(sources.evidence_facts(session, learner_id))
 
 
 def confirmation_token(text: str, check: MappingCheck, current: MappingFile | None) -> str:

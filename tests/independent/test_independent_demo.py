@@ -148,7 +148,8 @@ def test_a_revoked_credential_fails_on_its_status(demo: dict[str, Any], independ
     index = json.loads(document)["credentialStatus"]["statusListIndex"]
     # all formats of one award share its status entry: the other one is another award's
     other = next(row for row in demo["rows"] if row[1] == "ob3-jwt" and _jwt_index(row[2]) != index)
-    revoked = _cli("credentials", "revoke", uuid, "--public-reason", "issued_in_error", env=demo["env"], cwd=demo["root"])
+    revoked = _cli("credentials", "revoke", uuid, "--public-reason", "issued_in_error", env=demo["env"],
+                   cwd=demo["root"])
     assert revoked.returncode == 0, revoked.stderr[-2000:]
     results = independent([_item(uuid, fmt, document), _item(*other)], http_hosts=["127.0.0.1"])
     assert failures(results[uuid]).keys() == {"status"}

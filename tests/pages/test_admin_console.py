@@ -10,19 +10,26 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from credbridge.connector.awards.decide import EvaluationSources
 from credbridge.connector.store.models import (
     AuditEntry,
     Award,
     Credential,
     MappingFile,
     OutboxItem,
+    School,
     SigningKey,
     TemplateDefinition,
 )
+from credbridge.lti.pages import mapping_editor
+from credbridge.lti.pages.mapping_editor import check_mapping
+from credbridge.mappings.evidence import EvidenceFact
 from tests.awards.conftest import MAPPING
-from tests.pages.conftest import Env, csrf_token
+from tests.pages.conftest import Env, csrf_token, evidence_book
 
 TEXT = Path(MAPPING).read_text("utf-8")
 #: a change to a unit that three templates contain (TD-READ is stacked into all of them)
@@ -385,3 +392,34 @@ def test_a_bad_logo_or_colour_changes_nothing(env: Env) -> None:
     with env.db.unit_of_work() as s:
         school = s.get(School, env.world.school_a)
         assert school.logo is None and school.locality is None and school.brand_colour is None
+
+
+def test_the_dry_run_reads_evidence_in_batches_and_finds_the_same_earners(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A school of thousands is read a batch of learners per query (``evidence_facts_many``), not one
+    query per learner; what the dry run finds does not depend on where the batches are cut."""
+    plain = evidence_book(env.world).sources()
+    asked: list[list[int]] = []
+
+    def many(session: Session, learner_ids: list[int]) -> dict[int, list[EvidenceFact]]:
+        asked.append(list(learner_ids))
+        return {i: list(plain.evidence_facts(session, i)) for i in learner_ids}
+
+    def one_by_one(session: Session, learner_id: int) -> list[EvidenceFact]:
+        raise AssertionError("the dry run asked for one learner's evidence although it can ask for many")
+
+    batched = EvaluationSources(one_by_one, plain.course_structure, evidence_facts_many=many)
+
+    def earners(sources: EvaluationSources) -> list[tuple[int, str, int, str]]:
+        with env.db.unit_of_work() as s:
+            check = check_mapping(RENAMED, "mapping.yaml", TEXT, session=s, school=s.get(School, env.world.school_a),
+                                  sources=sources)
+        return [(e.learner_id, e.code, e.version, e.kind) for e in check.earners]
+
+    expected = earners(plain)
+    assert {e[0] for e in expected} == {env.world.learner_hostile, env.world.learner_full}
+    assert earners(batched) == expected and len(asked) == 1  # this school fits in one batch
+    asked.clear()
+    monkeypatch.setattr(mapping_editor, "DRY_RUN_BATCH", 1)
+    assert earners(batched) == expected
+    assert len(asked) > 2 and all(len(ids) == 1 for ids in asked)
