@@ -41,7 +41,9 @@ def walk_world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) 
         database.dispose()
 
 
-@pytest.fixture(scope="session")
+# the package's, not the session's: Playwright's sync API allows one running instance per thread, and
+# later test modules (tests/security's SVG check, the next run of tests/pages' browser) start their own
+@pytest.fixture(scope="package")
 def walk_browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
