@@ -1,7 +1,8 @@
 """Bounds on what a request may carry: its size, and the integer ids in its path, query and forms.
 
 A 30 MB POST to ``/lti/login`` would otherwise be read whole; an id beyond what a database integer
-holds would reach the database and fail there (SQLite: "Python int too large", a 500). With these,
+holds would reach the database and fail there (SQLite: "Python int too large"; PostgreSQL, whose INTEGER
+has 32 bits: "integer out of range"; a 500). With these,
 an oversized body is a 413 before it is parsed and an impossible id is a 404, like any unknown id; a NUL
 character anywhere in the path, query or form is a 400 (PostgreSQL text cannot hold one).
 Ids in a query string or a form are read with :func:`database_id` (``request.args.get(…, type=database_id)``).
@@ -24,8 +25,8 @@ MAX_LOGO_BODY = 4 * 1024 * 1024
 #: the platform's requests: their refusals are launch errors (lti/errors.py)
 LAUNCH_ENDPOINTS = {"lti.login", "lti.launch"}
 LARGE_BODIES = {"admin.mapping_edit": MAX_MAPPING_BODY, "admin.school_update": MAX_LOGO_BODY}
-#: PostgreSQL BIGINT and SQLite INTEGER
-MAX_ID = 2**63 - 1
+#: the id columns are INTEGER: 64 bits in SQLite but 32 in PostgreSQL, so the smaller bound holds for both
+MAX_ID = 2**31 - 1
 #: a page number of a paged list whose offset still fits a database integer (at 1,000 rows a page)
 MAX_PAGE = MAX_ID // 1000
 
@@ -45,7 +46,7 @@ def page_number(value: str) -> int:
 
 
 class IdConverter(IntegerConverter):
-    """``<int:…>`` that matches only ids a database can hold (1 … 2**63-1)."""
+    """``<int:…>`` that matches only ids a database can hold (0 … 2**31-1)."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min", 0)

@@ -26,6 +26,8 @@ from credbridge.connector.store.models import (
 )
 
 FORMAT_VERSION = 1
+#: the learner id column is INTEGER, which has 32 bits in PostgreSQL
+MAX_ID = 2**31 - 1
 
 
 def _when(value: datetime | None) -> str | None:
@@ -39,7 +41,7 @@ def find_learners(session: Session, school_id: int, query: str, limit: int = 50)
         return []
     conditions = [Learner.email == text, Learner.idnumber == text, Learner.full_name.ilike(f"%{text}%"),
                   Learner.id.in_(select(LearnerIdentity.learner_id).where(LearnerIdentity.username == text))]
-    if text.isascii() and text.isdigit() and int(text) < 2**63:  # beyond any id: no learner (not a database error)
+    if text.isascii() and text.isdigit() and int(text) <= MAX_ID:  # beyond any id: no learner (not a database error)
         conditions.append(Learner.id == int(text))
     return list(session.scalars(select(Learner).where(Learner.school_id == school_id, or_(*conditions))
                                 .order_by(Learner.full_name, Learner.id).limit(limit)))
