@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 DEFAULT_CONFIG_FILE = "credbridge.toml"
 MIN_SECRET_LENGTH = 32
+#: a century: the retention pass subtracts the days from today, which a million days would take before year 1
+MAX_RETENTION_DAYS = 36_500
 
 
 class SettingsError(Exception):
@@ -74,10 +76,11 @@ class Settings(BaseSettings):
                                             description="port of the daemon's own /metrics (on daemon_metrics_host)")
     daemon_metrics_host: str = "127.0.0.1"
     retention_evidence_days: int | None = Field(
-        default=None, ge=30, description="delete superseded evidence versions, and the evidence of learners no "
-        "longer enrolled anywhere, older than this (unset: keep)")
-    retention_sync_runs_days: int | None = Field(default=180, ge=1, description="delete sync history older than this")
-    retention_work_items_days: int | None = Field(default=30, ge=1,
+        default=None, ge=30, le=MAX_RETENTION_DAYS,
+        description="delete superseded evidence versions older than this (unset: keep)")
+    retention_sync_runs_days: int | None = Field(default=180, ge=1, le=MAX_RETENTION_DAYS,
+                                                 description="delete sync history older than this")
+    retention_work_items_days: int | None = Field(default=30, ge=1, le=MAX_RETENTION_DAYS,
                                                   description="delete finished work items older than this")
 
     @field_validator("secret_key")

@@ -17,7 +17,7 @@ from credbridge.connector.issuing.formats.verify import verify_jwt
 from credbridge.connector.privacy.erase import ErasureRefused, erase_learner, pseudonym
 from credbridge.connector.privacy.export import export_learner, find_learners
 from credbridge.connector.privacy.retention import apply_retention
-from credbridge.connector.settings import load_settings
+from credbridge.connector.settings import MAX_RETENTION_DAYS, SettingsError, load_settings
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import (
@@ -201,6 +201,24 @@ def test_retention_deletes_old_history_and_never_current_evidence(database: Data
     unset = load_settings(secret_key=TEST_SECRET_KEY)  # evidence retention off by default
     with database.unit_of_work() as session:
         assert "superseded evidence versions" not in apply_retention(session, unset, now).deleted
+
+
+RETENTION_SETTINGS = ("retention_sync_runs_days", "retention_work_items_days", "retention_evidence_days")
+
+
+@pytest.mark.parametrize("name", RETENTION_SETTINGS)
+def test_a_retention_beyond_any_date_is_refused_at_start(name: str) -> None:
+    """A million days ("keep for ever") was accepted, then every daily pass failed on the date it
+    subtracts (OverflowError: date value out of range): nothing expired was deleted any more."""
+    with pytest.raises(SettingsError, match=f"CREDBRIDGE_{name.upper()} is wrong"):
+        load_settings(secret_key=TEST_SECRET_KEY, **{name: 1_000_000})
+
+
+def test_the_longest_retention_applies(database: Database, world: World) -> None:
+    longest = dict.fromkeys(RETENTION_SETTINGS, MAX_RETENTION_DAYS)
+    with database.unit_of_work() as session:
+        report = apply_retention(session, load_settings(secret_key=TEST_SECRET_KEY, **longest))
+    assert report.deleted["sync runs"] == 0 and report.deleted["superseded evidence versions"] == 0
 
 
 def test_find_learners_is_scoped_to_the_school(database: Database, world: World) -> None:
