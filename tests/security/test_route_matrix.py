@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from credbridge.connector.store.models import Credential, MappingFile, OutboxItem, School, StatusList
+from credbridge.connector.store.models import AuditEntry, Credential, MappingFile, OutboxItem, School, StatusList
 from credbridge.connector.sync.worker import request_course_sync
 from tests.pages.conftest import Env, csrf_token
 
@@ -233,3 +233,30 @@ def test_route_as_role(env: Env, row: Row, role: str) -> None:
         leaked = [secret for secret in SCHOOL_A_SECRETS if secret in body]
         assert not leaked, f"{row.method} {url} shows school A's {leaked} to {role}"
     assert "Traceback" not in body and not re.search(r"\bat 0x[0-9a-f]+", body)
+
+
+#: POSTs a platform sends cross-site: signed by the platform (id_token) and bound to the login's state
+#: cookie instead of a form token
+PLATFORM_POSTS = {"/lti/login", "/lti/launch"}
+CSRF_CASES = [pytest.param(row, id=f"POST {row.rule}") for row in ROWS
+              if row.method == "POST" and row.rule not in PLATFORM_POSTS]
+
+
+@pytest.mark.parametrize("row", CSRF_CASES)
+def test_every_form_post_needs_its_csrf_token(env: Env, row: Row) -> None:
+    """Without the token, or with a forged one, every form is refused before its view runs, whoever
+    sends it (the role the matrix lets through), and the page says the form expired."""
+    ids = _ids(env)
+    url = (row.url or row.rule).format(**ids)
+    through = [role for role, status in zip(ROLES, row.expect, strict=True) if status != NO]
+    client = _client(env, next((r for r in ("admin", "teacher", "learner") if r in through), "anonymous"))
+    data = {key: str(value).format(**ids) for key, value in row.data.items()}
+    with env.db.unit_of_work() as s:
+        audited = s.scalar(select(func.count()).select_from(AuditEntry))
+    for token in (None, "IjQ0ZDE.forged.token"):
+        response = client.post(url, data={**data, **({"csrf_token": token} if token else {})})
+        body = response.get_data(as_text=True)
+        assert response.status_code == BAD, f"POST {url} with csrf_token={token}: {response.status_code}"
+        assert "security token" in body or "expired" in body, body[:600]
+    with env.db.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry)) == audited, f"POST {url} changed something"
