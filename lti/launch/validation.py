@@ -5,6 +5,7 @@ by the caller before this runs, because it is what tells which platform to expec
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -81,10 +82,36 @@ def validate_id_token(id_token: str, *, platform: ExpectedPlatform, keys: KeySou
     _require(isinstance(message_type, str) and message_type in c.MESSAGE_TYPES, "message_type",
              f"message type {shown(message_type)} is not supported (LtiResourceLinkRequest, LtiDeepLinkingRequest)")
     _check_required_claims(payload, message_type)
+    _check_storable(payload)
     # last, so a token failing any other check does not burn its nonce
     _require(use_nonce(payload["nonce"], int(payload["exp"])), "nonce_replayed",
              "this id_token was already used (nonce replay)", 401)
     return payload
+
+
+#: a NUL (PostgreSQL text cannot hold one) or an unpaired surrogate (valid in JSON as "\\ud800", but no
+#: UTF-8 text: neither database stores it)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+def _check_storable(payload: dict[str, Any]) -> None:
+    """Claims are stored (the session, the learner, the course title, all claims for the services): text
+    no database can hold is refused by its claim rather than failing while being saved."""
+    for name, value in payload.items():
+        check = "claims" if _unstorable(name) else name.rsplit("/", 1)[-1][:60]
+        _require(not _unstorable(name) and not _unstorable(value), check,
+                 "the claim contains a NUL character or an unpaired surrogate (\\ud800-\\udfff), which no text "
+                 "can hold")
 
 
 def _check_audience(payload: dict[str, Any], client_id: str) -> None:

@@ -114,3 +114,25 @@ def test_a_refusal_does_not_echo_a_huge_value(lti_env: LtiEnvironment, client: F
     response = client.post("/lti/login", data={"iss": hostile, "login_hint": "5", "client_id": "x",
                                                "target_link_uri": lti_env.tool_url + "/lti/launch"})
     assert response.status_code == 401 and "A" * 200 not in response.get_data(as_text=True)
+
+
+# A platform's JSON may carry "\u0000" (PostgreSQL text cannot hold it) or an unpaired surrogate such as
+# "\ud800" (valid JSON, but no UTF-8 text: neither database can store it): a launch with one in the
+# learner's name, e-mail, sub or course title failed while being saved, with 500. Refused by the claim.
+UNSTORABLE = [("name", "Ana\x00"), ("email", "ana\x00@alpha.example"), ("sub", "\ud800"), ("given_name", "\udfff"),
+              (c.CONTEXT, {"id": "2", "title": "CNC\ud83d"}), (c.CUSTOM, {"note": "a\x00b"})]
+
+
+@pytest.mark.parametrize("environment", ["lti_env", pytest.param("pg_lti_env", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(("claim", "value"), UNSTORABLE, ids=[f"{claim.rsplit('/', 1)[-1]}={value!r}"
+                                                              for claim, value in UNSTORABLE])
+def test_text_no_database_can_store_is_refused_by_its_claim(request: pytest.FixtureRequest, environment: str,
+                                                            claim: str, value: object) -> None:
+    env: LtiEnvironment = request.getfixturevalue(environment)
+    client = env.app.test_client()
+    response = launch_with(client, env, "learner", **{claim.replace("/", "__"): value})
+    assert response.status_code == 400, response.status_code
+    assert _check(response) == claim.rsplit("/", 1)[-1]
+    with env.runtime.db.unit_of_work() as db:
+        assert db.scalars(select(LaunchSession)).all() == []  # nothing was kept
+        assert db.scalars(select(LtiUsedNonce)).all() == []  # and the nonce was not used up
