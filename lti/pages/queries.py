@@ -410,7 +410,8 @@ def learner_progress(session: Session, school_id: int, learner_ids: list[int],
         for code, tpl in result.template_progress.items():
             if (learner_id, code) not in cells:
                 started = tpl.units_achieved or any(
-                    cells.get((learner_id, u), Cell("not_started")).state == "in_progress" for u in tpl.units_missing)
+                    (cell := cells.get((learner_id, u))) is not None and cell.state == "in_progress"
+                    for u in tpl.units_missing)
                 state = "in_progress" if started else "not_started"
                 titles = {u: shown.get(u, u) for u in tpl.units_missing}
                 cells[(learner_id, code)] = Cell(state, needs=explain.template_needs(
@@ -439,11 +440,14 @@ def credentials_of(session: Session, award_ids: Iterable[int]) -> dict[int, list
     return found
 
 
-def _course_facts(session: Session, course_id: int, learner_ids: list[int]) -> list[tuple[int, EvidenceFact]]:
+def _learners_with_work(session: Session, course_id: int, learner_ids: list[int]) -> set[int]:
+    """Learners with current evidence in the course that shows they did something."""
+    if not learner_ids:
+        return set()
     rows = session.scalars(select(Evidence).where(
         Evidence.course_id == course_id, Evidence.learner_id.in_(learner_ids), Evidence.is_current.is_(True),
         Evidence.withdrawn.is_(False)).order_by(Evidence.id)).all()
-    return list(zip((r.learner_id for r in rows), facts_for(session, rows), strict=True))
+    return {row.learner_id for row, fact in zip(rows, facts_for(session, rows), strict=True) if fact.shows_work}
 
 
 def course_matrix(session: Session, school_id: int, course: Course, context_id: str | None, *,
@@ -456,15 +460,26 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
     learner_ids = [lr.id for lr in learners]
     awards = latest_awards(session, learner_ids)
     credentials = credentials_of(session, [a.id for a in awards.values()])
-    active = {fact_learner for fact_learner, fact in _course_facts(session, course.id, learner_ids)
-              if fact.shows_work} if learner_ids else set()
     progress = learner_progress(session, school_id, learner_ids, sources, columns=columns,
                                 wwwroots=wwwroots(session, school_id, course.connection_id))
+    # the course's own evidence tells "in progress" only for a cell that neither an award nor the
+    # evaluation decided: read once, and only when such a cell exists (with evaluation sources,
+    # every column the mappings resolve is decided by them, so usually never)
+    active_learners: list[set[int]] = []
+
+    def active() -> set[int]:
+        if not active_learners:
+            active_learners.append(_learners_with_work(session, course.id, learner_ids))
+        return active_learners[0]
+
+    awards_of: dict[int, list[Award]] = defaultdict(list)
+    for (lid, _code), award in awards.items():
+        awards_of[lid].append(award)
     cells: dict[tuple[int, str], Cell] = {}
     for learner in learners:
         units_done: dict[str, datetime | None] = {}
-        for (lid, _code), award in awards.items():
-            if lid == learner.id and award.status not in ("revoked",):
+        for award in awards_of.get(learner.id, ()):
+            if award.status not in ("revoked",):
                 units_done.update(_snapshot_units(award.snapshot))
         for column in columns:
             key = (learner.id, column.code)
@@ -478,7 +493,7 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
                 cells[key] = progress.cells[key]
             elif column.kind == "unit" and column.code in units_done:
                 cells[key] = Cell("achieved", units_done[column.code])
-            elif learner.id in active:
+            elif learner.id in active():
                 cells[key] = Cell("in_progress")
             else:
                 cells[key] = Cell("not_started")
