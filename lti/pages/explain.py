@@ -321,10 +321,16 @@ class Source:
     technical: tuple[str, ...] = ()
 
 
+def is_derived(raw: Any) -> bool:
+    """Whether a snapshot element was derived from evidence (``{"value", "source", "provenance"}``)
+    rather than written in the mapping file."""
+    return isinstance(raw, dict) and "value" in raw and ("source" in raw or "provenance" in raw)
+
+
 def source_phrase(raw: Any, facts_by_id: dict[str, EvidenceFact] | None = None,
                   course_name: Callable[[str], str] | None = None) -> Source:
     """``raw`` is a snapshot element; derived ones look like ``{"value", "source", "provenance"}``."""
-    if not (isinstance(raw, dict) and "value" in raw and ("source" in raw or "provenance" in raw)):
+    if not is_derived(raw):
         return Source(gettext("Written in the school's mapping file"))
     provenance = [p for p in raw.get("provenance") or [] if isinstance(p, dict)]
     technical = tuple(dict.fromkeys(

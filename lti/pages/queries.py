@@ -226,14 +226,14 @@ def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en",
     """
     snapshot = snapshot or {}
     titles = {str(u.get("code")): u.get("title") for u in snapshot.get("units") or [] if isinstance(u, dict)}
+    declared: explain.Source | None = None  # "written in the mapping file": translated once for all such values
     rows = []
     for name in ANNEX_KEYS:
         raw = snapshot.get(name)
         if raw in (None, "", [], {}):
             continue
-        value = raw
-        if isinstance(raw, dict) and "value" in raw and ("source" in raw or "provenance" in raw):
-            value = raw["value"]
+        derived = explain.is_derived(raw)
+        value = raw["value"] if derived else raw
         if value in (None, "", [], {}):
             continue
         if name == "grades" and isinstance(value, dict):
@@ -242,7 +242,11 @@ def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en",
         else:
             text = _special(name, value, locale) or _plain(value, locale)
         if text:
-            source = explain.source_phrase(raw, facts_by_id)
+            if derived:
+                source = explain.source_phrase(raw, facts_by_id)
+            else:
+                declared = declared or explain.source_phrase(raw)
+                source = declared
             rows.append(AnnexRow(name, text, source, _language(value, locale)))
     return rows
 
