@@ -20,7 +20,7 @@ from typing import Any
 from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_decimal, format_percent
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from credbridge.connector.awards.decide import EvaluationSources, resolved_mappings
 from credbridge.connector.issuing.formats.errors import ContentError
@@ -434,12 +434,17 @@ def latest_awards(session: Session, learner_ids: Iterable[int]) -> dict[tuple[in
     return found
 
 
-def credentials_of(session: Session, award_ids: Iterable[int]) -> dict[int, list[Credential]]:
+def credentials_of(session: Session, award_ids: Iterable[int], *, documents: bool = True
+                   ) -> dict[int, list[Credential]]:
+    """The credentials of these awards; without ``documents`` the signed documents (kilobytes each) are
+    not read: the course matrix only links to each credential."""
     found: dict[int, list[Credential]] = defaultdict(list)
     ids = list(award_ids)
     if ids:
-        for credential in session.scalars(select(Credential).where(Credential.award_id.in_(ids))
-                                          .order_by(Credential.format)):
+        query = select(Credential).where(Credential.award_id.in_(ids)).order_by(Credential.format)
+        if not documents:
+            query = query.options(defer(Credential.document, raiseload=True))
+        for credential in session.scalars(query):
             found[credential.award_id].append(credential)
     return found
 
@@ -463,7 +468,7 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
         learners = [lr for lr in learners if lr.id == learner_id]
     learner_ids = [lr.id for lr in learners]
     awards = latest_awards(session, learner_ids)
-    credentials = credentials_of(session, [a.id for a in awards.values()])
+    credentials = credentials_of(session, [a.id for a in awards.values()], documents=False)
     progress = learner_progress(session, school_id, learner_ids, sources, columns=columns,
                                 wwwroots=wwwroots(session, school_id, course.connection_id))
     # the course's own evidence tells "in progress" only for a cell that neither an award nor the

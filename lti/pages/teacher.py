@@ -75,11 +75,14 @@ def _matrix(context_id: str, search: str = "") -> tuple[LaunchSession, Matrix, s
     launch = require_course(context_id)
     with unit_of_work() as session:
         course = _course_for(session, launch, context_id)
+        # held here, the school stays in the session's (weak) identity map: the matrix's evaluation
+        # reads it again, and would otherwise query it a second time
+        school = session.get(School, launch.school_id)
         matrix = course_matrix(session, launch.school_id, course, context_id, search=search, locale=_locale(),
                                sources=evaluation_sources())
         connection = session.get(LmsConnection, course.connection_id)
         error = connection.last_error if connection is not None else None
-        identity = identity_of(session.get(School, launch.school_id))
+        identity = identity_of(school)
         session.expunge_all()
     return launch, matrix, error, identity
 
