@@ -227,9 +227,10 @@ def quantiles(values: list[float]) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------- set-up
-def start_postgres(url: str | None) -> tuple[str, Callable[[], None]]:
+def start_postgres(url: str | None) -> tuple[str, Callable[[], None], int | None]:
+    """The database URL, how to stop the server, and its postmaster's pid (None for ``--pg-url``)."""
     if url:
-        return url, lambda: None
+        return url, lambda: None, None
     from pytest_postgresql.janitor import DatabaseJanitor
 
     from tests.support.postgres import LocalPostgres
@@ -237,7 +238,8 @@ def start_postgres(url: str | None) -> tuple[str, Callable[[], None]]:
     local = LocalPostgres()
     server = local.start()
     DatabaseJanitor(user=server.user, host=server.host, port=server.port, dbname="bench").init()
-    return server.url("bench"), local.stop
+    postmaster = int((local.data / "postmaster.pid").read_text().split()[0])
+    return server.url("bench"), local.stop, postmaster
 
 
 def prepare_database(db_url: str, platform_url: str, deployment_id: str) -> dict[str, Any]:
@@ -264,8 +266,13 @@ def prepare_database(db_url: str, platform_url: str, deployment_id: str) -> dict
         runtime.close()
 
 
-def start_gunicorn(port: int, db_url: str, log: Path, profile_dir: Path | None) -> subprocess.Popen[bytes]:
+def start_gunicorn(port: int, db_url: str, log: Path, profile_dir: Path | None,
+                   workers: int | None = None, threads: int | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDBRIDGE_")}
+    if workers:
+        env["CREDBRIDGE_WEB_WORKERS"] = str(workers)
+    if threads:
+        env["CREDBRIDGE_WEB_THREADS"] = str(threads)
     env.update(CREDBRIDGE_DATABASE_URL=db_url, CREDBRIDGE_SECRET_KEY=SECRET, CREDBRIDGE_BIND=f"127.0.0.1:{port}",
                CREDBRIDGE_BASE_URL=f"http://127.0.0.1:{port}", CREDBRIDGE_LOG_LEVEL="WARNING")
     app = "credbridge.lti.wsgi:app"
@@ -301,6 +308,46 @@ def worker_cpu(master_pid: int) -> float:
     return total
 
 
+def tree_cpu(pid: int | None) -> float:
+    """CPU seconds of a process and its descendants, live and ended (0 without a pid)."""
+    import psutil
+
+    if pid is None:
+        return 0.0
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    for process in processes:
+        try:
+            t = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def cpu_snapshot(gunicorn_pid: int, postgres_pid: int | None, moodle_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each part of the run, of this process (the browsers), and of the machine
+    (busy time of all CPUs): the difference is what the rest of the machine took meanwhile."""
+    import psutil
+
+    own = psutil.Process().cpu_times()
+    busy = psutil.cpu_times()
+    return {"gunicorn": worker_cpu(gunicorn_pid), "postgres": tree_cpu(postgres_pid), "moodle": tree_cpu(moodle_pid),
+            "browsers": own.user + own.system,
+            "machine": busy.user + busy.nice + busy.system + busy.irq + busy.softirq + busy.steal}
+
+
+def cpu_share(before: dict[str, float], after: dict[str, float], launches: int) -> dict[str, float]:
+    """ms of CPU per launch of each part, and of the rest of the machine (other work) in the same time."""
+    used = {k: (after[k] - before[k]) * 1000 / max(1, launches) for k in before}
+    used["other"] = max(0.0, used.pop("machine") - sum(used.values()))
+    return used
+
+
 def gunicorn_workers(log: Path) -> int:
     return len(set(re.findall(r"Booting worker with pid: (\d+)", log.read_text())))
 
@@ -322,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=2.0,
                         help="mean pause of a user between launches, seconds (default 2; the saturation run has none)")
     parser.add_argument("--profile", action="store_true", help="write pyinstrument profiles of the requests")
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: the shipped config's)")
+    parser.add_argument("--threads", type=int, help="threads per worker (default: the shipped config's)")
     parser.add_argument("--serve-platform", nargs=2, metavar=("PORT", "TOOL_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_platform:
@@ -333,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="credbridge-bench-launch-"))
     tool_port, platform_port = free_port(), free_port()
     tool_url = f"http://127.0.0.1:{tool_port}"
-    db_url, stop_pg = start_postgres(args.pg_url)
+    db_url, stop_pg, postmaster = start_postgres(args.pg_url)
     moodle = subprocess.Popen([sys.executable, __file__, "--serve-platform", str(platform_port), tool_url],
                               stdout=subprocess.PIPE, stderr=(work_dir / "platform.log").open("wb"), text=True)
     gunicorn = None
@@ -344,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_dir = work_dir / "profiles" if args.profile else None
         if profile_dir:
             profile_dir.mkdir()
-        gunicorn = start_gunicorn(tool_port, db_url, work_dir / "gunicorn.log", profile_dir)
+        gunicorn = start_gunicorn(tool_port, db_url, work_dir / "gunicorn.log", profile_dir, args.workers, args.threads)
         teachers = info["teachers"]
 
         def launch(http: requests.Session, i: int) -> dict[str, float]:
@@ -357,13 +406,21 @@ def main(argv: list[str] | None = None) -> int:
             return {"static": time.perf_counter() - t0}
 
         run_users(4, 2, launch)  # warm-up: every worker imports, connects and fetches the platform's keys
+
+        def snapshot() -> dict[str, float]:
+            assert gunicorn is not None
+            return cpu_snapshot(gunicorn.pid, postmaster, moodle.pid)
+
         cpu0 = worker_cpu(gunicorn.pid)
         static_before, static_errors, static_s = run_users(args.users, per_user * 4, static)
         cpu1 = worker_cpu(gunicorn.pid)
+        paced0 = snapshot()
         results, errors, elapsed = run_users(args.users, per_user, launch, think=args.think)
+        paced1 = snapshot()
         cpu2 = worker_cpu(gunicorn.pid)
         saturated, saturated_errors, saturated_s = run_users(args.users, max(2, per_user // 2), launch)
         cpu3 = worker_cpu(gunicorn.pid)
+        paced_cpu = cpu_share(paced0, paced1, len(results))
         errors += saturated_errors
         static_after, more_errors, _ = run_users(args.users, per_user * 4, static)
         static_errors += more_errors
@@ -396,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     capacity = len(saturated) / saturated_s if saturated_s else 0.0
     print(f"LTI launch under load — {args.users} concurrent users, each launching {per_user} times with "
           f"{args.think:g} s between launches (then {max(2, per_user // 2)} times each with none: saturated); "
-          f"gunicorn (deploy/gunicorn.conf.py: {workers} workers × 2 threads) on PostgreSQL; course of "
+          f"gunicorn (deploy/gunicorn.conf.py: {workers} workers × {args.threads or 2} threads) on PostgreSQL; "
+          f"course of "
           f"{seeded['course_learners']} learners, {seeded['awards']} awards in the school")
     print_table(table, counts)
     tool_q = dict(table)["credbridge: login + launch + page"]
@@ -407,6 +465,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gunicorn CPU: {cpu_launch_ms:.0f} ms per launch (login + launch + page), {cpu_static_ms:.1f} ms per "
           f"static request; so at most {1000 * (os.cpu_count() or 1) / max(cpu_launch_ms, 1e-9):.1f} launches/s "
           f"on this machine's {os.cpu_count()} CPUs if nothing else ran")
+    ours = sum(v for k, v in paced_cpu.items() if k != "other")
+    print(f"CPU per launch in the paced run: gunicorn {paced_cpu['gunicorn']:.0f} ms, PostgreSQL "
+          f"{paced_cpu['postgres']:.0f} ms, emulated Moodle {paced_cpu['moodle']:.0f} ms, the {args.users} browsers "
+          f"(this process) {paced_cpu['browsers']:.0f} ms: {ours * rate / 1000:.2f} CPUs at {rate:.1f} launches/s; "
+          f"the rest of the machine (other work) {paced_cpu['other'] * rate / 1000:.2f} CPUs meanwhile, "
+          f"of {os.cpu_count()}")
     if tool_q and static_q:
         print(f"launch p95 / static p95: {tool_q['p95'] / static_q['p95']:.1f}×; target p95 < 150 ms at "
               f"{args.users} users: {'met' if tool_q['p95'] < 150 else 'missed'}")
@@ -420,10 +484,12 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"bench": "launch", "machine": {**m, "load_before": [round(x, 2) for x in load_before],
                                                      "load_after": [round(x, 2) for x in load_after]},
                       "users": args.users, "launches_per_user": per_user, "gunicorn_workers": workers,
+                      "gunicorn_threads": args.threads or 2,
                       "course_learners": seeded["course_learners"], "launches": len(results), "failed": len(errors),
                       "think_s": args.think, "launches_per_s": round(rate, 2), "elapsed_s": round(elapsed, 2),
                       "saturated_launches_per_s": round(capacity, 2), "cpu_ms_per_launch": round(cpu_launch_ms, 1),
                       "cpu_ms_per_static": round(cpu_static_ms, 2),
+                      "paced_cpu_ms_per_launch": {k: round(v, 1) for k, v in paced_cpu.items()},
                       "ms": {label: {k: round(v, 1) for k, v in q.items()} for label, q in table}},
                      separators=(",", ":")))
     return 1 if errors else 0

@@ -10,7 +10,7 @@ import os
 
 bind = os.environ.get("CREDBRIDGE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("CREDBRIDGE_WEB_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-threads = 2
+threads = int(os.environ.get("CREDBRIDGE_WEB_THREADS", 2))
 # longer than nginx's upstream keep-alive (60 s): otherwise gunicorn (2 s by default) closes a pooled
 # connection just as the proxy sends the next request on it, and that POST fails with a reset
 # (bench/launch.py saw 6 of 494 launches fail so before this; bench/RESULTS.md)

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from babel.dates import format_date, format_time
-from flask import Flask
+from flask import Flask, g
 from flask_babel import get_locale, get_timezone, lazy_gettext
 
 from credbridge.connector.issuing.notify import verification_url
@@ -158,8 +158,14 @@ def _datetime(value: datetime | None) -> str:
 
 
 def _element(name: str) -> str:
-    label = ELEMENT_LABELS.get(name)
-    return str(label) if label is not None else name.replace("_", " ").capitalize()
+    """An Annex I element's label; translated once per request and language (a course page shows the
+    same dozen labels in every award's cell)."""
+    said = g.setdefault("cb_element_labels", {})
+    key = (str(get_locale() or "en"), name)
+    if key not in said:
+        label = ELEMENT_LABELS.get(name)
+        said[key] = str(label) if label is not None else name.replace("_", " ").capitalize()
+    return said[key]
 
 
 def _i18n_text(value: Any) -> str:

@@ -248,8 +248,26 @@ def _so_far(need: Need) -> str:
     return ""
 
 
+#: sentences already said, by (language, the need's repr): a course page says the same few needs for
+#: many learners, and each sentence costs several catalogue look-ups and a Babel number format. The
+#: key is the repr, not the need itself, because equal decimals may be written differently (60 vs 60.0)
+_SAID: dict[tuple[str, str], Markup] = {}
+_SAID_MAX = 4096
+
+
 def sentence(need: Need) -> Markup:
     """One need as a sentence in the reader's language (HTML: the activity is a link to Moodle)."""
+    key = (_locale(), repr(need))
+    said = _SAID.get(key)
+    if said is None:
+        said = _say(need)
+        if len(_SAID) >= _SAID_MAX:  # bounded: start over rather than keep every score ever seen
+            _SAID.clear()
+        _SAID[key] = said
+    return said
+
+
+def _say(need: Need) -> Markup:
     what = _link(need)
     if need.kind == "quiz":
         text = escape(gettext("Pass %(activity)s with %(threshold)s")) % {
@@ -303,10 +321,16 @@ class Source:
     technical: tuple[str, ...] = ()
 
 
+def is_derived(raw: Any) -> bool:
+    """Whether a snapshot element was derived from evidence (``{"value", "source", "provenance"}``)
+    rather than written in the mapping file."""
+    return isinstance(raw, dict) and "value" in raw and ("source" in raw or "provenance" in raw)
+
+
 def source_phrase(raw: Any, facts_by_id: dict[str, EvidenceFact] | None = None,
                   course_name: Callable[[str], str] | None = None) -> Source:
     """``raw`` is a snapshot element; derived ones look like ``{"value", "source", "provenance"}``."""
-    if not (isinstance(raw, dict) and "value" in raw and ("source" in raw or "provenance" in raw)):
+    if not is_derived(raw):
         return Source(gettext("Written in the school's mapping file"))
     provenance = [p for p in raw.get("provenance") or [] if isinstance(p, dict)]
     technical = tuple(dict.fromkeys(

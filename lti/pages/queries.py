@@ -20,7 +20,7 @@ from typing import Any
 from babel.core import Locale, UnknownLocaleError
 from babel.numbers import format_decimal, format_percent
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from credbridge.connector.awards.decide import EvaluationSources, resolved_mappings
 from credbridge.connector.issuing.formats.errors import ContentError
@@ -226,14 +226,14 @@ def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en",
     """
     snapshot = snapshot or {}
     titles = {str(u.get("code")): u.get("title") for u in snapshot.get("units") or [] if isinstance(u, dict)}
+    declared: explain.Source | None = None  # "written in the mapping file": translated once for all such values
     rows = []
     for name in ANNEX_KEYS:
         raw = snapshot.get(name)
         if raw in (None, "", [], {}):
             continue
-        value = raw
-        if isinstance(raw, dict) and "value" in raw and ("source" in raw or "provenance" in raw):
-            value = raw["value"]
+        derived = explain.is_derived(raw)
+        value = raw["value"] if derived else raw
         if value in (None, "", [], {}):
             continue
         if name == "grades" and isinstance(value, dict):
@@ -242,7 +242,11 @@ def annex_rows(snapshot: dict[str, Any] | None, locale: str = "en",
         else:
             text = _special(name, value, locale) or _plain(value, locale)
         if text:
-            source = explain.source_phrase(raw, facts_by_id)
+            if derived:
+                source = explain.source_phrase(raw, facts_by_id)
+            else:
+                declared = declared or explain.source_phrase(raw)
+                source = declared
             rows.append(AnnexRow(name, text, source, _language(value, locale)))
     return rows
 
@@ -410,7 +414,8 @@ def learner_progress(session: Session, school_id: int, learner_ids: list[int],
         for code, tpl in result.template_progress.items():
             if (learner_id, code) not in cells:
                 started = tpl.units_achieved or any(
-                    cells.get((learner_id, u), Cell("not_started")).state == "in_progress" for u in tpl.units_missing)
+                    (cell := cells.get((learner_id, u))) is not None and cell.state == "in_progress"
+                    for u in tpl.units_missing)
                 state = "in_progress" if started else "not_started"
                 titles = {u: shown.get(u, u) for u in tpl.units_missing}
                 cells[(learner_id, code)] = Cell(state, needs=explain.template_needs(
@@ -429,21 +434,29 @@ def latest_awards(session: Session, learner_ids: Iterable[int]) -> dict[tuple[in
     return found
 
 
-def credentials_of(session: Session, award_ids: Iterable[int]) -> dict[int, list[Credential]]:
+def credentials_of(session: Session, award_ids: Iterable[int], *, documents: bool = True
+                   ) -> dict[int, list[Credential]]:
+    """The credentials of these awards; without ``documents`` the signed documents (kilobytes each) are
+    not read: the course matrix only links to each credential."""
     found: dict[int, list[Credential]] = defaultdict(list)
     ids = list(award_ids)
     if ids:
-        for credential in session.scalars(select(Credential).where(Credential.award_id.in_(ids))
-                                          .order_by(Credential.format)):
+        query = select(Credential).where(Credential.award_id.in_(ids)).order_by(Credential.format)
+        if not documents:
+            query = query.options(defer(Credential.document, raiseload=True))
+        for credential in session.scalars(query):
             found[credential.award_id].append(credential)
     return found
 
 
-def _course_facts(session: Session, course_id: int, learner_ids: list[int]) -> list[tuple[int, EvidenceFact]]:
+def _learners_with_work(session: Session, course_id: int, learner_ids: list[int]) -> set[int]:
+    """Learners with current evidence in the course that shows they did something."""
+    if not learner_ids:
+        return set()
     rows = session.scalars(select(Evidence).where(
         Evidence.course_id == course_id, Evidence.learner_id.in_(learner_ids), Evidence.is_current.is_(True),
         Evidence.withdrawn.is_(False)).order_by(Evidence.id)).all()
-    return list(zip((r.learner_id for r in rows), facts_for(session, rows), strict=True))
+    return {row.learner_id for row, fact in zip(rows, facts_for(session, rows), strict=True) if fact.shows_work}
 
 
 def course_matrix(session: Session, school_id: int, course: Course, context_id: str | None, *,
@@ -455,16 +468,27 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
         learners = [lr for lr in learners if lr.id == learner_id]
     learner_ids = [lr.id for lr in learners]
     awards = latest_awards(session, learner_ids)
-    credentials = credentials_of(session, [a.id for a in awards.values()])
-    active = {fact_learner for fact_learner, fact in _course_facts(session, course.id, learner_ids)
-              if fact.shows_work} if learner_ids else set()
+    credentials = credentials_of(session, [a.id for a in awards.values()], documents=False)
     progress = learner_progress(session, school_id, learner_ids, sources, columns=columns,
                                 wwwroots=wwwroots(session, school_id, course.connection_id))
+    # the course's own evidence tells "in progress" only for a cell that neither an award nor the
+    # evaluation decided: read once, and only when such a cell exists (with evaluation sources,
+    # every column the mappings resolve is decided by them, so usually never)
+    active_learners: list[set[int]] = []
+
+    def active() -> set[int]:
+        if not active_learners:
+            active_learners.append(_learners_with_work(session, course.id, learner_ids))
+        return active_learners[0]
+
+    awards_of: dict[int, list[Award]] = defaultdict(list)
+    for (lid, _code), award in awards.items():
+        awards_of[lid].append(award)
     cells: dict[tuple[int, str], Cell] = {}
     for learner in learners:
         units_done: dict[str, datetime | None] = {}
-        for (lid, _code), award in awards.items():
-            if lid == learner.id and award.status not in ("revoked",):
+        for award in awards_of.get(learner.id, ()):
+            if award.status not in ("revoked",):
                 units_done.update(_snapshot_units(award.snapshot))
         for column in columns:
             key = (learner.id, column.code)
@@ -478,7 +502,7 @@ def course_matrix(session: Session, school_id: int, course: Course, context_id: 
                 cells[key] = progress.cells[key]
             elif column.kind == "unit" and column.code in units_done:
                 cells[key] = Cell("achieved", units_done[column.code])
-            elif learner.id in active:
+            elif learner.id in active():
                 cells[key] = Cell("in_progress")
             else:
                 cells[key] = Cell("not_started")

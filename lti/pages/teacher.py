@@ -69,17 +69,22 @@ def _course_for(session: Any, launch: LaunchSession, context_id: str) -> Any:
     return course
 
 
-def _matrix(context_id: str, search: str = "") -> tuple[LaunchSession, Matrix, str | None]:
-    """The course matrix, and the error of the course's Moodle connection (what Moodle hides from sync)."""
+def _matrix(context_id: str, search: str = "") -> tuple[LaunchSession, Matrix, str | None, Any]:
+    """The course matrix, the error of the course's Moodle connection (what Moodle hides from sync),
+    and the school's identity for the page header (read in the same transaction)."""
     launch = require_course(context_id)
     with unit_of_work() as session:
         course = _course_for(session, launch, context_id)
+        # held here, the school stays in the session's (weak) identity map: the matrix's evaluation
+        # reads it again, and would otherwise query it a second time
+        school = session.get(School, launch.school_id)
         matrix = course_matrix(session, launch.school_id, course, context_id, search=search, locale=_locale(),
                                sources=evaluation_sources())
         connection = session.get(LmsConnection, course.connection_id)
         error = connection.last_error if connection is not None else None
+        identity = identity_of(school)
         session.expunge_all()
-    return launch, matrix, error
+    return launch, matrix, error, identity
 
 
 @bp.get("/course/<context_id>")
@@ -88,7 +93,7 @@ def course(context_id: str) -> Any:
     search = request.args.get("q", "")[:200]
     state_filter = request.args.get("state", "")
     unit_filter = request.args.get("unit", "")
-    launch, matrix, connection_error = _matrix(context_id, search)
+    launch, matrix, connection_error, identity = _matrix(context_id, search)
     columns = [c for c in matrix.columns if not unit_filter or c.code == unit_filter]
     learners = [lr for lr in matrix.learners
                 if not state_filter or any(matrix.cell(lr.id, c.code).state == state_filter for c in columns)]
@@ -107,7 +112,7 @@ def course(context_id: str) -> Any:
                            learners=learners, counts=counts, chart=chart, states=STATES, search=search,
                            state_filter=state_filter, unit_filter=unit_filter, context_id=context_id,
                            work_id=request.args.get("work", type=int), waiting=waiting, selectable=selectable,
-                           page_school=_identity(launch.school_id), connection_error=connection_error)
+                           page_school=identity, connection_error=connection_error)
 
 
 def _identity(school_id: int) -> Any:
@@ -118,7 +123,7 @@ def _identity(school_id: int) -> Any:
 @bp.get("/course/<context_id>/matrix.json")
 @require_role("instructor")
 def matrix_json(context_id: str) -> Any:
-    _launch, matrix, _error = _matrix(context_id, request.args.get("q", "")[:200])
+    _launch, matrix, _error, _school = _matrix(context_id, request.args.get("q", "")[:200])
     return jsonify({
         "course": {"id": matrix.course.moodle_id, "name": matrix.course.fullname},
         "columns": [{"kind": c.kind, "code": c.code, "version": c.version, "title": c.title} for c in matrix.columns],

@@ -200,19 +200,22 @@ def _open_session(registration_id: int, claims: dict[str, Any]) -> tuple[str, st
         db.add(row)
         db.execute(delete(LaunchSession).where(LaunchSession.expires_at < datetime.now(UTC)))
         session_id, learner_id = row.id, row.learner_id
+        # in the same transaction: where a teacher lands depends on whether sync has seen the course
+        synced = (message_type != c.DEEP_LINKING_REQUEST and bool(set(roles) & {INSTRUCTOR, ADMINISTRATOR})
+                  and _course_synced(db, registration.connection_id, context_id))
     log.info("LTI launch: %s roles=%s context=%s", message_type, roles, context_id)
-    return session_id, _landing(message_type, roles, context_id, learner_id, registration_id)
+    return session_id, _landing(message_type, roles, context_id, learner_id, synced)
 
 
 def _landing(message_type: str, roles: list[str], context_id: str | None, learner_id: int | None,
-             registration_id: int) -> str:
+             course_synced: bool) -> str:
     """Teachers land on their course, learners on their own records; the full pages when the app has
     them (and, for a teacher, once sync has seen the course), else the minimal ones of this package."""
     full = current_app.blueprints
     if message_type == c.DEEP_LINKING_REQUEST:
         return url_for("lti.deep_link_form")
     if roles and set(roles) & {INSTRUCTOR, ADMINISTRATOR} and context_id:
-        if "teacher" in full and _course_synced(registration_id, context_id):
+        if "teacher" in full and course_synced:
             return url_for("teacher.course", context_id=context_id)
         return url_for("pages.course", context_id=context_id)
     if learner_id is not None:
@@ -222,16 +225,13 @@ def _landing(message_type: str, roles: list[str], context_id: str | None, learne
     return url_for("pages.home")
 
 
-def _course_synced(registration_id: int, context_id: str) -> bool:
-    moodle_id = c.numeric_id(context_id)
-    if moodle_id is None:
+def _course_synced(db: Any, connection_id: int | None, context_id: str | None) -> bool:
+    """Whether sync has seen the course on the Moodle connection the platform is linked to."""
+    moodle_id = c.numeric_id(context_id) if context_id else None
+    if moodle_id is None or connection_id is None:
         return False
-    with runtime().db.unit_of_work() as db:
-        registration = db.get(LtiRegistration, registration_id)
-        if registration is None or registration.connection_id is None:
-            return False
-        return db.scalars(select(Course.id).where(Course.connection_id == registration.connection_id,
-                                                  Course.moodle_id == moodle_id)).first() is not None
+    return db.scalars(select(Course.id).where(Course.connection_id == connection_id,
+                                              Course.moodle_id == moodle_id)).first() is not None
 
 
 def _record_templates(db: Any, registration_id: int, context_id: str, resource_link_id: str, codes: str,
