@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from credbridge.connector import school_policy
 from credbridge.connector.commands.common import runtime_or_exit, with_runtime
+from credbridge.connector.issuing.formats.eu_authority import is_country_code
 from credbridge.connector.passwords import hash_password
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.settings import config_file_path
@@ -86,8 +87,8 @@ def schools() -> None:
 def schools_add(runtime: Runtime, slug: str, legal_name: str, country: str, homepage: str | None,
                 identifiers: tuple[str, ...]) -> None:
     """Add a school."""
-    country = country.upper()
-    if len(country) != 2 or not country.isalpha():
+    country = country.upper() if country.isascii() else country  # "ß".upper() is "SS", South Sudan
+    if not is_country_code(country):
         raise click.BadParameter(f"{country!r} is not an ISO 3166-1 alpha-2 code (e.g. HR, SI)",
                                  param_hint="--country")
     parsed: dict[str, str] = {}

@@ -29,6 +29,7 @@ from credbridge.connector.awards.catalogue import (
     mapping_history,
     mapping_version,
 )
+from credbridge.connector.issuing.formats.eu_authority import is_country_code
 from credbridge.connector.issuing.keys import ensure_school_key, rotate_school_key
 from credbridge.connector.keys import REGISTRATION_LINK_LIFETIME, school_registration_token
 from credbridge.connector.moodle.client import MoodleClient
@@ -216,9 +217,10 @@ def school_update() -> Any:
     who signs). Every field is checked first; a bad one changes nothing."""
     school_id = _school_id()
     legal_name = request.form.get("legal_name", "").strip()
-    country = request.form.get("country", "").strip().upper()
+    country = request.form.get("country", "").strip()
+    country = country.upper() if country.isascii() else country  # "ß".upper() is "SS", South Sudan
     colour = request.form.get("brand_colour", "").strip()
-    if not legal_name or len(country) != 2 or not country.isalpha():
+    if not legal_name or not is_country_code(country):
         flash(gettext("The awarding body needs a name and a two-letter country code; nothing was changed."), "error")
         return redirect(url_for(".home"))
     if colour and not BRAND_COLOUR.fullmatch(colour):

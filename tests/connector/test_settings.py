@@ -74,3 +74,14 @@ def test_admin_command_stores_a_scrypt_hash_never_the_password(tmp_path: Path) -
     row = sqlite3.connect(tmp_path / "credbridge.db").execute("SELECT email, password_hash FROM admin_user").fetchone()
     assert row[0] == "a@tss.example"
     assert row[1].startswith("scrypt:") and "correct horse" not in row[1]
+
+
+def test_a_school_in_no_country_is_refused_by_its_option(tmp_path: Path) -> None:
+    assert run_cli(["init"], {}, tmp_path).returncode == 0
+    for country in ("ZZ", "ß", "EU"):
+        refused = run_cli(["schools", "add", "--slug", "tss", "--name", "Tehnička škola", "--country", country], {},
+                          tmp_path)
+        assert refused.returncode == 2 and "--country" in refused.stderr and "not an ISO 3166-1" in refused.stderr
+    import sqlite3
+
+    assert sqlite3.connect(tmp_path / "credbridge.db").execute("SELECT count(*) FROM school").fetchone() == (0,)

@@ -39,3 +39,21 @@ def test_a_web_address_or_none_is_saved(env: Env, homepage: str) -> None:
     assert "School profile saved." in page
     with env.db.unit_of_work() as s:
         assert s.get(School, env.world.school_a).homepage == (homepage or None)
+
+
+@pytest.mark.parametrize("country", ["ZZ", "EU", "ÄÖ", "ß", "QQ", "H", "HRV", "1A"])
+def test_a_country_that_is_no_country_changes_nothing(env: Env, country: str) -> None:
+    """The awarding body's country is signed into every credential (OB 3.0 address, ELM countryCode):
+    a code that names no country ("ZZ" unknown, "ß" which upper-cases to South Sudan's "SS") is refused."""
+    page = _save(env, country=country).get_data(as_text=True)
+    assert "a two-letter country code; nothing was changed" in page
+    with env.db.unit_of_work() as s:
+        school = s.get(School, env.world.school_a)
+        assert (school.locality, school.country) == (None, "HR")
+
+
+@pytest.mark.parametrize("country", ["si", "BA", "XK", "US"])
+def test_a_country_code_is_saved_in_capitals(env: Env, country: str) -> None:
+    assert "School profile saved." in _save(env, country=country).get_data(as_text=True)
+    with env.db.unit_of_work() as s:
+        assert s.get(School, env.world.school_a).country == country.upper()

@@ -6,6 +6,10 @@ set a school issuer needs (EU/EEA/candidate countries, EU official languages) is
 
 from __future__ import annotations
 
+import functools
+
+from babel import Locale
+
 from credbridge.connector.issuing.formats.errors import ContentError
 
 COUNTRY_SCHEME = "http://publications.europa.eu/resource/authority/country"
@@ -43,6 +47,23 @@ LANGUAGES: dict[str, tuple[str, str]] = {
     "sq": ("SQI", "Albanian"), "no": ("NOR", "Norwegian"), "is": ("ISL", "Icelandic"),
     "tr": ("TUR", "Turkish"), "uk": ("UKR", "Ukrainian"),
 }
+
+
+#: two-letter CLDR region codes that name no country (unknown, pseudo-locales, groupings)
+_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "QO", "UN", "XA", "XB"})
+
+
+@functools.cache
+def _country_codes() -> frozenset[str]:
+    return frozenset(code for code in Locale("en").territories
+                     if len(code) == 2 and code.isascii() and code.isalpha() and code not in _NOT_COUNTRIES)
+
+
+def is_country_code(code: str) -> bool:
+    """Whether ``code`` is a country's ISO 3166-1 alpha-2 code (CLDR's list as Babel ships it, with XK
+    for Kosovo): ``ZZ``, ``ÄÖ`` or ``EU`` are not, and would be signed into credentials as the issuer's
+    country."""
+    return code in _country_codes()
 
 
 def country(alpha2: str) -> tuple[str, str]:
