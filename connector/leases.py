@@ -6,11 +6,19 @@ concurrent claimers never block on or take each other's rows. SQLite has one wri
 (``BEGIN IMMEDIATE`` in :mod:`credbridge.connector.store.db`), which makes the plain
 select-then-update safe there. A lease that expires (its worker died) can be claimed again; every
 write by the previous owner after that is refused by :func:`still_holds`.
+
+A lease is short and kept alive by a :class:`Heartbeat` while its work runs, however long that work
+takes: a live worker never loses its rows to an impatient one, and a dead worker's rows are free
+again one lease period after its last heartbeat (see :func:`hold_seconds` for how the daemon turns
+its ``lease_seconds`` setting into that period).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -19,7 +27,18 @@ from sqlalchemy.orm import Session
 
 from credbridge.connector.store.base import utcnow
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: a heartbeat renews a lease this many times per lease period, so one late beat never loses it
+BEATS_PER_LEASE = 3
+
+
+def hold_seconds(lease_seconds: float, poll_seconds: float) -> float:
+    """How long each claim or heartbeat holds a row, so that another worker holds the work of a dead one
+    within ``lease_seconds`` of its death: the lease runs out ``lease_seconds - poll_seconds`` after the
+    last heartbeat (which came before the death), and an idle worker looks every ``poll_seconds``."""
+    return max(1.0, lease_seconds - poll_seconds)
 
 
 def claim(
@@ -27,28 +46,37 @@ def claim(
     model: type[T],
     *,
     owner: str,
-    lease_seconds: int,
+    lease_seconds: float,
     due: ColumnElement[bool],
     order_by: Any,
     limit: int = 1,
     now: datetime | None = None,
+    taken_from: dict[int, str] | None = None,
 ) -> Sequence[T]:
     """Lease up to ``limit`` rows of ``model`` matching ``due`` whose lease is free or expired.
 
     The caller commits; the lease counts from then. Rows come back ordered by ``order_by``.
+    ``taken_from`` (when given) receives, for each row whose earlier lease had run out, its old owner.
     """
     now = now or utcnow()
-    free = or_(model.lease_expires_at.is_(None), model.lease_expires_at < now)  # type: ignore[attr-defined]
-    query = select(model).where(and_(due, free)).order_by(order_by).limit(limit)
+    order = order_by if isinstance(order_by, tuple | list) else (order_by,)
+    query = select(model).where(and_(due, is_free(model, now))).order_by(*order).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = session.scalars(query).all()
     expires = now + timedelta(seconds=lease_seconds)
     for row in rows:
+        if taken_from is not None and row.lease_owner is not None:  # type: ignore[attr-defined]
+            taken_from[row.id] = row.lease_owner  # type: ignore[attr-defined]
         row.lease_owner = owner  # type: ignore[attr-defined]
         row.lease_expires_at = expires  # type: ignore[attr-defined]
     session.flush()
     return rows
+
+
+def is_free(model: Any, now: datetime) -> ColumnElement[bool]:
+    """Unleased, or leased by a worker whose lease ran out (it died, or lost touch with the database)."""
+    return or_(model.lease_expires_at.is_(None), model.lease_expires_at < now)
 
 
 def still_holds(session: Session, row: Any, owner: str, now: datetime | None = None) -> bool:
@@ -62,18 +90,127 @@ def still_holds(session: Session, row: Any, owner: str, now: datetime | None = N
     return current is not None and current[0] == owner and current[1] is not None and current[1] >= now
 
 
-def extend(session: Session, row: Any, owner: str, lease_seconds: int) -> bool:
+def held(session: Session, model: Any, ids: Iterable[int], owner: str, now: datetime | None = None) -> set[int]:
+    """Which of ``ids`` ``owner`` still holds; on PostgreSQL the rows stay locked until the caller commits,
+    so nobody can take them over between this check and the caller's writes."""
+    ids = sorted(set(ids))
+    if not ids:
+        return set()
+    now = now or utcnow()
+    query = (select(model.id).where(model.id.in_(ids), model.lease_owner == owner, model.lease_expires_at >= now)
+             .order_by(model.id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return set(session.scalars(query))
+
+
+def extend(session: Session, row: Any, owner: str, lease_seconds: float) -> bool:
     """Push the expiry out for a long job; False if the lease was lost meanwhile."""
-    model = type(row)
+    return bool(extend_many(session, type(row), [row.id], owner, lease_seconds))
+
+
+def extend_many(session: Session, model: Any, ids: Iterable[int], owner: str, lease_seconds: float) -> set[int]:
+    """Renew ``owner``'s current leases on ``ids``; returns the ids it still holds."""
+    ids = sorted(set(ids))
+    if not ids:
+        return set()
     now = utcnow()
-    result = session.execute(
+    session.execute(
         update(model)
-        .where(model.id == row.id, model.lease_owner == owner, model.lease_expires_at >= now)
+        .where(model.id.in_(ids), model.lease_owner == owner, model.lease_expires_at >= now)
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return set(session.scalars(select(model.id).where(model.id.in_(ids), model.lease_owner == owner,
+                                                      model.lease_expires_at > now)))
 
 
 def release(row: Any) -> None:
     row.lease_owner = None
     row.lease_expires_at = None
+
+
+class Heartbeat:
+    """Keeps ``owner``'s leases on some rows of ``model`` alive while their work runs.
+
+    A background thread renews them every ``lease_seconds / 3`` in its own short transaction. A row
+    whose lease is found lost (it ran out — the database was unreachable for a whole lease period, or
+    the process was frozen — and another worker may have it now) is dropped and reported through
+    :attr:`lost` and ``on_lost``: the work should stop at its next safe point, and its writes are
+    refused anyway by :func:`still_holds`. ``watch`` (the daemon's stop event) is relayed to
+    ``on_stop`` within a fraction of a second, so long work can react to a shutdown too.
+
+    Use as a context manager around the work; :meth:`hold` / :meth:`drop` change the rows it keeps.
+    """
+
+    TICK_SECONDS = 0.2
+
+    def __init__(self, db: Any, model: Any, owner: str, lease_seconds: float, *,
+                 on_lost: Callable[[set[int]], None] | None = None, watch: threading.Event | None = None,
+                 on_stop: Callable[[], None] | None = None, interval: float | None = None) -> None:
+        self.db = db
+        self.model = model
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.interval = interval if interval is not None else lease_seconds / BEATS_PER_LEASE
+        self.on_lost = on_lost
+        self.watch = watch
+        self.on_stop = on_stop
+        self.lost = threading.Event()
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stop_relayed = False
+
+    def hold(self, *ids: int) -> None:
+        with self._lock:
+            self._ids.update(ids)
+
+    def drop(self, *ids: int) -> None:
+        with self._lock:
+            self._ids.difference_update(ids)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat:{self.owner}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def beat(self) -> set[int]:
+        """Renew now; returns the rows lost since the last beat (also reported to ``on_lost``)."""
+        with self._lock:
+            ids = set(self._ids)
+        if not ids:
+            return set()
+        with self.db.unit_of_work() as session:
+            kept = extend_many(session, self.model, ids, self.owner, self.lease_seconds)
+        lost = ids - kept
+        if lost:
+            self.drop(*lost)
+            log.warning("%s: lease lost on %s %s (the work must stop; its results will be refused)", self.owner,
+                        self.model.__tablename__, sorted(lost))
+            self.lost.set()
+            if self.on_lost is not None:
+                self.on_lost(lost)
+        return lost
+
+    def _run(self) -> None:
+        next_beat = time.monotonic() + self.interval
+        while not self._done.wait(self.TICK_SECONDS):
+            if self.watch is not None and self.watch.is_set() and not self._stop_relayed:
+                self._stop_relayed = True
+                if self.on_stop is not None:
+                    self.on_stop()
+            if time.monotonic() < next_beat:
+                continue
+            try:
+                self.beat()
+                next_beat = time.monotonic() + self.interval
+            except Exception:  # the database is unreachable: try again soon, the lease may still be saved
+                log.warning("%s: heartbeat failed, retrying", self.owner, exc_info=True)
+                next_beat = time.monotonic() + min(self.interval, 1.0)

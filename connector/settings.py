@@ -56,7 +56,12 @@ class Settings(BaseSettings):
     sync_interval_minutes: int = Field(default=15, ge=1, le=1440)
     reconcile_hour_utc: int = Field(default=2, ge=0, le=23)
     daemon_id: str = Field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
-    lease_seconds: int = Field(default=300, ge=10)
+    lease_seconds: int = Field(
+        default=60, ge=2,
+        description="a killed daemon's work is taken over within this time (leases are renewed while work runs)",
+    )
+    poll_seconds: float = Field(default=2.0, gt=0, le=60,
+                                description="how often an idle daemon worker looks for work")
     mappings_dir: Path | None = None
     smtp_host: str | None = None
     smtp_port: int = 25

@@ -96,7 +96,7 @@ def _due_now(session: Session, award: Award, now: datetime, *, revive_dead: bool
                                                          OutboxItem.status.in_(states))):
         if item.status == "dead":
             item.status = "failed" if item.attempts else "pending"
-            item.attempts = 0
+            item.attempts = item.crashes = 0
             audit(session, school_id=award.school_id, actor="system:outbox", action="outbox.revived",
                   subject_type="outbox_item", subject_id=item.id, target=item.target)
         item.next_attempt_at = now

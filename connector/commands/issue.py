@@ -48,9 +48,9 @@ def evaluate_pending(runtime: Runtime, school_id: int | None) -> int:
                     lease_seconds=runtime.settings.lease_seconds, kinds=[handlers.EVALUATE])
     done = 0
     with progress("evaluating learners", total) as bar:
-        while worker.run_one():
-            done += 1
-            bar.advance()
+        while ran := worker.run_one():  # one learner, or a batch of them
+            done += ran
+            bar.advance(ran)
     return done
 
 

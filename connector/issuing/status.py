@@ -79,6 +79,21 @@ def allocate(session: Session, school_id: int, *, size_bits: int = DEFAULT_SIZE_
     return status_list, index
 
 
+def allocate_many(session: Session, school_id: int, count: int, *,
+                  size_bits: int = DEFAULT_SIZE_BITS) -> list[tuple[int, int]]:
+    """``count`` consecutive entries (list id, index) of the school's open lists, with one lock and one
+    update per list instead of one per credential: what a batch of deliveries reserves before signing."""
+    entries: list[tuple[int, int]] = []
+    while len(entries) < count:
+        status_list, first = allocate(session, school_id, size_bits=size_bits)
+        take = min(count - len(entries), status_list.size_bits - first)
+        entries.extend((status_list.id, first + i) for i in range(take))
+        status_list.next_index = first + take
+        status_list.full = status_list.next_index >= status_list.size_bits
+        session.flush()
+    return entries
+
+
 def revoke_credential(session: Session, credential: Credential, *, reason: str, actor: str,
                       now: datetime | None = None) -> None:
     """Flip the status bit (when the credential has one) and record who revoked it and why."""

@@ -49,6 +49,50 @@ def build_documents(content_for: Any, key: Any, outputs: list[str]) -> dict[str,
     return out
 
 
+def check_learner(learner: Learner) -> None:
+    if not learner.email or "@" not in learner.email:
+        raise PermanentIssueError(f"embedded: learner {learner.id} ({learner.full_name}) has no e-mail address; "
+                                  "the OB 3.0 identity needs one")
+
+
+def sign_award(payload: AwardPayload, idempotency_key: str, *, school: School, learner: Learner, key: Any,
+               base_url: str, status_list_id: int, status_index: int,
+               issued_at: datetime) -> dict[str, tuple[str, str]]:
+    """The award's documents, signed with ``key`` at the given status-list entry: format -> (credential
+    uuid, document). Pure CPU (no database), so a batch can be signed outside any transaction."""
+    subject = fc.Learner(moodle_id=learner.id, full_name=learner.full_name,
+                         given_name=payload.learner_given_name, family_name=payload.learner_family_name,
+                         email=learner.email or "", idnumber=learner.idnumber or "")
+    status = fc.StatusEntry(status_list_url(base_url, school, status_list_id), status_index)
+    did = school_did(base_url, school)
+
+    def content_for(fmt: str) -> fc.CredentialContent:
+        return build_content(snapshot=payload.snapshot, credential_id=credential_uuid(idempotency_key, fmt,
+                                                                    payload.snapshot.get("identity_salt", "")),
+                             issuer_did=did, school_homepage=school.homepage or base_url,
+                             learner=subject, issued_at=issued_at, status=status,
+                             branding=branding_of(school))
+
+    outputs = [f for f in payload.snapshot.get("outputs") or ["ob3-jwt"] if f in FORMATS]
+    try:
+        return build_documents(content_for, key, outputs)
+    except (SnapshotError, FormatError, ValueError) as exc:
+        raise PermanentIssueError(f"embedded: award {payload.award_id}: {exc}") from exc
+
+
+def store_documents(session: Session, payload: AwardPayload, documents: dict[str, tuple[str, str]], *, key: Any,
+                    status_list_id: int, status_index: int, issued_at: datetime) -> None:
+    """The Credential rows of one award (and the audit entry), in the caller's transaction."""
+    for fmt, (cid, document) in documents.items():
+        session.add(Credential(uuid=cid, award_id=payload.award_id, school_id=payload.school_id, format=fmt,
+                               target=EmbeddedAdapter.name, document=document, status_list_id=status_list_id,
+                               status_index=status_index, issued_at=issued_at))
+    audit(session, school_id=payload.school_id, actor="system:embedded-signer", action="credential.issued",
+          subject_type="award", subject_id=payload.award_id, kid=key.verification_method,
+          status_list_id=status_list_id, status_index=status_index,
+          credentials={fmt: cid for fmt, (cid, _doc) in documents.items()})
+
+
 class EmbeddedAdapter:
     name = "embedded"
 
@@ -87,41 +131,18 @@ class EmbeddedAdapter:
         school = session.get(School, payload.school_id)
         learner = session.get(Learner, payload.learner_id)
         assert school is not None and learner is not None
-        if not learner.email or "@" not in learner.email:
-            raise PermanentIssueError(f"embedded: learner {learner.id} ({learner.full_name}) has no e-mail address; "
-                                      "the OB 3.0 identity needs one")
+        check_learner(learner)
         key = current_school_key(session, school, self.base_url)
         status_list, index = allocate(session, school.id)
         session.flush()
         issued_at = datetime.now(UTC).replace(microsecond=0)
-        subject = fc.Learner(moodle_id=learner.id, full_name=learner.full_name,
-                             given_name=payload.learner_given_name, family_name=payload.learner_family_name,
-                             email=learner.email, idnumber=learner.idnumber or "")
-        status = fc.StatusEntry(status_list_url(self.base_url, school, status_list.id), index)
-        did = school_did(self.base_url, school)
-
-        def content_for(fmt: str) -> fc.CredentialContent:
-            return build_content(snapshot=payload.snapshot, credential_id=credential_uuid(idempotency_key, fmt,
-                                                                        payload.snapshot.get("identity_salt", "")),
-                                 issuer_did=did, school_homepage=school.homepage or self.base_url,
-                                 learner=subject, issued_at=issued_at, status=status,
-                                 branding=branding_of(school))
-
-        outputs = [f for f in payload.snapshot.get("outputs") or ["ob3-jwt"] if f in FORMATS]
-        try:
-            documents = build_documents(content_for, key, outputs)
-        except (SnapshotError, FormatError, ValueError) as exc:
-            raise PermanentIssueError(f"embedded: award {payload.award_id}: {exc}") from exc
-        for fmt, (cid, document) in documents.items():
-            session.add(Credential(uuid=cid, award_id=payload.award_id, school_id=school.id, format=fmt,
-                                   target=self.name, document=document, status_list_id=status_list.id,
-                                   status_index=index, issued_at=issued_at))
+        documents = sign_award(payload, idempotency_key, school=school, learner=learner, key=key,
+                               base_url=self.base_url, status_list_id=status_list.id, status_index=index,
+                               issued_at=issued_at)
+        store_documents(session, payload, documents, key=key, status_list_id=status_list.id, status_index=index,
+                        issued_at=issued_at)
         session.flush()
-        audit(session, school_id=school.id, actor="system:embedded-signer", action="credential.issued",
-              subject_type="award", subject_id=payload.award_id, kid=key.verification_method,
-              status_list_id=status_list.id, status_index=index,
-              credentials={fmt: cid for fmt, (cid, _doc) in documents.items()})
-        first = outputs[0]
+        first = next(iter(documents))
         return IssueResult(external_id=documents[first][0], documents={f: d[0] for f, d in documents.items()})
 
     def revoke(self, external_id: str, reason: str) -> None:

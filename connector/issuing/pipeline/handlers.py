@@ -8,10 +8,13 @@ Importing this module registers them; the daemon imports it at start-up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+
+from sqlalchemy import select
 
 from credbridge.connector.awards.actions import REVOKE_EXTERNAL, revoke_issued
 from credbridge.connector.awards.audit import audit
-from credbridge.connector.awards.decide import evaluate_learner
+from credbridge.connector.awards.decide import evaluate_learner, resolved_mappings
 from credbridge.connector.awards.sources import store_sources
 from credbridge.connector.issuing.adapters import AdapterRegistry
 from credbridge.connector.issuing.notify import notify_award
@@ -20,10 +23,13 @@ from credbridge.connector.issuing.pipeline.payload import build_payload
 from credbridge.connector.settings import Settings
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.models import Award, Learner, OutboxItem, School, WorkItem
-from credbridge.connector.sync.worker import WorkContext, register_handler
+from credbridge.connector.sync.worker import WorkContext, register_batch_handler, register_handler
 
 log = logging.getLogger("credbridge.issuing.handlers")
 EVALUATE = "evaluate"
+#: learners evaluated in one transaction (the school's mappings are resolved once for all of them)
+EVALUATE_BATCH = 100
+NOTIFY_BATCH = 50
 
 
 def handle_evaluate(ctx: WorkContext, item: WorkItem) -> None:
@@ -38,6 +44,50 @@ def handle_evaluate(ctx: WorkContext, item: WorkItem) -> None:
         outcome = evaluate_learner(session, school, learner_id, utcnow(), sources=store_sources())
     log.info("evaluate learner %s: new awards %d, flagged %d, revoked %d", learner_id, len(outcome.created),
              len(outcome.flagged), len(outcome.revoked))
+
+
+def handle_evaluate_batch(ctx: WorkContext, items: Sequence[WorkItem]) -> dict[int, str]:
+    """Many learners at once, in one transaction: each in a savepoint, so one learner's error (named in
+    its item) does not undo the others' awards; the school's mappings are resolved once."""
+    failures: dict[int, str] = {}
+    sources = store_sources()
+    now = utcnow()
+    created = 0
+    with ctx.db.unit_of_work() as session:
+        ids = {int(item.payload["learner_id"]) for item in items}
+        learners = {lr.id: lr for lr in session.scalars(select(Learner).where(Learner.id.in_(ids)))}
+        schools: dict[int, School] = {}
+        resolved: dict[int, object] = {}
+        for item in items:
+            learner = learners.get(int(item.payload["learner_id"]))
+            if learner is None:
+                continue  # the learner is gone (erased); nothing to decide
+            try:
+                with session.begin_nested():
+                    school = schools.get(learner.school_id) or session.get(School, learner.school_id)
+                    assert school is not None
+                    schools[school.id] = school
+                    if school.id not in resolved:
+                        resolved[school.id] = resolved_mappings(session, school, sources)
+                    outcome = evaluate_learner(session, school, learner.id, now, sources=sources,
+                                               resolved=resolved[school.id])  # type: ignore[arg-type]
+                    created += len(outcome.created)
+            except Exception as exc:
+                log.exception("evaluate learner %s failed", learner.id)
+                failures[item.id] = f"{type(exc).__name__}: {exc}"
+    log.info("evaluated %d learners: %d new awards, %d failed", len(items), created, len(failures))
+    return failures
+
+
+def handle_notify_batch(ctx: WorkContext, items: Sequence[WorkItem]) -> dict[int, str]:
+    failures = {}
+    for item in items:
+        try:
+            notify_award(ctx.db, _settings(ctx), int(item.payload["award_id"]))
+        except Exception as exc:
+            log.exception("notify award %s failed", item.payload.get("award_id"))
+            failures[item.id] = f"{type(exc).__name__}: {exc}"
+    return failures
 
 
 def _settings(ctx: WorkContext) -> Settings:
@@ -87,8 +137,8 @@ def handle_revoke_external(ctx: WorkContext, item: WorkItem) -> None:
 
 
 def register() -> None:
-    register_handler(EVALUATE, handle_evaluate)
-    register_handler(NOTIFY_KIND, handle_notify)
+    register_batch_handler(EVALUATE, handle_evaluate_batch, EVALUATE_BATCH)
+    register_batch_handler(NOTIFY_KIND, handle_notify_batch, NOTIFY_BATCH)
     register_handler(REVOKE_EXTERNAL, handle_revoke_external)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from credbridge.connector.awards.audit import audit
+from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit
 from credbridge.connector.issuing.pipeline.idempotency import idempotency_key
 from credbridge.connector.store.models import Award, OutboxItem, School, WorkItem
 
@@ -17,6 +18,7 @@ KNOWN_TARGETS = ("embedded", "edc", "badgr", "credly", "accredible", "webhook")
 #: award states in which its outbox rows may be sent
 SENDABLE_AWARD_STATES = ("approved", "issuing", "failed")
 NOTIFY_KIND = "notify"
+log = logging.getLogger("credbridge.issuing.outbox")
 
 
 class UnknownTarget(ValueError):
@@ -67,6 +69,64 @@ def all_sent(session: Session, award_id: int) -> bool:
     return bool(items) and all(i.status == "sent" for i in items)
 
 
+def lock_awards(session: Session, award_ids: Iterable[int]) -> list[Award]:
+    """The awards, row-locked until the caller commits (PostgreSQL; SQLite has one writer anyway), always
+    in id order so that two workers locking overlapping sets cannot deadlock. Their attributes are read
+    again under the lock, not taken from the session's earlier reads."""
+    ids = sorted(set(award_ids))
+    if not ids:
+        return []
+    query = select(Award).where(Award.id.in_(ids)).order_by(Award.id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return list(session.scalars(query))
+
+
+def complete_awards(session: Session, award_ids: Iterable[int], *, notify: bool = True,
+                    actor: str = SYSTEM_OUTBOX) -> list[int]:
+    """Move every award of ``award_ids`` that is ``issuing`` and whose deliveries are all sent to ``issued``
+    (and queue its notification); returns the ids moved.
+
+    Two deliveries of one award may be recorded by two workers at the same moment: each must see the
+    other's outcome, or neither would finish the award. So the award row is locked first and the
+    deliveries are read after the lock (a new statement sees every commit made until then): whichever
+    worker comes second sees both sent, and the move from ``issuing`` happens exactly once."""
+    awards = [a for a in lock_awards(session, award_ids) if a.status == "issuing"]
+    if not awards:
+        return []
+    ids = [a.id for a in awards]
+    states: dict[int, set[str]] = {}
+    for award_id, status in session.execute(select(OutboxItem.award_id, OutboxItem.status)
+                                            .where(OutboxItem.award_id.in_(ids))):
+        states.setdefault(award_id, set()).add(status)
+    done = []
+    for award in awards:
+        if states.get(award.id) == {"sent"}:
+            award.status = "issued"
+            audit(session, school_id=award.school_id, actor=actor, action="award.issued", subject_type="award",
+                  subject_id=award.id)
+            if notify:
+                enqueue_notification(session, award)
+            done.append(award.id)
+    return done
+
+
+def repair_awards(session: Session, *, limit: int = 1000) -> list[int]:
+    """The sweep behind :func:`complete_awards`: awards left ``issuing`` although every delivery is sent
+    (what a lost race or a crash between the two used to leave), issued now with their notification."""
+    candidates = list(session.scalars(
+        select(Award.id).where(Award.status == "issuing",
+                               ~select(OutboxItem.id).where(OutboxItem.award_id == Award.id,
+                                                            OutboxItem.status != "sent").exists(),
+                               select(OutboxItem.id).where(OutboxItem.award_id == Award.id).exists())
+        .order_by(Award.id).limit(limit)))
+    repaired = complete_awards(session, candidates, actor="system:sweeper")
+    if repaired:
+        log.warning("%d award(s) were left issuing with every delivery sent; issued now: %s", len(repaired),
+                    repaired[:20])
+    return repaired
+
+
 def may_have_issued(session: Session, award: Award) -> bool:
     """Whether a credential of the award may exist at some target: issued, being sent, or a send whose
     outcome was never learnt (a timeout after the target committed, a worker that died)."""
@@ -80,4 +140,5 @@ def enqueue_notification(session: Session, award: Award) -> None:
     key = f"award:{award.id}"
     exists = session.scalar(select(WorkItem.id).where(WorkItem.kind == NOTIFY_KIND, WorkItem.key == key))
     if exists is None:
-        session.add(WorkItem(school_id=award.school_id, kind=NOTIFY_KIND, key=key, payload={"award_id": award.id}))
+        session.add(WorkItem(school_id=award.school_id, kind=NOTIFY_KIND, key=key, payload={"award_id": award.id},
+                             status="pending", attempts=0, crashes=0, progress={}))

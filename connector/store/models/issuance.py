@@ -57,12 +57,17 @@ class OutboxItem(Base):
     status: Mapped[str] = mapped_column(
         String(20), default="pending", doc="pending | sending | sent | failed | dead"
     )
-    attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0, doc="sends started, including those a crash cut short")
+    crashes: Mapped[int] = mapped_column(default=0, server_default="0",
+                                         doc="sends whose worker died or lost the lease before the outcome was known")
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     external_id: Mapped[str | None] = mapped_column(String(300))
+    status_list_id: Mapped[int | None] = mapped_column(
+        ForeignKey("status_list.id"), doc="embedded target: the status-list entry reserved for the credentials")
+    status_index: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
