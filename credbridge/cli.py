@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "issue": "credbridge.connector.commands.issue:issue",
     "credentials": "credbridge.connector.commands.issue:credentials",
     "outbox": "credbridge.connector.commands.issue:outbox",
+    "work": "credbridge.connector.commands.work:work",
     "mappings": "credbridge.connector.commands.mappings:mappings",
     "lti": "credbridge.connector.commands.lti:lti",
     "keys": "credbridge.connector.commands.lti:keys",
