@@ -14,6 +14,7 @@ import logging
 
 from credbridge.connector.issuing.adapters import AdapterRegistry
 from credbridge.connector.issuing.pipeline import handlers as issuing_handlers
+from credbridge.connector.issuing.pipeline.backoff import Backoff
 from credbridge.connector.issuing.pipeline.outbox import repair_awards
 from credbridge.connector.issuing.pipeline.worker import OutboxWorker, WorkerConfig
 from credbridge.connector.privacy import retention
@@ -37,7 +38,8 @@ def build_daemon(db: Database, settings: Settings, *, workers: int = 2, poll_sec
         outbox = outboxes.get(worker.owner)
         if outbox is None:
             outbox = outboxes[worker.owner] = OutboxWorker(
-                db, adapters, WorkerConfig(owner=f"{worker.owner}:outbox", lease_seconds=daemon.hold_seconds))
+                db, adapters, WorkerConfig(owner=f"{worker.owner}:outbox", lease_seconds=daemon.hold_seconds,
+                                           backoff=Backoff(base_seconds=settings.retry_seconds)))
         stats = outbox.run_batch()
         if stats.claimed:
             log.info("outbox: %d claimed, %d sent, %d reconciled, %d failed, %d dead", stats.claimed, stats.sent,

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     )
     poll_seconds: float = Field(default=2.0, gt=0, le=60,
                                 description="how often an idle daemon worker looks for work")
+    retry_seconds: float = Field(default=30.0, gt=0, le=3600,
+                                 description="first delay before a failed work item (a sync, an evaluation) or "
+                                             "delivery is retried; doubled after each failure")
     mappings_dir: Path | None = None
     smtp_host: str | None = None
     smtp_port: int = 25

@@ -82,6 +82,15 @@ class WorkInterrupted(Exception):
     lost); the item is put back as pending (neither a failure nor a crash) for the next worker."""
 
 
+class WorkDeferred(WorkInterrupted):
+    """Raised by a handler whose work cannot be done yet (it waits for other work, such as a sync that
+    has not stored everything the item needs): put back, due again in ``delay`` seconds, not a failure."""
+
+    def __init__(self, reason: str, delay: float) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
 Handler = Callable[[WorkContext, WorkItem], None]
 #: runs several items of one kind at once; returns {item id: error} for those that failed
 BatchHandler = Callable[[WorkContext, Sequence[WorkItem]], dict[int, str]]
@@ -168,11 +177,14 @@ class Worker:
     """Claims due items (one, or a batch of one kind) and runs their handler; ``stop`` ends it between items."""
 
     def __init__(self, db: Database, owner: str, *, settings: Settings | None = None, lease_seconds: float = 300,
-                 kinds: list[str] | None = None, stop: threading.Event | None = None) -> None:
+                 kinds: list[str] | None = None, stop: threading.Event | None = None,
+                 retry_seconds: float | None = None) -> None:
         self.db = db
         self.owner = owner
         self.settings = settings
         self.lease_seconds = lease_seconds
+        self.retry_seconds = retry_seconds if retry_seconds is not None else (
+            settings.retry_seconds if settings is not None else 30.0)
         self.kinds = kinds
         self.stop = stop or threading.Event()
 
@@ -296,6 +308,10 @@ class Worker:
                 raise LookupError(f"no handler registered for work kind {item.kind!r}")
             with job_context(f"{item.kind}:{item.id}"):  # every log line of the handler names its item
                 handler(ctx, item)
+        except WorkDeferred as exc:
+            log.info("work %s %s: not yet (%s); again in %.0f s", item.kind, item.key, exc, exc.delay)
+            self.release_current(item.id, delay=exc.delay)
+            return
         except WorkInterrupted:
             log.info("work %s %s: interrupted (shutdown or lost lease), released for the next worker",
                      item.kind, item.key)
@@ -313,9 +329,12 @@ class Worker:
         handler = registered.handler
         try:
             failures = handler(ctx, items)
-        except WorkInterrupted:
+        except WorkInterrupted as exc:
+            delay = exc.delay if isinstance(exc, WorkDeferred) else 0.0
+            if delay:
+                log.info("work %s: %d items not yet (%s); again in %.0f s", items[0].kind, len(items), exc, delay)
             for item in items:
-                self.release_current(item.id)
+                self.release_current(item.id, delay=delay)
             return
         except Exception as exc:
             log.exception("work %s: a batch of %d failed", items[0].kind, len(items))
@@ -341,7 +360,7 @@ class Worker:
                     row.attempts += 1
                     row.last_error = error[:4000]
                     row.status = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
-                    row.run_after = now + timedelta(seconds=min(3600, 30 * 2 ** row.attempts))
+                    row.run_after = now + timedelta(seconds=min(3600, self.retry_seconds * 2 ** (row.attempts - 1)))
                     if row.status == "failed":
                         log.error("work %s %s: failed %d times, given up until it is requested again: %s",
                                   row.kind, row.key, row.attempts, row.last_error)
@@ -352,12 +371,14 @@ class Worker:
                 else:
                     row.status = "done"
 
-    def release_current(self, item_id: int) -> None:
+    def release_current(self, item_id: int, *, delay: float = 0.0) -> None:
         with self.db.unit_of_work() as session:
             row = session.get(WorkItem, item_id)
             if row is not None and row.lease_owner == self.owner:
                 leases.release(row)
                 row.status = "pending"
+                if delay:
+                    row.run_after = utcnow() + timedelta(seconds=delay)
 
     def run_until_idle(self, max_items: int | None = None) -> int:
         done = 0

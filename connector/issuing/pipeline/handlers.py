@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.actions import REVOKE_EXTERNAL, revoke_issued
 from credbridge.connector.awards.audit import audit
@@ -22,8 +23,15 @@ from credbridge.connector.issuing.pipeline.outbox import NOTIFY_KIND
 from credbridge.connector.issuing.pipeline.payload import build_payload
 from credbridge.connector.settings import Settings
 from credbridge.connector.store.base import utcnow
-from credbridge.connector.store.models import Award, Learner, OutboxItem, School, WorkItem
-from credbridge.connector.sync.worker import WorkContext, register_batch_handler, register_handler
+from credbridge.connector.store.models import Award, Learner, LmsConnection, OutboxItem, School, WorkItem
+from credbridge.connector.sync.worker import (
+    SYNC_KINDS,
+    WorkContext,
+    WorkDeferred,
+    register_batch_handler,
+    register_handler,
+)
+from credbridge.mappings import MappingError
 
 log = logging.getLogger("credbridge.issuing.handlers")
 EVALUATE = "evaluate"
@@ -46,9 +54,26 @@ def handle_evaluate(ctx: WorkContext, item: WorkItem) -> None:
              len(outcome.flagged), len(outcome.revoked))
 
 
+#: how long evaluation waits for a running sync before it tries a mapping's Moodle references again
+WAIT_FOR_SYNC_SECONDS = 10.0
+
+
+def _syncing(session: Session, school_id: int) -> bool:
+    """Whether a sync of one of the school's connections is queued or running."""
+    connections = {str(c) for c in session.scalars(select(LmsConnection.id)
+                                                   .where(LmsConnection.school_id == school_id))}
+    payloads = session.scalars(select(WorkItem.payload).where(WorkItem.kind.in_(SYNC_KINDS),
+                                                              WorkItem.status.in_(("pending", "running")))).all()
+    return any(str((p or {}).get("connection_id")) in connections for p in payloads)
+
+
 def handle_evaluate_batch(ctx: WorkContext, items: Sequence[WorkItem]) -> dict[int, str]:
     """Many learners at once, in one transaction: each in a savepoint, so one learner's error (named in
-    its item) does not undo the others' awards; the school's mappings are resolved once."""
+    its item) does not undo the others' awards; the school's mappings are resolved once.
+
+    A mapping that refers to Moodle courses or activities not stored yet, while a sync of the school is
+    queued or running (the first sync of a site writes its courses one by one), is not a failure: the
+    learners wait for the sync instead of using up their attempts and being given up."""
     failures: dict[int, str] = {}
     sources = store_sources()
     now = utcnow()
@@ -68,10 +93,18 @@ def handle_evaluate_batch(ctx: WorkContext, items: Sequence[WorkItem]) -> dict[i
                     assert school is not None
                     schools[school.id] = school
                     if school.id not in resolved:
-                        resolved[school.id] = resolved_mappings(session, school, sources)
+                        try:
+                            resolved[school.id] = resolved_mappings(session, school, sources)
+                        except MappingError as exc:
+                            if _syncing(session, school.id):
+                                raise WorkDeferred(f"the mapping refers to what the running sync has not stored "
+                                                   f"yet ({exc.problems[0].message})", WAIT_FOR_SYNC_SECONDS) from exc
+                            raise
                     outcome = evaluate_learner(session, school, learner.id, now, sources=sources,
                                                resolved=resolved[school.id])  # type: ignore[arg-type]
                     created += len(outcome.created)
+            except WorkDeferred:
+                raise
             except Exception as exc:
                 log.exception("evaluate learner %s failed", learner.id)
                 failures[item.id] = f"{type(exc).__name__}: {exc}"
