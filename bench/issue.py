@@ -1,27 +1,40 @@
 """Issuance throughput: document generation per format, and an end-of-year bulk run end to end.
 
-    python bench/issue.py            # 10,000 awards on SQLite and PostgreSQL
-    python bench/issue.py --quick    # 500 awards (finishes within a minute)
+    python bench/issue.py                 # 10,000 awards; SQLite and PostgreSQL with 1, 2 and 4 workers
+    python bench/issue.py --quick         # 1,000 awards, 1 and 2 workers (a couple of minutes)
+    python bench/issue.py --awards 2000 --workers 1 4 --formats jwt-elm
     python bench/issue.py --pg-url postgresql+psycopg://user@127.0.0.1:5432/db   # use a running server
+    python bench/issue.py --profile       # where the time goes, SQLite, 1 worker (cProfile + round trips)
 
-Part 1 signs the same credential content repeatedly (VC-JWT, Data Integrity eddsa-rdfc-2022, ELM
-build). Part 2 imports a mapping, gives N learners the evidence for one micro-credential, evaluates
-them (N awards + outbox rows), and runs the outbox worker with the embedded signer until every
-award is issued (OB 3.0 VC-JWT + ELM per award, status-list index each). The last line printed is
-one JSON object with every figure.
+Part 1 signs the same credential content repeatedly (VC-JWT, Data Integrity eddsa-rdfc-2022, ELM build):
+the raw signing speed of one core. Part 2 is the end-of-year run as the daemon does it: N learners whose
+evidence (a proficient competency, stored as sync stores it) earns one micro-credential, queued for
+evaluation as sync queues them; then the daemon's own worker threads (``build_daemon``, the code of
+``credbridge daemon --workers W``) evaluate them (N awards, each with one delivery to the embedded
+signer), sign every document and issue every award. The clock stops when the last award is
+issued. It is run with the template's formats as the bench school has them (OB 3.0 VC-JWT + ELM, "jwt-elm")
+and with Data Integrity added ("jwt-di-elm"), so the signing cost of Data Integrity shows apart from the
+pipeline's own cost. Each row gives awards/s and the ratio to the raw signing speed of the same formats
+measured in the same run (1.0 would mean the pipeline costs nothing beyond signing, on one core).
+
+The machine is shared: the load average is printed before and after, and ratios within one run are
+what to compare. The last line printed is one JSON object with every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,21 +42,30 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.support.postgres starts a throwaway server
 
-from sqlalchemy import func, insert, select  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy import event, func, insert, select, text  # noqa: E402
 
 from credbridge.connector.awards.catalogue import import_mapping_file  # noqa: E402
-from credbridge.connector.awards.decide import EvaluationSources, evaluate_learner, resolved_mappings  # noqa: E402
 from credbridge.connector.awards.snapshot import build_snapshot  # noqa: E402
+from credbridge.connector.daemon import build_daemon  # noqa: E402
 from credbridge.connector.issuing.adapters.content import build_content  # noqa: E402
-from credbridge.connector.issuing.adapters.embedded import EmbeddedAdapter  # noqa: E402
 from credbridge.connector.issuing.formats import build_elm, build_ob3, sign_data_integrity, sign_vc_jwt  # noqa: E402
 from credbridge.connector.issuing.formats import content as fc  # noqa: E402
 from credbridge.connector.issuing.formats.keys import generate_ed25519  # noqa: E402
-from credbridge.connector.issuing.pipeline.worker import OutboxWorker, WorkerConfig  # noqa: E402
+from credbridge.connector.settings import Settings  # noqa: E402
 from credbridge.connector.store import migrate, secrets  # noqa: E402
 from credbridge.connector.store.db import Database  # noqa: E402
-from credbridge.connector.store.models import Award, Credential, Learner, School  # noqa: E402
+from credbridge.connector.store.models import (  # noqa: E402
+    Award,
+    Course,
+    CourseCompetency,
+    Credential,
+    Evidence,
+    Learner,
+    LmsConnection,
+    School,
+    WorkItem,
+)
+from credbridge.connector.sync.store import request_evaluations  # noqa: E402
 from credbridge.mappings import (  # noqa: E402
     CompetencyRef,
     CourseStructure,
@@ -55,25 +77,33 @@ from credbridge.mappings import (  # noqa: E402
 )
 
 BASE_URL = "https://credbridge.bench.example"
+SECRET_KEY = os.environ.get("CREDBRIDGE_SECRET_KEY", "bench-secret-key-0123456789abcdef-0123")
 # the same one-unit school as the award tests: one competency rating earns one micro-credential
-from tests.awards.conftest import MINIMAL_MAPPING as MAPPING  # noqa: E402
+from tests.awards.conftest import MINIMAL_MAPPING  # noqa: E402
 
 STRUCTURE = CourseStructure((), (CompetencyRef(1, "ME-C1", "Reads technical drawings"),))
 T0 = datetime(2026, 6, 20, 9, tzinfo=UTC)
+FORMATS = {"jwt-elm": "[ob3-jwt, elm]", "jwt-di-elm": "[ob3-jwt, ob3-di, elm]"}
 
 
 def machine() -> dict[str, Any]:
     return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
-def fact(learner_id: int) -> EvidenceFact:
-    return EvidenceFact(f"bench:comp:{learner_id}", EvidenceKind.COMPETENCY, T0, competency_idnumber="ME-C1",
-                        proficient=True)
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
 
+
+def mapping(formats: str) -> str:
+    return MINIMAL_MAPPING.replace("outputs: [ob3-jwt, elm]", f"outputs: {FORMATS[formats]}")
+
+
+# -- part 1: raw signing ----------------------------------------------------------------------------
 
 def sample_content() -> fc.CredentialContent:
-    mapping_set = load_mapping_text(MAPPING, "bench.yaml")
-    earned = evaluate(resolve(mapping_set, STRUCTURE), [fact(1)]).earned_templates["TD-BASICS"]
+    mapping_set = load_mapping_text(MINIMAL_MAPPING, "bench.yaml")
+    fact = EvidenceFact("bench:comp:1", EvidenceKind.COMPETENCY, T0, competency_idnumber="ME-C1", proficient=True)
+    earned = evaluate(resolve(mapping_set, STRUCTURE), [fact]).earned_templates["TD-BASICS"]
     return build_content(
         snapshot=build_snapshot(earned, mapping_set), credential_id="2f1c6a4e-8c1b-4d2a-9e3f-5a6b7c8d9e0f",
         issuer_did="did:web:credbridge.bench.example:schools:bench", school_homepage="https://bench-school.example",
@@ -81,151 +111,323 @@ def sample_content() -> fc.CredentialContent:
         status=fc.StatusEntry(f"{BASE_URL}/schools/bench/status/1", 7))
 
 
-def rate(label: str, n: int, fn: Callable[[], object]) -> tuple[str, float]:
+def rate(n: int, fn: Callable[[], object]) -> float:
     fn()  # warm-up (JSON-LD contexts, key objects)
     started = time.perf_counter()
     for _ in range(n):
         fn()
-    return label, n / (time.perf_counter() - started)
+    return n / (time.perf_counter() - started)
 
 
 def document_rates(n: int) -> dict[str, float]:
     content = sample_content()
     key = generate_ed25519()
     vm = "did:web:credbridge.bench.example:schools:bench#key-1"
-    results = [
-        rate("vc_jwt_per_s", n, lambda: sign_vc_jwt(build_ob3(content), key, vm)),
-        rate("data_integrity_per_s", max(n // 5, 20), lambda: sign_data_integrity(build_ob3(content), key, vm)),
-        rate("elm_per_s", n, lambda: build_elm(content)),
-    ]
-    return {label: round(value, 1) for label, value in results}
+    return {"vc_jwt_per_s": round(rate(n, lambda: sign_vc_jwt(build_ob3(content), key, vm)), 1),
+            "data_integrity_per_s": round(rate(max(n // 10, 20), lambda: sign_data_integrity(build_ob3(content),
+                                                                                            key, vm)), 1),
+            "elm_per_s": round(rate(n, lambda: build_elm(content)), 1)}
 
 
-def bulk_run(db: Database, n: int, workers: int = 1) -> dict[str, float]:
-    """N learners -> evaluation -> N awards + outbox rows -> worker -> credentials."""
+def raw_awards_per_s(documents: dict[str, float], formats: str) -> float:
+    """Awards per second one core could sign in these formats, with nothing else to do."""
+    seconds = 1 / documents["vc_jwt_per_s"] + 1 / documents["elm_per_s"]
+    if formats == "jwt-di-elm":
+        seconds += 1 / documents["data_integrity_per_s"]
+    return round(1 / seconds, 1)
+
+
+# -- part 2: the bulk run ---------------------------------------------------------------------------
+
+def seed(db: Database, n: int, formats: str) -> None:
+    """A school, its mapping, and N learners whose stored evidence earns the template, queued for
+    evaluation the way sync queues them."""
     with db.unit_of_work() as session:
         school = School(slug="bench", legal_name="Bench Vocational School", country="HR",
                         homepage="https://bench-school.example", policy={"targets": ["embedded"]})
         session.add(school)
         session.flush()
-        import_mapping_file(session, school, MAPPING, "bench")
-        session.execute(insert(Learner), [{"school_id": school.id, "full_name": f"Learner {i}",
-                                           "given_name": "Learner", "family_name": str(i),
-                                           "email": f"learner{i}@example.org"} for i in range(n)])
-        school_id = school.id
+        import_mapping_file(session, school, mapping(formats), "bench")
+        connection = LmsConnection(school_id=school.id, name="moodle", base_url="https://moodle.bench.example",
+                                   ws_token="bench-token")  # noqa: S106 - never used: nothing is synced
+        session.add(connection)
+        session.flush()
+        course = Course(connection_id=connection.id, moodle_id=2, shortname="TD110", fullname="Technical drawing")
+        session.add(course)
+        session.flush()
+        session.add(CourseCompetency(course_id=course.id, competency_id=1, idnumber="ME-C1",
+                                     shortname="Reads technical drawings"))
+        for start in range(0, n, 2000):
+            session.execute(insert(Learner), [{"school_id": school.id, "full_name": f"Learner {i}",
+                                               "given_name": "Learner", "family_name": str(i),
+                                               "email": f"learner{i}@example.org", "idnumber": f"B{i:06d}"}
+                                              for i in range(start, min(n, start + 2000))])
         learner_ids = list(session.scalars(select(Learner.id).order_by(Learner.id)))
+        for start in range(0, n, 2000):
+            session.execute(insert(Evidence), [
+                {"connection_id": connection.id, "learner_id": lid, "course_id": course.id, "kind": "competency",
+                 "source_key": "competency:1", "payload": {"competencyid": 1, "idnumber": "ME-C1",
+                                                           "proficiency": True},
+                 "content_hash": f"h{lid}", "occurred_at": T0, "version": 1, "is_current": True, "withdrawn": False,
+                 "source": "moodle_ws"} for lid in learner_ids[start:start + 2000]])
+        request_evaluations(session, school.id, learner_ids, reason="bench: end of year")
 
-    def evidence(_session: Session, learner_id: int) -> Sequence[EvidenceFact]:
-        return [fact(learner_id)]
 
-    sources = EvaluationSources(evidence, lambda _s, _school: STRUCTURE)
+class Counters:
+    """Statements and commits seen by the engine (round trips of this process to the database)."""
+
+    def __init__(self, db: Database) -> None:
+        self.statements = 0
+        self.commits = 0
+        self._lock = threading.Lock()
+        event.listen(db.engine, "before_cursor_execute", self._statement)
+        event.listen(db.engine, "commit", self._commit)
+
+    def _statement(self, *_args: object) -> None:
+        with self._lock:
+            self.statements += 1
+
+    def _commit(self, *_args: object) -> None:
+        with self._lock:
+            self.commits += 1
+
+
+class LockWaits:
+    """PostgreSQL: samples every 50 ms how many backends wait for a lock (a share of busy backends)."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.samples = 0
+        self.waiting = 0
+        self.active = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        query = text("SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) FILTER (WHERE state = "
+                     "'active') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        with self.db.engine.connect() as conn:
+            while not self._stop.wait(0.05):
+                waiting, active = conn.execute(query).one()
+                self.samples += 1
+                self.waiting += waiting
+                self.active += active
+
+    def __enter__(self) -> LockWaits:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.db.dispose()
+
+    @property
+    def share(self) -> float:
+        return round(self.waiting / self.active, 3) if self.active else 0.0
+
+
+def bulk_run(db: Database, n: int, workers: int, formats: str) -> dict[str, Any]:
+    seed(db, n, formats)
+    settings = Settings(secret_key=SECRET_KEY, database_url=db.url, base_url=BASE_URL, daemon_id="bench",
+                        lease_seconds=60, poll_seconds=0.2)
+    counters = Counters(db)
+    daemon = build_daemon(db, settings, workers=workers, schedule=False)
+    waits = LockWaits(db.url) if db.is_postgres else None
     started = time.perf_counter()
+    cpu = time.process_time()
+    evaluated_at = None
+    if waits is not None:
+        waits.__enter__()
+    daemon.start()
+    try:
+        while True:
+            time.sleep(0.1)
+            with db.unit_of_work() as session:
+                issued = session.scalar(select(func.count()).select_from(Award).where(Award.status == "issued"))
+                if evaluated_at is None and not session.scalar(
+                        select(func.count()).select_from(WorkItem).where(WorkItem.kind == "evaluate",
+                                                                         WorkItem.status != "done")):
+                    evaluated_at = time.perf_counter()
+            if issued >= n:
+                break
+            if time.perf_counter() - started > 3600:
+                raise SystemExit(f"bulk run incomplete after an hour: {issued} of {n}")
+    finally:
+        finished = time.perf_counter()
+        cpu = time.process_time() - cpu
+        daemon.shutdown(timeout=60)
+        if waits is not None:
+            waits.__exit__()
     with db.unit_of_work() as session:
-        school = session.get(School, school_id)
-        resolved = resolved_mappings(session, school, sources)
-    for chunk in range(0, n, 500):  # one transaction per 500 learners, as the evaluate worker batches
-        with db.unit_of_work() as session:
-            school = session.get(School, school_id)
-            for learner_id in learner_ids[chunk:chunk + 500]:
-                evaluate_learner(session, school, learner_id, T0, sources=sources, resolved=resolved)
-    evaluated = time.perf_counter()
-    # several workers share the outbox through row leases (SKIP LOCKED on PostgreSQL)
-    pool = [OutboxWorker(db, lambda _school, _target: EmbeddedAdapter(db, BASE_URL),
-                         WorkerConfig(owner=f"bench-{i}", batch=20, notify=False)) for i in range(workers)]
-    results: list[Any] = []
-    threads = [threading.Thread(target=lambda w=w: results.append(w.run_once())) for w in pool]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    sent = sum(r.sent for r in results)
-    issued = time.perf_counter()
-    with db.unit_of_work() as session:
-        awards = session.scalar(select(func.count()).select_from(Award).where(Award.status == "issued"))
         documents = session.scalar(select(func.count()).select_from(Credential))
-    if awards != n or sent != n:
-        raise SystemExit(f"bulk run incomplete: {awards} of {n} awards issued ({results})")
-    return {"awards": n, "workers": workers, "evaluate_per_s": round(n / (evaluated - started), 1),
-            "issue_awards_per_s": round(n / (issued - evaluated), 1),
-            "credential_documents": documents,
-            "end_to_end_s": round(issued - started, 2)}
+        awards = session.scalar(select(func.count()).select_from(Award))
+    if awards != n:
+        raise SystemExit(f"bulk run made {awards} awards for {n} learners")
+    seconds = finished - started
+    row = {"awards": n, "workers": workers, "formats": formats, "seconds": round(seconds, 2),
+           "awards_per_s": round(n / seconds, 1), "documents": documents,
+           "evaluated_s": round((evaluated_at or finished) - started, 2),
+           # this process's CPU (SQLite's included, a PostgreSQL server's not): what the load does not blur
+           "cpu_ms_per_award": round(1000 * cpu / n, 2),
+           "statements_per_award": round(counters.statements / n, 1),
+           "commits_per_award": round(counters.commits / n, 2)}
+    if waits is not None:
+        row["lock_wait_share"] = waits.share
+    return row
 
 
-def sqlite_db(folder: Path) -> Database:
-    url = f"sqlite:///{folder / 'bench.db'}"
+def sqlite_db(folder: Path, name: str) -> Database:
+    url = f"sqlite:///{folder / name}.db"
     migrate.upgrade(url)
     return Database(url)
 
 
-def postgres_db(url: str | None) -> tuple[Database | None, Callable[[], None], str]:
-    if url:
-        migrate.upgrade(url)
-        return Database(url), lambda: None, "given URL"
-    try:
+class Postgres:
+    """A throwaway server (or a given one) with a fresh database per run."""
+
+    def __init__(self, url: str | None) -> None:
+        self.given = url
+        self.local: Any = None
+        self.server: Any = None
+        self.note = "given URL" if url else "throwaway server"
+        self._count = 0
+
+    def start(self) -> bool:
+        if self.given:
+            return True
+        try:
+            from tests.support.postgres import LocalPostgres, PostgresUnavailable
+        except ImportError as exc:
+            self.note = f"skipped ({exc})"
+            return False
+        try:
+            self.local = LocalPostgres()
+            self.server = self.local.start()
+        except PostgresUnavailable as exc:
+            self.note = f"skipped ({exc})"
+            return False
+        return True
+
+    def database(self) -> Database:
+        if self.given:
+            db = Database(self.given)
+            with db.engine.begin() as conn:  # a given database is emptied for each run
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            migrate.upgrade(self.given)
+            return db
         from pytest_postgresql.janitor import DatabaseJanitor
 
-        from tests.support.postgres import LocalPostgres, PostgresUnavailable
-    except ImportError as exc:
-        return None, lambda: None, f"skipped ({exc})"
-    try:
-        local = LocalPostgres()
-        server = local.start()
-    except PostgresUnavailable as exc:
-        return None, lambda: None, f"skipped ({exc})"
-    DatabaseJanitor(user=server.user, host=server.host, port=server.port, dbname="bench").init()
-    pg_url = server.url("bench")
-    migrate.upgrade(pg_url)
-    db = Database(pg_url)
+        self._count += 1
+        name = f"bench{self._count}"
+        DatabaseJanitor(user=self.server.user, host=self.server.host, port=self.server.port, dbname=name).init()
+        url = self.server.url(name)
+        migrate.upgrade(url)
+        return Database(url)
 
-    def stop() -> None:
+    def stop(self) -> None:
+        if self.local is not None:
+            self.local.stop()
+
+
+def profile(n: int, formats: str) -> str:
+    """Where one worker's time goes on SQLite: cProfile of the daemon's worker thread."""
+    with tempfile.TemporaryDirectory(prefix="credbridge-bench-") as folder:
+        db = sqlite_db(Path(folder), "profile")
+        seed(db, n, formats)
+        settings = Settings(secret_key=SECRET_KEY, database_url=db.url, base_url=BASE_URL, daemon_id="bench",
+                            lease_seconds=60, poll_seconds=0.2)
+        daemon = build_daemon(db, settings, workers=1, schedule=False)
+        worker = daemon.workers[0]
+        step = daemon._steps[0]
+        counters = Counters(db)
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        while worker.run_one() + step(worker):
+            pass
+        profiler.disable()
+        seconds = time.perf_counter() - started
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(r"connector/|mappings/|sqlalchemy/engine/base|cryptography|json", 40)
         db.dispose()
-        local.stop()
-
-    return db, stop, "throwaway server"
+    head = (f"{n} awards ({formats}), SQLite, 1 worker, no threads: {seconds:.2f} s, {n / seconds:.0f} awards/s, "
+            f"{counters.statements / n:.1f} statements and {counters.commits / n:.2f} commits per award")
+    return head + "\n" + out.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="500 awards instead of 10,000")
+    parser.add_argument("--quick", action="store_true", help="1,000 awards, 1 and 2 workers")
     parser.add_argument("--awards", type=int, help="number of awards in the bulk run")
+    parser.add_argument("--workers", type=int, nargs="+", help="worker counts to run (default 1 2 4)")
+    parser.add_argument("--formats", nargs="+", choices=sorted(FORMATS), help="default: both")
     parser.add_argument("--pg-url", help="PostgreSQL URL to use instead of starting a throwaway server")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
-    parser.add_argument("--pg-workers", type=int, default=2, help="outbox workers sharing PostgreSQL (default 2)")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--profile", action="store_true", help="profile one worker on SQLite and stop")
     args = parser.parse_args(argv)
-    n = args.awards or (500 if args.quick else 10_000)
-    secrets.configure(os.environ.get("CREDBRIDGE_SECRET_KEY", "bench-secret-key-0123456789abcdef-0123"))
-    figures: dict[str, Any] = {"machine": machine(), "awards": n}
+    n = args.awards or (1000 if args.quick else 10_000)
+    worker_counts = args.workers or ([1, 2] if args.quick else [1, 2, 4])
+    formats = args.formats or list(FORMATS)
+    secrets.configure(SECRET_KEY)
     info = machine()
-    print(f"credbridge issuance benchmark — {info['platform']}, {info['cpus']} CPUs, Python {info['python']}")
+    print(f"credbridge issuance benchmark — {info['platform']}, {info['cpus']} CPUs, Python {info['python']}, "
+          f"load average {load()}")
+    if args.profile:
+        print(profile(n, formats[0]))
+        return 0
+    figures: dict[str, Any] = {"machine": info, "awards": n, "load_before": load()}
 
-    figures["documents"] = document_rates(50 if args.quick else 300)
+    figures["documents"] = document_rates(100 if args.quick else 500)
     print("\nDocument generation (one core)")
     for label, value in figures["documents"].items():
         print(f"  {label:<24} {value:>10.1f}")
+    figures["raw_awards_per_s"] = {f: raw_awards_per_s(figures["documents"], f) for f in formats}
 
-    with tempfile.TemporaryDirectory(prefix="credbridge-bench-") as folder:
-        db = sqlite_db(Path(folder))
-        figures["sqlite"] = bulk_run(db, n)
-        db.dispose()
-    if not args.no_postgres:
-        pg, stop, how = postgres_db(args.pg_url)
-        try:
-            figures["postgres"] = bulk_run(pg, n, workers=args.pg_workers) if pg is not None else {"skipped": how}
-        finally:
-            stop()
+    runs: list[dict[str, Any]] = []
+    pg = None if args.no_postgres else Postgres(args.pg_url)
+    pg_ready = pg.start() if pg is not None else False
+    try:
+        with tempfile.TemporaryDirectory(prefix="credbridge-bench-") as folder:
+            for fmt in formats:
+                for workers in worker_counts:
+                    if not args.no_sqlite:
+                        db = sqlite_db(Path(folder), f"{fmt}-{workers}")
+                        runs.append({"database": "sqlite", **bulk_run(db, n, workers, fmt), "load": load()})
+                        db.dispose()
+                        print(f"  ... sqlite {fmt} {workers} workers: {runs[-1]['seconds']} s", flush=True)
+                    if pg_ready:
+                        assert pg is not None
+                        db = pg.database()
+                        runs.append({"database": "postgres", **bulk_run(db, n, workers, fmt), "load": load()})
+                        db.dispose()
+                        print(f"  ... postgres {fmt} {workers} workers: {runs[-1]['seconds']} s", flush=True)
+    finally:
+        if pg is not None:
+            pg.stop()
+    for run in runs:
+        run["ratio_to_raw_signing"] = round(run["awards_per_s"] / figures["raw_awards_per_s"][run["formats"]], 3)
+    figures["bulk"] = runs
+    figures["load_after"] = load()
+    if pg is not None and not pg_ready:
+        figures["postgres"] = pg.note
 
-    print(f"\nEnd-of-year bulk run: {n} awards (evaluate -> award + outbox -> embedded signer)")
-    print(f"  {'database':<10} {'workers':>7} {'evaluate/s':>12} {'issue awards/s':>15} {'documents':>10} "
-          f"{'total s':>9}")
-    for name in ("sqlite", "postgres"):
-        row = figures.get(name)
-        if not row:
-            continue
-        if "skipped" in row:
-            print(f"  {name:<10} {row['skipped']}")
-            continue
-        print(f"  {name:<10} {row['workers']:>7} {row['evaluate_per_s']:>12.1f} {row['issue_awards_per_s']:>15.1f} "
-              f"{row['credential_documents']:>10} {row['end_to_end_s']:>9.2f}")
+    print(f"\nEnd-of-year bulk run: {n} awards (evaluation -> award + outbox -> embedded signer -> issued), "
+          f"the daemon's worker threads")
+    print(f"  {'database':<9} {'formats':<11} {'workers':>7} {'total s':>8} {'awards/s':>9} {'raw sign/s':>10} "
+          f"{'ratio':>6} {'eval s':>7} {'cpu ms/aw':>9} {'stmts/aw':>8} {'commits/aw':>10} {'lock wait':>9} "
+          f"{'load':>5}")
+    for run in runs:
+        print(f"  {run['database']:<9} {run['formats']:<11} {run['workers']:>7} {run['seconds']:>8.1f} "
+              f"{run['awards_per_s']:>9.1f} {figures['raw_awards_per_s'][run['formats']]:>10.1f} "
+              f"{run['ratio_to_raw_signing']:>6.3f} {run['evaluated_s']:>7.1f} {run['cpu_ms_per_award']:>9.2f} "
+              f"{run['statements_per_award']:>8.1f} "
+              f"{run['commits_per_award']:>10.2f} {run.get('lock_wait_share', ''):>9} {run['load']:>5}")
+    if "postgres" in figures:
+        print(f"  postgres: {figures['postgres']}")
+    print(f"  load average before {figures['load_before']}, after {figures['load_after']}")
     print(json.dumps(figures, sort_keys=True))
     return 0
 

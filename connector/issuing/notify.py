@@ -118,6 +118,41 @@ def _score_targets(session: Session, award: Award) -> list[tuple[LtiRegistration
     return [(reg, url, user) for reg, url, user in rows]
 
 
+def silent_reasons(school: School) -> list[str]:
+    """Why a school's awards need no message at all (empty when it sends e-mail or AGS scores)."""
+    policy = school.policy or {}
+    if policy.get("notify_email") or policy.get("ags_score"):
+        return []
+    return ["e-mail disabled by the school", "AGS score disabled by the school"]
+
+
+def notify_awards(db: Database, settings: Settings, award_ids: list[int]) -> dict[int, NotifyResult | Exception]:
+    """:func:`notify_award` for many awards. Those of schools that send neither e-mail nor scores are
+    recorded together in one transaction (an end-of-year run issues thousands); the others one by one,
+    each failure kept apart so that one unreachable mail server does not hold back the rest."""
+    results: dict[int, NotifyResult | Exception] = {}
+    with db.unit_of_work() as session:
+        awards = list(session.scalars(select(Award).where(Award.id.in_(award_ids))))
+        schools = {s.id: s for s in session.scalars(select(School).where(School.id.in_({a.school_id
+                                                                                        for a in awards})))}
+        for award in awards:
+            reasons = silent_reasons(schools[award.school_id])
+            if award.status != "issued":
+                results[award.id] = NotifyResult(skipped=["award not issued"])
+            elif reasons:
+                results[award.id] = NotifyResult(skipped=reasons)
+                audit(session, school_id=award.school_id, actor=ACTOR, action="award.notified", subject_type="award",
+                      subject_id=award.id, emailed=False, scores_posted=0, skipped=reasons)
+    for award_id in award_ids:
+        if award_id in results:
+            continue
+        try:
+            results[award_id] = notify_award(db, settings, award_id)
+        except Exception as exc:  # reported per award, to the work item that asked
+            results[award_id] = exc
+    return results
+
+
 def notify_award(db: Database, settings: Settings, award_id: int, *,
                  mailer: Callable[[Settings, EmailMessage], None] = send_email,
                  post_score: ScorePoster | None = None) -> NotifyResult:

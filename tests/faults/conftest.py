@@ -26,6 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the long fault campaign: 40 x 25 site, 90 kills per scenario (tens of minutes)")
     group.addoption("--kills", type=int, default=None, help="kills per scenario (default 6, or 90 with --campaign)")
     group.addoption("--seed", type=int, default=None, help="campaign seed (default 20261209)")
+    group.addoption("--lease-seconds", type=int, default=3,
+                    help="the daemons' CREDBRIDGE_LEASE_SECONDS (default 3, so that a kill costs seconds)")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Plan:
     patience: float  # seconds a kill waits for its phase before it lands anywhere
     rest_timeout: float  # seconds the daemons get to finish after the last kill
     hang: bool  # one Moodle call hangs longer than the client's 30 s timeout
+    lease_seconds: int = 3
 
     @property
     def campaign(self) -> bool:
@@ -47,9 +50,12 @@ def plan(request: pytest.FixtureRequest) -> Plan:
     campaign = request.config.getoption("--campaign")
     kills = request.config.getoption("--kills")
     seed = request.config.getoption("--seed") or 20261209
+    lease = request.config.getoption("--lease-seconds")
     if campaign:
-        return Plan(Size(40, 25), 90 if kills is None else kills, seed, patience=60, rest_timeout=1800, hang=True)
-    return Plan(Size(8, 12), 8 if kills is None else kills, seed, patience=20, rest_timeout=240, hang=False)
+        return Plan(Size(40, 25), 90 if kills is None else kills, seed, patience=60, rest_timeout=1800, hang=True,
+                    lease_seconds=lease)
+    return Plan(Size(8, 12), 8 if kills is None else kills, seed, patience=20, rest_timeout=240, hang=False,
+                lease_seconds=lease)
 
 
 @pytest.fixture

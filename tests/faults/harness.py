@@ -77,8 +77,10 @@ class Report:
 class Fleet:
     """The daemons of one run: started, killed and replaced; their logs kept for the failure message."""
 
-    def __init__(self, db: Database, folder: Path, label: str, *, workers: int = 2) -> None:
+    def __init__(self, db: Database, folder: Path, label: str, *, workers: int = 2,
+                 lease_seconds: int = LEASE_SECONDS) -> None:
         self.db = db
+        self.lease_seconds = lease_seconds
         self.folder = folder
         self.label = label
         self.workers = workers
@@ -91,7 +93,7 @@ class Fleet:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CREDBRIDGE_")}
         env.update(CREDBRIDGE_DATABASE_URL=self.db.url, CREDBRIDGE_SECRET_KEY=TEST_SECRET_KEY,
                    CREDBRIDGE_BASE_URL="http://127.0.0.1:5000", CREDBRIDGE_DAEMON_ID=name,
-                   CREDBRIDGE_LEASE_SECONDS=str(LEASE_SECONDS), CREDBRIDGE_POLL_SECONDS=str(POLL_SECONDS),
+                   CREDBRIDGE_LEASE_SECONDS=str(self.lease_seconds), CREDBRIDGE_POLL_SECONDS=str(POLL_SECONDS),
                    CREDBRIDGE_RETRY_SECONDS="1", CREDBRIDGE_SYNC_INTERVAL_MINUTES="1440")
         log = self.folder / f"{name}.log"
         with log.open("wb") as out:

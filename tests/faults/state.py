@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from credbridge.connector.attention import needs_attention
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import (
     Award,
@@ -72,7 +71,6 @@ def leftovers(db: Database) -> dict[str, int]:
             "outbox rows leased": count(OutboxItem, OutboxItem.lease_owner.is_not(None)),
             "awards not issued": count(Award, Award.status != "issued"),
             "sync runs running": count(SyncRun, SyncRun.status == "running"),
-            "items needing attention": len(needs_attention(s)),
         }
 
 

@@ -53,7 +53,7 @@ def clean(plan: Plan, site: Site, tmp_path_factory: pytest.TempPathFactory,
             with serve_in_thread(site) as emulator, _receiver(Faults()) as receiver:
                 db = fresh_database(kind, "clean")
                 furnish(db, site, emulator.url, receiver.url + "/hook")
-                fleet = Fleet(db, folder, f"clean-{kind}")
+                fleet = Fleet(db, folder, f"clean-{kind}", lease_seconds=plan.lease_seconds)
                 fleet.start()
                 try:
                     run_to_rest(db, fleet, synced_since_id=0, timeout=plan.rest_timeout)
@@ -109,7 +109,7 @@ def test_sigkilled_daemons_end_where_an_uninterrupted_run_ends(kind: str, daemon
             if plan.hang and number == 2:
                 moodle.inject_fault("hang", count=1, hang_seconds=35)
 
-        fleet = Fleet(db, tmp_path, f"{kind}{daemons}")
+        fleet = Fleet(db, tmp_path, f"{kind}{daemons}", lease_seconds=plan.lease_seconds)
         for _ in range(daemons):
             fleet.start()
         try:

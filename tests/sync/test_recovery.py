@@ -117,16 +117,16 @@ def test_a_run_longer_than_its_lease_is_never_taken_over(database: Database, han
 
     def slow(ctx, item):
         runs.append(ctx.owner)
-        time.sleep(2.5)  # four lease periods
+        time.sleep(3.5)  # several lease periods
 
     register_handler("demo", slow)
     with database.unit_of_work() as session:
         enqueue(session, "demo", "k", {})
-    first = threading.Thread(target=lambda: (Worker(database, "a", kinds=["demo"], lease_seconds=0.6).run_one(),
+    first = threading.Thread(target=lambda: (Worker(database, "a", kinds=["demo"], lease_seconds=1).run_one(),
                                              finished.set()))
     first.start()
     _wait_until_running(database)
-    intruder = Worker(database, "b", kinds=["demo"], lease_seconds=0.6)
+    intruder = Worker(database, "b", kinds=["demo"], lease_seconds=1)
     while not finished.is_set():
         intruder.run_one()
         time.sleep(0.05)
@@ -141,7 +141,7 @@ def test_a_slow_sync_keeps_its_lease_and_never_runs_twice(harness_any: Harness,
     """The sync reports progress once per course; a course that takes longer than the lease used to let a
     second worker start the same connection's sync."""
     db = harness_any.db
-    harness_any.emulator.set_latency(25)  # each course (~80 calls) takes several lease periods
+    harness_any.emulator.set_latency(60)  # each course (~80 calls) takes a few lease periods
     running: list[str] = []
     overlap: list[str] = []
     lock = threading.Lock()
@@ -164,11 +164,11 @@ def test_a_slow_sync_keeps_its_lease_and_never_runs_twice(harness_any: Harness,
     with db.unit_of_work() as session:
         request_connection_sync(session, harness_any.connection_id)
     done = threading.Event()
-    first = threading.Thread(target=lambda: (Worker(db, "a", kinds=["sync_connection"], lease_seconds=0.6).run_one(),
+    first = threading.Thread(target=lambda: (Worker(db, "a", kinds=["sync_connection"], lease_seconds=2).run_one(),
                                              done.set()))
     first.start()
     _wait_until_running(db)
-    second = Worker(db, "b", kinds=["sync_connection"], lease_seconds=0.6)
+    second = Worker(db, "b", kinds=["sync_connection"], lease_seconds=2)
     while not done.is_set():
         second.run_one()
         time.sleep(0.05)

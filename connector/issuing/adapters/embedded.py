@@ -12,11 +12,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from credbridge.connector.awards.audit import audit
+from credbridge.connector.awards.audit import audit_many
 from credbridge.connector.issuing.adapters.base import AwardPayload, IssueResult, PermanentIssueError
 from credbridge.connector.issuing.adapters.content import SnapshotError, branding_of, build_content, credential_uuid
 from credbridge.connector.issuing.formats import build_elm, build_ob3, sign_data_integrity, sign_vc_jwt
@@ -80,17 +80,33 @@ def sign_award(payload: AwardPayload, idempotency_key: str, *, school: School, l
         raise PermanentIssueError(f"embedded: award {payload.award_id}: {exc}") from exc
 
 
+def credential_rows(payload: AwardPayload, documents: dict[str, tuple[str, str]], *, status_list_id: int,
+                    status_index: int, issued_at: datetime) -> list[dict[str, Any]]:
+    """The Credential rows of one award's documents, as values for one bulk INSERT."""
+    return [{"uuid": cid, "award_id": payload.award_id, "school_id": payload.school_id, "format": fmt,
+             "target": EmbeddedAdapter.name, "document": document, "status_list_id": status_list_id,
+             "status_index": status_index, "issued_at": issued_at, "external_id": None, "revoked_at": None,
+             "revocation_reason": None}
+            for fmt, (cid, document) in documents.items()]
+
+
+def issued_audit(payload: AwardPayload, documents: dict[str, tuple[str, str]], *, key: Any, status_list_id: int,
+                 status_index: int) -> dict[str, Any]:
+    """The audit entry of one award's stored documents (for :func:`audit_many`)."""
+    return {"school_id": payload.school_id, "actor": "system:embedded-signer", "action": "credential.issued",
+            "subject_type": "award", "subject_id": payload.award_id,
+            "details": {"kid": key.verification_method, "status_list_id": status_list_id,
+                        "status_index": status_index,
+                        "credentials": {fmt: cid for fmt, (cid, _doc) in documents.items()}}}
+
+
 def store_documents(session: Session, payload: AwardPayload, documents: dict[str, tuple[str, str]], *, key: Any,
                     status_list_id: int, status_index: int, issued_at: datetime) -> None:
     """The Credential rows of one award (and the audit entry), in the caller's transaction."""
-    for fmt, (cid, document) in documents.items():
-        session.add(Credential(uuid=cid, award_id=payload.award_id, school_id=payload.school_id, format=fmt,
-                               target=EmbeddedAdapter.name, document=document, status_list_id=status_list_id,
-                               status_index=status_index, issued_at=issued_at))
-    audit(session, school_id=payload.school_id, actor="system:embedded-signer", action="credential.issued",
-          subject_type="award", subject_id=payload.award_id, kid=key.verification_method,
-          status_list_id=status_list_id, status_index=status_index,
-          credentials={fmt: cid for fmt, (cid, _doc) in documents.items()})
+    session.execute(insert(Credential), credential_rows(payload, documents, status_list_id=status_list_id,
+                                                        status_index=status_index, issued_at=issued_at))
+    audit_many(session, [issued_audit(payload, documents, key=key, status_list_id=status_list_id,
+                                      status_index=status_index)])
 
 
 class EmbeddedAdapter:

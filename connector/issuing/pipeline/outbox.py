@@ -6,11 +6,12 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit
+from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit, audit_many
 from credbridge.connector.issuing.pipeline.idempotency import idempotency_key
+from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.models import Award, OutboxItem, School, WorkItem
 
 DEFAULT_TARGETS = ("embedded",)
@@ -99,16 +100,15 @@ def complete_awards(session: Session, award_ids: Iterable[int], *, notify: bool 
     for award_id, status in session.execute(select(OutboxItem.award_id, OutboxItem.status)
                                             .where(OutboxItem.award_id.in_(ids))):
         states.setdefault(award_id, set()).add(status)
-    done = []
-    for award in awards:
-        if states.get(award.id) == {"sent"}:
-            award.status = "issued"
-            audit(session, school_id=award.school_id, actor=actor, action="award.issued", subject_type="award",
-                  subject_id=award.id)
-            if notify:
-                enqueue_notification(session, award)
-            done.append(award.id)
-    return done
+    done = [award for award in awards if states.get(award.id) == {"sent"}]
+    for award in done:
+        award.status = "issued"
+    session.flush()
+    audit_many(session, [{"school_id": a.school_id, "actor": actor, "action": "award.issued", "subject_type": "award",
+                          "subject_id": a.id} for a in done])
+    if notify:
+        enqueue_notifications(session, done)
+    return [a.id for a in done]
 
 
 def repair_awards(session: Session, *, limit: int = 1000) -> list[int]:
@@ -137,8 +137,19 @@ def may_have_issued(session: Session, award: Award) -> bool:
 
 def enqueue_notification(session: Session, award: Award) -> None:
     """A durable work item so the e-mail / AGS score survives a crash right after issuance."""
-    key = f"award:{award.id}"
-    exists = session.scalar(select(WorkItem.id).where(WorkItem.kind == NOTIFY_KIND, WorkItem.key == key))
-    if exists is None:
-        session.add(WorkItem(school_id=award.school_id, kind=NOTIFY_KIND, key=key, payload={"award_id": award.id},
-                             status="pending", attempts=0, crashes=0, progress={}))
+    enqueue_notifications(session, [award])
+
+
+def enqueue_notifications(session: Session, awards: Sequence[Award]) -> None:
+    """:func:`enqueue_notification` for many awards, with one query for those already queued."""
+    keys = {f"award:{a.id}": a for a in awards}
+    if not keys:
+        return
+    queued = set(session.scalars(select(WorkItem.key).where(WorkItem.kind == NOTIFY_KIND,
+                                                            WorkItem.key.in_(list(keys)))))
+    now = utcnow()
+    rows = [{"school_id": award.school_id, "kind": NOTIFY_KIND, "key": key, "payload": {"award_id": award.id},
+             "status": "pending", "run_after": now, "attempts": 0, "crashes": 0, "progress": {}, "created_at": now,
+             "updated_at": now} for key, award in keys.items() if key not in queued]
+    if rows:
+        session.execute(insert(WorkItem), rows)

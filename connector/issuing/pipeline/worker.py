@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from credbridge.connector.awards.actions import revocation_reason, revoke_issued
-from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit
+from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit, audit_many
 from credbridge.connector.issuing.adapters.base import (
     AdapterConfigError,
     AwardPayload,
@@ -52,7 +52,13 @@ from credbridge.connector.issuing.adapters.base import (
     LookupUnsupported,
     PermanentIssueError,
 )
-from credbridge.connector.issuing.adapters.embedded import EmbeddedAdapter, check_learner, sign_award, store_documents
+from credbridge.connector.issuing.adapters.embedded import (
+    EmbeddedAdapter,
+    check_learner,
+    credential_rows,
+    issued_audit,
+    sign_award,
+)
 from credbridge.connector.issuing.keys import current_school_key
 from credbridge.connector.issuing.pipeline.backoff import Backoff
 from credbridge.connector.issuing.pipeline.outbox import (
@@ -226,6 +232,7 @@ class OutboxWorker:
                 select(Learner).where(Learner.id.in_({a.learner_id for a in awards.values()})))}
             started: list[tuple[_Started, OutboxItem]] = []
             to_reserve: dict[int, list[OutboxItem]] = {}
+            entries: list[dict[str, Any]] = []
             for item in items:
                 award = awards.get(item.award_id)
                 school = schools.get(award.school_id) if award else None
@@ -240,12 +247,14 @@ class OutboxWorker:
                 previous = item.status
                 item.status = "sending"
                 item.attempts += 1
-                audit(session, school_id=school.id, actor=SYSTEM_OUTBOX, action="outbox.sending",
-                      subject_type="outbox_item", subject_id=item.id, previous=previous, attempt=item.attempts,
-                      target=item.target, reconcile=reconcile, worker=self.config.owner)
+                entries.append({"school_id": school.id, "actor": SYSTEM_OUTBOX, "action": "outbox.sending",
+                                "subject_type": "outbox_item", "subject_id": item.id,
+                                "details": {"previous": previous, "attempt": item.attempts, "target": item.target,
+                                            "reconcile": reconcile, "worker": self.config.owner}})
                 if award.status != "issuing":
-                    audit(session, school_id=school.id, actor=SYSTEM_OUTBOX, action="award.issuing",
-                          subject_type="award", subject_id=award.id, previous=award.status)
+                    entries.append({"school_id": school.id, "actor": SYSTEM_OUTBOX, "action": "award.issuing",
+                                    "subject_type": "award", "subject_id": award.id,
+                                    "details": {"previous": award.status}})
                     award.status = "issuing"
                 if item.target == EMBEDDED and item.status_list_id is None:
                     to_reserve.setdefault(school.id, []).append(item)
@@ -259,6 +268,7 @@ class OutboxWorker:
             for entry, item in started:
                 entry.status_list_id, entry.status_index = item.status_list_id, item.status_index
             session.flush()
+            audit_many(session, entries)
             session.expunge_all()
             return [entry for entry, _item in started]
 
@@ -371,16 +381,21 @@ class OutboxWorker:
             return
         signed = [o for o in outcomes if o.documents is not None]
         already = _stored_credentials(session, [o.started.award_id for o in signed])
+        rows: list[dict[str, Any]] = []
+        entries: list[dict[str, Any]] = []
         for outcome in signed:
             if outcome.started.award_id in already:
                 outcome.result, outcome.documents, outcome.reconciled = already[outcome.started.award_id], None, True
                 continue
             item = outcome.started
             assert outcome.documents is not None and item.status_list_id is not None and item.status_index is not None
-            store_documents(session, item.payload, outcome.documents, key=outcome.key,
-                            status_list_id=item.status_list_id, status_index=item.status_index,
-                            issued_at=outcome.issued_at or utcnow())
-        session.flush()
+            rows += credential_rows(item.payload, outcome.documents, status_list_id=item.status_list_id,
+                                    status_index=item.status_index, issued_at=outcome.issued_at or utcnow())
+            entries.append(issued_audit(item.payload, outcome.documents, key=outcome.key,
+                                        status_list_id=item.status_list_id, status_index=item.status_index))
+        if rows:
+            # one statement for the batch; a concurrent writer of the same credentials fails it (see _record)
+            session.execute(insert(Credential), rows)
         items = {i.id: i for i in session.scalars(select(OutboxItem).where(OutboxItem.id.in_(mine)))}
         awards = {a.id: a for a in lock_awards(session, {i.award_id for i in items.values()})}
         landed = []
@@ -395,13 +410,15 @@ class OutboxWorker:
             item.status = "sent"
             item.external_id = outcome.result.external_id
             item.last_error = None
-            audit(session, school_id=award.school_id, actor=SYSTEM_OUTBOX, action="outbox.sent",
-                  subject_type="outbox_item", subject_id=item.id, target=item.target,
-                  external_id=outcome.result.external_id, reconciled=outcome.reconciled, attempt=item.attempts)
+            entries.append({"school_id": award.school_id, "actor": SYSTEM_OUTBOX, "action": "outbox.sent",
+                            "subject_type": "outbox_item", "subject_id": item.id,
+                            "details": {"target": item.target, "external_id": outcome.result.external_id,
+                                        "reconciled": outcome.reconciled, "attempt": item.attempts}})
             landed.append(award)
             local.sent += 1
             local.reconciled += int(outcome.reconciled)
         session.flush()
+        audit_many(session, entries)
         for award in {a.id: a for a in landed}.values():
             if award.status == "revoked":
                 # revoked while this send was in flight: what just landed must not stand

@@ -76,8 +76,11 @@ def test_two_deliveries_recorded_at_the_same_moment_issue_the_award(database: Da
     try:
         workers = [OutboxWorker(database, lambda school, target: InstantTarget(target, marks),
                                 WorkerConfig(owner=f"daemon-{i}", batch=1)) for i in range(2)]
+        claimed = [w.claim_batch() for w in workers]  # one delivery each
+        assert sorted(len(ids) for ids in claimed) == [1, 1]
         results = []
-        threads = [threading.Thread(target=lambda w=w: results.append(w.run_once())) for w in workers]
+        threads = [threading.Thread(target=lambda w=w, ids=ids: results.append(w.process(ids[0])))
+                   for w, ids in zip(workers, claimed, strict=True)]
         for thread in threads:
             thread.start()
         for thread in threads:
