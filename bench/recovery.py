@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import random
@@ -66,11 +67,15 @@ class Daemons:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CREDBRIDGE_")}
         env.update(CREDBRIDGE_DATABASE_URL=self.url, CREDBRIDGE_SECRET_KEY=SECRET_KEY, CREDBRIDGE_DAEMON_ID=name,
                    CREDBRIDGE_LEASE_SECONDS=str(self.lease), CREDBRIDGE_POLL_SECONDS=str(self.poll),
-                   CREDBRIDGE_SYNC_INTERVAL_MINUTES="1440", CREDBRIDGE_LOG_LEVEL="WARNING")
-        log = (self.folder / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "credbridge", "daemon", "--workers", "2"], env=env, cwd=self.folder,
-            stdout=log, stderr=subprocess.STDOUT)
+                   CREDBRIDGE_SYNC_INTERVAL_MINUTES="1440", CREDBRIDGE_LOG_LEVEL="INFO")
+        path = self.folder / f"{name}.log"
+        with path.open("wb") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "credbridge", "daemon", "--workers", "2"], env=env, cwd=self.folder,
+                stdout=log, stderr=subprocess.STDOUT)
+        # the next kill waits until this daemon's workers run: recovery, not start-up, is measured
+        if not wait_for(lambda: "started with" in path.read_text(errors="replace"), timeout=300, step=0.2):
+            raise SystemExit(f"daemon {name} did not start within 300 s")
         return name
 
     def kill(self, name: str) -> None:
@@ -177,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     lease = args.lease_seconds or (10 if args.quick else 60)
     kills = args.kills or (2 if args.quick else 3)
     secrets.configure(SECRET_KEY)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake receiver's request lines
     rng = random.Random(args.seed)
     info = machine()
     print(f"credbridge recovery benchmark — {info['platform']}, {info['cpus']} CPUs, Python {info['python']}, "

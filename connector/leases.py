@@ -7,6 +7,13 @@ concurrent claimers never block on or take each other's rows. SQLite has one wri
 select-then-update safe there. A lease that expires (its worker died) can be claimed again; every
 write by the previous owner after that is refused by :func:`still_holds`.
 
+Ownership and expiry play different parts. ``lease_owner`` is the fence: a worker may write a result
+only while the row still names it (checked under a row lock, or under SQLite's single writer), and a
+takeover always renames the row. ``lease_expires_at`` only tells *others* when they may take it over.
+So a worker whose lease ran out while nobody took the row — a heartbeat held up by a long
+transaction, a busy machine — still finishes its work and renews its lease, instead of throwing the
+result away for nobody's benefit.
+
 A lease is short and kept alive by a :class:`Heartbeat` while its work runs, however long that work
 takes: a live worker never loses its rows to an impatient one, and a dead worker's rows are free
 again one lease period after its last heartbeat (see :func:`hold_seconds` for how the daemon turns
@@ -80,25 +87,17 @@ def is_free(model: Any, now: datetime) -> ColumnElement[bool]:
 
 
 def still_holds(session: Session, row: Any, owner: str, now: datetime | None = None) -> bool:
-    """True if ``owner``'s lease on ``row`` is current (checked in the database, not in memory)."""
-    model = type(row)
-    now = now or utcnow()
-    query = select(model.lease_owner, model.lease_expires_at).where(model.id == row.id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    current = session.execute(query).one_or_none()
-    return current is not None and current[0] == owner and current[1] is not None and current[1] >= now
+    """True if ``row`` is still ``owner``'s: nobody took it over (checked in the database, not in memory)."""
+    return bool(held(session, type(row), [row.id], owner, now))
 
 
 def held(session: Session, model: Any, ids: Iterable[int], owner: str, now: datetime | None = None) -> set[int]:
-    """Which of ``ids`` ``owner`` still holds; on PostgreSQL the rows stay locked until the caller commits,
-    so nobody can take them over between this check and the caller's writes."""
+    """Which of ``ids`` are still ``owner``'s (nobody took them over); on PostgreSQL the rows stay locked
+    until the caller commits, so nobody can take them over between this check and the caller's writes."""
     ids = sorted(set(ids))
     if not ids:
         return set()
-    now = now or utcnow()
-    query = (select(model.id).where(model.id.in_(ids), model.lease_owner == owner, model.lease_expires_at >= now)
-             .order_by(model.id))
+    query = select(model.id).where(model.id.in_(ids), model.lease_owner == owner).order_by(model.id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return set(session.scalars(query))
@@ -110,19 +109,19 @@ def extend(session: Session, row: Any, owner: str, lease_seconds: float) -> bool
 
 
 def extend_many(session: Session, model: Any, ids: Iterable[int], owner: str, lease_seconds: float) -> set[int]:
-    """Renew ``owner``'s current leases on ``ids``; returns the ids it still holds."""
+    """Renew ``owner``'s leases on ``ids`` (also one that ran out while nobody took the row over);
+    returns the ids it still holds."""
     ids = sorted(set(ids))
     if not ids:
         return set()
     now = utcnow()
     session.execute(
         update(model)
-        .where(model.id.in_(ids), model.lease_owner == owner, model.lease_expires_at >= now)
+        .where(model.id.in_(ids), model.lease_owner == owner)
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
         .execution_options(synchronize_session=False)
     )
-    return set(session.scalars(select(model.id).where(model.id.in_(ids), model.lease_owner == owner,
-                                                      model.lease_expires_at > now)))
+    return set(session.scalars(select(model.id).where(model.id.in_(ids), model.lease_owner == owner)))
 
 
 def release(row: Any) -> None:
@@ -134,10 +133,10 @@ class Heartbeat:
     """Keeps ``owner``'s leases on some rows of ``model`` alive while their work runs.
 
     A background thread renews them every ``lease_seconds / 3`` in its own short transaction. A row
-    whose lease is found lost (it ran out — the database was unreachable for a whole lease period, or
-    the process was frozen — and another worker may have it now) is dropped and reported through
-    :attr:`lost` and ``on_lost``: the work should stop at its next safe point, and its writes are
-    refused anyway by :func:`still_holds`. ``watch`` (the daemon's stop event) is relayed to
+    found lost (its lease ran out — the database was unreachable for a whole lease period, or the
+    process was frozen — and another worker took it over) is dropped and reported through :attr:`lost`
+    and ``on_lost``: the work should stop at its next safe point, and its writes are refused anyway by
+    :func:`held`. ``watch`` (the daemon's stop event) is relayed to
     ``on_stop`` within a fraction of a second, so long work can react to a shutdown too.
 
     Use as a context manager around the work; :meth:`hold` / :meth:`drop` change the rows it keeps.
