@@ -16,7 +16,6 @@ teacher (``teacher_approval``, the default), issue as the template says (``issue
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +27,11 @@ from sqlalchemy.orm import Session
 
 from credbridge.connector import school_policy
 from credbridge.connector.awards import actions
-from credbridge.connector.awards.audit import SYSTEM_EVALUATION, audit
+from credbridge.connector.awards.audit import SYSTEM_EVALUATION, audit, audit_many
 from credbridge.connector.awards.catalogue import current_mapping_set
 from credbridge.connector.awards.snapshot import build_snapshot
-from credbridge.connector.issuing.pipeline.outbox import enqueue, may_have_issued, targets_of
-from credbridge.connector.store.models import Award, Course, Enrolment, Learner, School
+from credbridge.connector.issuing.pipeline.outbox import created_audits, enqueue, may_have_issued, targets_of
+from credbridge.connector.store.models import Award, Course, Enrolment, Learner, OutboxItem, School
 from credbridge.connector.sync.facts import connection_of
 from credbridge.mappings import (
     CourseStructure,
@@ -72,6 +71,8 @@ class EvaluationOutcome:
     revoked: list[int] = field(default_factory=list)
     unflagged: list[int] = field(default_factory=list)
     lost_races: int = 0
+    #: awards decided with ``defer_writes=True``, not flushed yet (see :func:`write_decided`)
+    deferred: list[tuple[Award, list[OutboxItem], EarnedTemplate, str]] = field(default_factory=list)
 
 
 def resolved_mappings(session: Session, school: School, sources: EvaluationSources) -> ResolvedMappings | None:
@@ -83,12 +84,13 @@ def resolved_mappings(session: Session, school: School, sources: EvaluationSourc
 
 def evaluate_learner(session: Session, school: School, learner_id: int, now: datetime, *,
                      sources: EvaluationSources, resolved: ResolvedMappings | None = None,
-                     savepoints: bool = True) -> EvaluationOutcome:
+                     defer_writes: bool = False) -> EvaluationOutcome:
     """Decide the learner's awards; the caller's unit of work commits everything at once.
 
-    ``savepoints=False`` is for a caller that evaluates many learners in one transaction and starts
-    again learner by learner if anything fails (the batch handler): a lost race then fails the whole
-    transaction instead of one savepoint, and costs two round trips less per award when nothing does."""
+    ``defer_writes=True`` is for a caller that evaluates many learners in one transaction and starts
+    again learner by learner if anything fails (the batch handler): new awards and their outbox rows
+    are only added to the session, without a savepoint each, and :func:`write_decided` writes those of
+    the whole batch at once (a lost race then fails the whole transaction instead of one savepoint)."""
     outcome = EvaluationOutcome(learner_id)
     learner = session.get(Learner, learner_id)
     if learner is None or learner.school_id != school.id:
@@ -119,8 +121,10 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
             continue
         enrolment = enrolment_state(session, learner_id, [facts_by_id[i] for i in earned.evidence_ids
                                                           if i in facts_by_id])
-        award_id = _create(session, school, learner_id, earned, resolved, targets, now, enrolment,
-                           savepoint=savepoints)
+        if defer_writes:
+            outcome.deferred.append(_decide(session, school, learner_id, earned, resolved, targets, now, enrolment))
+            continue
+        award_id = _create(session, school, learner_id, earned, resolved, targets, now, enrolment)
         if award_id is None:
             outcome.lost_races += 1
         else:
@@ -164,28 +168,59 @@ def enrolment_state(session: Session, learner_id: int, facts: Sequence[EvidenceF
     return "suspended" if "suspended" in states else "left"
 
 
-def _create(session: Session, school: School, learner_id: int, earned: EarnedTemplate, resolved: ResolvedMappings,
-            targets: list[str], now: datetime, enrolment: str = "active", *, savepoint: bool = True) -> int | None:
+def _new_award(school: School, learner_id: int, earned: EarnedTemplate, resolved: ResolvedMappings,
+               now: datetime, enrolment: str) -> Award:
     status = "pending_approval" if earned.annex.issue_policy == "teacher_approval" else "approved"
     if enrolment != "active":
         status = SUSPENDED_ENROLMENT[school_policy.value(school, "suspended_enrolment")] or status
+    return Award(school_id=school.id, learner_id=learner_id, template_code=earned.code,
+                 template_version=earned.version, status=status, decided_at=now, achieved_at=earned.achieved_at,
+                 snapshot=build_snapshot(earned, resolved.mapping_set), decided_by="evaluation")
+
+
+def _decided_audit(award: Award, earned: EarnedTemplate, enrolment: str) -> dict[str, object]:
+    return {"school_id": award.school_id, "actor": SYSTEM_EVALUATION, "action": "award.decided",
+            "subject_type": "award", "subject_id": award.id,
+            "details": {"status": award.status, "template": earned.code, "version": earned.version,
+                        "learner_id": award.learner_id, "evidence_ids": list(earned.evidence_ids),
+                        "enrolment": enrolment}}
+
+
+def _decide(session: Session, school: School, learner_id: int, earned: EarnedTemplate, resolved: ResolvedMappings,
+            targets: list[str], now: datetime, enrolment: str) -> tuple[Award, list[OutboxItem], EarnedTemplate, str]:
+    award = _new_award(school, learner_id, earned, resolved, now, enrolment)
+    session.add(award)
+    return award, enqueue(session, award, school, targets, write=False), earned, enrolment
+
+
+def write_decided(session: Session, outcomes: Sequence[EvaluationOutcome]) -> None:
+    """Write the awards of ``defer_writes`` evaluations, their outbox rows and audit entries: one INSERT per
+    table for the whole batch. Fills each outcome's ``created``."""
+    pending = [(outcome, entry) for outcome in outcomes for entry in outcome.deferred]
+    if not pending:
+        return
+    session.flush()
+    entries: list[dict[str, object]] = []
+    for outcome, (award, items, earned, enrolment) in pending:
+        entries += created_audits(items, award.school_id)
+        entries.append(_decided_audit(award, earned, enrolment))
+        outcome.created.append(award.id)
+    audit_many(session, entries)  # type: ignore[arg-type]
+    for outcome in outcomes:
+        outcome.deferred.clear()
+
+
+def _create(session: Session, school: School, learner_id: int, earned: EarnedTemplate, resolved: ResolvedMappings,
+            targets: list[str], now: datetime, enrolment: str = "active") -> int | None:
     try:
-        with session.begin_nested() if savepoint else contextlib.nullcontext():
-            award = Award(school_id=school.id, learner_id=learner_id, template_code=earned.code,
-                          template_version=earned.version, status=status, decided_at=now,
-                          achieved_at=earned.achieved_at, snapshot=build_snapshot(earned, resolved.mapping_set),
-                          decided_by="evaluation")
+        with session.begin_nested():
+            award = _new_award(school, learner_id, earned, resolved, now, enrolment)
             session.add(award)
             session.flush()
             enqueue(session, award, school, targets)
-            audit(session, school_id=school.id, actor=SYSTEM_EVALUATION, action="award.decided",
-                  subject_type="award", subject_id=award.id, status=status, template=earned.code,
-                  version=earned.version, learner_id=learner_id, evidence_ids=list(earned.evidence_ids),
-                  enrolment=enrolment)
+            audit_many(session, [_decided_audit(award, earned, enrolment)])  # type: ignore[list-item]
             return award.id
     except IntegrityError:
-        if not savepoint:
-            raise
         # another evaluator inserted the same (learner, template, version) first
         log.info("award %s v%s for learner %s already decided elsewhere", earned.code, earned.version, learner_id)
         return None

@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from credbridge.connector.awards.actions import REVOKE_EXTERNAL, revoke_issued
 from credbridge.connector.awards.audit import audit
-from credbridge.connector.awards.decide import EvaluationSources, evaluate_learner, resolved_mappings
+from credbridge.connector.awards.decide import (
+    EvaluationOutcome,
+    EvaluationSources,
+    evaluate_learner,
+    resolved_mappings,
+    write_decided,
+)
 from credbridge.connector.awards.sources import store_sources
 from credbridge.connector.issuing.adapters import AdapterRegistry
 from credbridge.connector.issuing.notify import notify_award, notify_awards
@@ -102,7 +108,7 @@ def handle_evaluate_batch(ctx: WorkContext, items: Sequence[WorkItem]) -> dict[i
 def _evaluate(ctx: WorkContext, items: Sequence[WorkItem], *, isolated: bool) -> dict[int, str]:
     failures: dict[int, str] = {}
     now = utcnow()
-    created = 0
+    outcomes: list[EvaluationOutcome] = []
     with ctx.db.unit_of_work() as session:
         ids = {int(item.payload["learner_id"]) for item in items}
         learners = {lr.id: lr for lr in session.scalars(select(Learner).where(Learner.id.in_(ids)))}
@@ -128,8 +134,8 @@ def _evaluate(ctx: WorkContext, items: Sequence[WorkItem], *, isolated: bool) ->
                             raise
                     outcome = evaluate_learner(session, school, learner.id, now, sources=sources,
                                                resolved=resolved[school.id],  # type: ignore[arg-type]
-                                               savepoints=isolated)
-                    created += len(outcome.created)
+                                               defer_writes=not isolated)
+                    outcomes.append(outcome)
             except WorkDeferred:
                 raise
             except Exception as exc:
@@ -137,6 +143,8 @@ def _evaluate(ctx: WorkContext, items: Sequence[WorkItem], *, isolated: bool) ->
                     raise
                 log.exception("evaluate learner %s failed", learner.id)
                 failures[item.id] = f"{type(exc).__name__}: {exc}"
+        write_decided(session, outcomes)
+    created = sum(len(outcome.created) for outcome in outcomes)
     log.info("evaluated %d learners: %d new awards, %d failed", len(items), created, len(failures))
     return failures
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit, audit_many
+from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit_many
 from credbridge.connector.issuing.pipeline.idempotency import idempotency_key
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.models import Award, OutboxItem, School, WorkItem
@@ -45,20 +45,28 @@ def target_settings(school: School, target: str) -> dict[str, Any]:
     return {}
 
 
-def enqueue(session: Session, award: Award, school: School, targets: Sequence[str] | None = None) -> list[OutboxItem]:
-    """One outbox row per target; call in the transaction that inserts the award."""
+def enqueue(session: Session, award: Award, school: School, targets: Sequence[str] | None = None, *,
+            write: bool = True) -> list[OutboxItem]:
+    """One outbox row per target; call in the transaction that inserts the award. With ``write=False``
+    the rows are only added to the session (flushed with the award by the caller, which then writes
+    :func:`created_audits` for them): how a batch of evaluations writes all its awards at once."""
     items = []
     for target in targets or targets_of(school):
         key = idempotency_key(school.slug, award.learner_id, award.template_code, award.template_version, target)
-        item = OutboxItem(award_id=award.id, target=target, idempotency_key=key, status="pending", attempts=0)
+        item = OutboxItem(award=award, target=target, idempotency_key=key, status="pending", attempts=0, crashes=0)
         session.add(item)
         items.append(item)
-    session.flush()
-    for item in items:
-        audit(session, school_id=school.id, actor="system:outbox", action="outbox.created",
-              subject_type="outbox_item", subject_id=item.id, award_id=award.id, target=item.target,
-              idempotency_key=item.idempotency_key)
+    if write:
+        session.flush()
+        audit_many(session, created_audits(items, school.id))
     return items
+
+
+def created_audits(items: Sequence[OutboxItem], school_id: int) -> list[dict[str, Any]]:
+    return [{"school_id": school_id, "actor": "system:outbox", "action": "outbox.created",
+             "subject_type": "outbox_item", "subject_id": item.id,
+             "details": {"award_id": item.award_id, "target": item.target, "idempotency_key": item.idempotency_key}}
+            for item in items]
 
 
 def items_of(session: Session, award_id: int) -> list[OutboxItem]:
