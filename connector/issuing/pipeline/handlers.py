@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -115,38 +116,46 @@ def _evaluate(ctx: WorkContext, items: Sequence[WorkItem], *, isolated: bool) ->
         sources = _prefetched_sources(session, ids)
         schools: dict[int, School] = {}
         resolved: dict[int, object] = {}
-        for item in items:
-            learner = learners.get(int(item.payload["learner_id"]))
-            if learner is None:
-                continue  # the learner is gone (erased); nothing to decide
-            try:
-                with session.begin_nested() if isolated else contextlib.nullcontext():
-                    school = schools.get(learner.school_id) or session.get(School, learner.school_id)
-                    assert school is not None
-                    schools[school.id] = school
-                    if school.id not in resolved:
-                        try:
-                            resolved[school.id] = resolved_mappings(session, school, sources)
-                        except MappingError as exc:
-                            if _syncing(session, school.id):
-                                raise WorkDeferred(f"the mapping refers to what the running sync has not stored "
-                                                   f"yet ({exc.problems[0].message})", WAIT_FOR_SYNC_SECONDS) from exc
-                            raise
-                    outcome = evaluate_learner(session, school, learner.id, now, sources=sources,
-                                               resolved=resolved[school.id],  # type: ignore[arg-type]
-                                               defer_writes=not isolated)
-                    outcomes.append(outcome)
-            except WorkDeferred:
-                raise
-            except Exception as exc:
-                if not isolated:
-                    raise
-                log.exception("evaluate learner %s failed", learner.id)
-                failures[item.id] = f"{type(exc).__name__}: {exc}"
+        # the new awards wait in the session until write_decided: reading the next learner's awards must not
+        # flush them one learner at a time (nothing read here depends on another learner's new awards)
+        with contextlib.nullcontext() if isolated else session.no_autoflush:
+            for item in items:
+                learner = learners.get(int(item.payload["learner_id"]))
+                if learner is not None:
+                    _evaluate_one(session, item, learner, schools, resolved, sources, now, isolated, outcomes,
+                                  failures)
         write_decided(session, outcomes)
     created = sum(len(outcome.created) for outcome in outcomes)
     log.info("evaluated %d learners: %d new awards, %d failed", len(items), created, len(failures))
     return failures
+
+
+def _evaluate_one(session: Session, item: WorkItem, learner: Learner, schools: dict[int, School],
+                  resolved: dict[int, object], sources: EvaluationSources, now: datetime, isolated: bool,
+                  outcomes: list[EvaluationOutcome], failures: dict[int, str]) -> None:
+    try:
+        with session.begin_nested() if isolated else contextlib.nullcontext():
+            school = schools.get(learner.school_id) or session.get(School, learner.school_id)
+            assert school is not None
+            schools[school.id] = school
+            if school.id not in resolved:
+                try:
+                    resolved[school.id] = resolved_mappings(session, school, sources)
+                except MappingError as exc:
+                    if _syncing(session, school.id):
+                        raise WorkDeferred(f"the mapping refers to what the running sync has not stored yet "
+                                           f"({exc.problems[0].message})", WAIT_FOR_SYNC_SECONDS) from exc
+                    raise
+            outcomes.append(evaluate_learner(session, school, learner.id, now, sources=sources,
+                                             resolved=resolved[school.id],  # type: ignore[arg-type]
+                                             defer_writes=not isolated))
+    except WorkDeferred:
+        raise
+    except Exception as exc:
+        if not isolated:
+            raise
+        log.exception("evaluate learner %s failed", learner.id)
+        failures[item.id] = f"{type(exc).__name__}: {exc}"
 
 
 def handle_notify_batch(ctx: WorkContext, items: Sequence[WorkItem]) -> dict[int, str]:
