@@ -10,18 +10,18 @@ State machine of an outbox row::
                           └─ worker died (lease ran out) ──> sending, taken over: a crash, not a failure
                                                                └─ crashes >= max ──> dead
 
-Three transactions per claim: (1) claim; (2) mark ``sending`` and count the attempt — committed
+Two transactions per claim: (1) claim the rows, mark them ``sending`` and count the attempt — committed
 BEFORE the target is called, so a worker killed during the call leaves a row that says "outcome
-unknown"; (3) write the outcome, only for rows whose lease is still ours (:func:`held`), else the
-result is dropped and the next owner learns it through ``lookup``. Every retry (any row with an
+unknown"; (2) write the outcome, only for rows still ours (:func:`held`), else the result is dropped
+and the next owner learns it through ``lookup``. Every retry (any row with an
 earlier attempt) first asks the target whether the key was already issued, so a slow or dying
 issuer never yields two credentials. A heartbeat keeps the leases while the work runs, however slow
 the target; a killed worker's rows are free again one lease period after its last heartbeat.
 
 External targets are claimed one row at a time (each is an HTTP call of its own). The embedded signer
-takes up to ``batch`` rows at once: one claim, one transaction that marks them ``sending`` and reserves
-their status-list entries, the signing outside any transaction, and one transaction that stores every
-credential, marks the rows ``sent`` and issues the awards — a handful of round trips for the batch
+takes up to ``batch`` rows at once: one transaction that claims them, marks them ``sending`` and
+reserves their status-list entries, the signing outside any transaction, and one transaction that stores
+every credential, marks the rows ``sent`` and issues the awards — a handful of round trips for the batch
 instead of a dozen per award, with the same guarantees (a crash anywhere leaves the batch ``sending``,
 and the next owner finds what was stored through the same reconcile step).
 
@@ -150,6 +150,10 @@ class OutboxWorker:
 
     def claim_batch(self, school_id: int | None = None, due_before: datetime | None = None) -> list[int]:
         """Lease the next due row; if it is for the embedded signer, up to ``batch`` of those."""
+        with self.db.unit_of_work() as session:
+            return [row.id for row in self._claim(session, school_id, due_before)]
+
+    def _claim(self, session: Any, school_id: int | None, due_before: datetime | None) -> list[OutboxItem]:
         now = self.clock()
         sendable = select(Award.id).where(Award.status.in_(SENDABLE_AWARD_STATES))
         if school_id is not None:
@@ -157,19 +161,17 @@ class OutboxWorker:
         due = (OutboxItem.status.in_(DUE_STATES) & (OutboxItem.next_attempt_at <= (due_before or now))
                & OutboxItem.award_id.in_(sendable))
         order = (OutboxItem.next_attempt_at, OutboxItem.id)
-        with self.db.unit_of_work() as session:
-            rows = list(claim(session, OutboxItem, owner=self.config.owner, lease_seconds=self.config.lease_seconds,
-                              due=due, order_by=order, limit=1, now=now))
-            first = rows[0] if rows else None
-            # a row left "sending" by a dead worker is taken alone, so one that kills its workers
-            # cannot take a batch with it
-            if (first is not None and first.target == EMBEDDED and first.status != "sending"
-                    and self.config.batch > 1):
-                rows += claim(session, OutboxItem, owner=self.config.owner, lease_seconds=self.config.lease_seconds,
-                              due=due & (OutboxItem.target == EMBEDDED) & (OutboxItem.status != "sending")
-                              & (OutboxItem.id != first.id),
-                              order_by=order, limit=self.config.batch - 1, now=now)
-            return [row.id for row in rows]
+        rows = list(claim(session, OutboxItem, owner=self.config.owner, lease_seconds=self.config.lease_seconds,
+                          due=due, order_by=order, limit=1, now=now))
+        first = rows[0] if rows else None
+        # a row left "sending" by a dead worker is taken alone, so one that kills its workers
+        # cannot take a batch with it
+        if first is not None and first.target == EMBEDDED and first.status != "sending" and self.config.batch > 1:
+            rows += claim(session, OutboxItem, owner=self.config.owner, lease_seconds=self.config.lease_seconds,
+                          due=due & (OutboxItem.target == EMBEDDED) & (OutboxItem.status != "sending")
+                          & (OutboxItem.id != first.id),
+                          order_by=order, limit=self.config.batch - 1, now=now)
+        return rows
 
     def run_once(self, *, school_id: int | None = None, max_items: int | None = None,
                  on_item: Callable[[int], None] | None = None) -> RunStats:
@@ -177,16 +179,24 @@ class OutboxWorker:
         stats = RunStats()
         started = self.clock()
         while max_items is None or stats.claimed < max_items:
-            ids = self.claim_batch(school_id, due_before=started)
-            if not ids:
+            batch = self.run_batch(school_id=school_id, due_before=started, on_item=on_item)
+            stats.add(batch)
+            if not batch.claimed:
                 break
-            stats.add(self.process_claimed(ids, on_item=on_item))
         return stats
 
-    def run_batch(self, *, school_id: int | None = None) -> RunStats:
-        """Claim and send one batch (or one external row): the daemon's workers call this between items."""
-        ids = self.claim_batch(school_id)
-        return self.process_claimed(ids) if ids else RunStats()
+    def run_batch(self, *, school_id: int | None = None, due_before: datetime | None = None,
+                  on_item: Callable[[int], None] | None = None) -> RunStats:
+        """Claim and send one batch (or one external row): the daemon's workers call this between items.
+        The claim marks the rows ``sending`` in the same transaction."""
+        stats = RunStats()
+        with self.db.unit_of_work() as session:
+            rows = self._claim(session, school_id, due_before)
+            stats.claimed = len(rows)
+            started = self._start_rows(session, rows, stats) if rows else []
+        if started:
+            self._send_all(started, stats, on_item)
+        return stats
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -194,10 +204,19 @@ class OutboxWorker:
         return self.process_claimed([item_id])
 
     def process_claimed(self, item_ids: Sequence[int], *, on_item: Callable[[int], None] | None = None) -> RunStats:
+        """Send rows this worker claimed earlier (:meth:`claim_batch`): those it still holds."""
         stats = RunStats(claimed=len(item_ids))
+        with self.db.unit_of_work() as session:
+            mine = held(session, OutboxItem, item_ids, self.config.owner, self.clock())
+            stats.lost_lease += len(set(item_ids) - mine)
+            items = list(session.scalars(select(OutboxItem).where(OutboxItem.id.in_(mine))))
+            started = self._start_rows(session, items, stats)
+        self._send_all(started, stats, on_item)
+        return stats
+
+    def _send_all(self, started: list[_Started], stats: RunStats, on_item: Callable[[int], None] | None) -> None:
         with Heartbeat(self.db, OutboxItem, self.config.owner, self.config.lease_seconds) as heartbeat:
-            heartbeat.hold(*item_ids)
-            started = self._start(item_ids, stats)
+            heartbeat.hold(*(item.item_id for item in started))
             embedded: list[tuple[_Started, EmbeddedAdapter]] = []
             for item in started:
                 try:
@@ -217,60 +236,56 @@ class OutboxWorker:
                 if on_item is not None:
                     for item, _a in embedded:
                         on_item(item.item_id)
-        return stats
 
-    def _start(self, item_ids: Sequence[int], stats: RunStats) -> list[_Started]:
-        """Mark the rows still ours ``sending`` and count the attempt, before anything is sent."""
-        with self.db.unit_of_work() as session:
-            mine = held(session, OutboxItem, item_ids, self.config.owner, self.clock())
-            stats.lost_lease += len(set(item_ids) - mine)
-            items = list(session.scalars(select(OutboxItem).where(OutboxItem.id.in_(mine)).order_by(OutboxItem.id)))
-            awards = {a.id: a for a in lock_awards(session, {i.award_id for i in items})}
-            schools = {s.id: s for s in session.scalars(
-                select(School).where(School.id.in_({a.school_id for a in awards.values()})))}
-            learners = {lr.id: lr for lr in session.scalars(
-                select(Learner).where(Learner.id.in_({a.learner_id for a in awards.values()})))}
-            started: list[tuple[_Started, OutboxItem]] = []
-            to_reserve: dict[int, list[OutboxItem]] = {}
-            entries: list[dict[str, Any]] = []
-            for item in items:
-                award = awards.get(item.award_id)
-                school = schools.get(award.school_id) if award else None
-                if award is None or school is None or award.status not in SENDABLE_AWARD_STATES:
-                    release(item)
-                    continue
-                if item.status == "sending" and not self._take_over(session, item, award, stats):
-                    continue
-                # an earlier attempt may have reached the target: ask before sending again (a row an
-                # admin revived has its attempts reset but stays "failed" for this reason)
-                reconcile = item.attempts > 0 or item.status in ("sending", "failed")
-                previous = item.status
-                item.status = "sending"
-                item.attempts += 1
-                entries.append({"school_id": school.id, "actor": SYSTEM_OUTBOX, "action": "outbox.sending",
-                                "subject_type": "outbox_item", "subject_id": item.id,
-                                "details": {"previous": previous, "attempt": item.attempts, "target": item.target,
-                                            "reconcile": reconcile, "worker": self.config.owner}})
-                if award.status != "issuing":
-                    entries.append({"school_id": school.id, "actor": SYSTEM_OUTBOX, "action": "award.issuing",
-                                    "subject_type": "award", "subject_id": award.id,
-                                    "details": {"previous": award.status}})
-                    award.status = "issuing"
-                if item.target == EMBEDDED and item.status_list_id is None:
-                    to_reserve.setdefault(school.id, []).append(item)
-                started.append((_Started(item.id, award.id, school, learners[award.learner_id], item.target,
-                                         item.idempotency_key, build_payload(session, award), reconcile), item))
-            for school_id, rows in to_reserve.items():
-                # reserved now, in a short transaction, and kept by the row: a retry after a crash signs
-                # with the same entry, and the list is not locked while documents are signed
-                for row, (list_id, index) in zip(rows, allocate_many(session, school_id, len(rows)), strict=True):
-                    row.status_list_id, row.status_index = list_id, index
-            for entry, item in started:
-                entry.status_list_id, entry.status_index = item.status_list_id, item.status_index
-            session.flush()
-            audit_many(session, entries)
-            session.expunge_all()
-            return [entry for entry, _item in started]
+    def _start_rows(self, session: Any, items: list[OutboxItem], stats: RunStats) -> list[_Started]:
+        """Mark the rows ``sending`` and count the attempt, in a transaction committed before anything is sent."""
+        items = sorted(items, key=lambda i: i.id)
+        awards = {a.id: a for a in lock_awards(session, {i.award_id for i in items})}
+        schools = {s.id: s for s in session.scalars(
+            select(School).where(School.id.in_({a.school_id for a in awards.values()})))}
+        learners = {lr.id: lr for lr in session.scalars(
+            select(Learner).where(Learner.id.in_({a.learner_id for a in awards.values()})))}
+        started: list[tuple[_Started, OutboxItem]] = []
+        to_reserve: dict[int, list[OutboxItem]] = {}
+        entries: list[dict[str, Any]] = []
+        for item in items:
+            award = awards.get(item.award_id)
+            school = schools.get(award.school_id) if award else None
+            if award is None or school is None or award.status not in SENDABLE_AWARD_STATES:
+                release(item)
+                continue
+            if item.status == "sending" and not self._take_over(session, item, award, stats):
+                continue
+            # an earlier attempt may have reached the target: ask before sending again (a row an
+            # admin revived has its attempts reset but stays "failed" for this reason)
+            reconcile = item.attempts > 0 or item.status in ("sending", "failed")
+            previous = item.status
+            item.status = "sending"
+            item.attempts += 1
+            entries.append({"school_id": school.id, "actor": SYSTEM_OUTBOX, "action": "outbox.sending",
+                            "subject_type": "outbox_item", "subject_id": item.id,
+                            "details": {"previous": previous, "attempt": item.attempts, "target": item.target,
+                                        "reconcile": reconcile, "worker": self.config.owner}})
+            if award.status != "issuing":
+                entries.append({"school_id": school.id, "actor": SYSTEM_OUTBOX, "action": "award.issuing",
+                                "subject_type": "award", "subject_id": award.id,
+                                "details": {"previous": award.status}})
+                award.status = "issuing"
+            if item.target == EMBEDDED and item.status_list_id is None:
+                to_reserve.setdefault(school.id, []).append(item)
+            started.append((_Started(item.id, award.id, school, learners[award.learner_id], item.target,
+                                     item.idempotency_key, build_payload(session, award), reconcile), item))
+        for school_id, rows in to_reserve.items():
+            # reserved now, in a short transaction, and kept by the row: a retry after a crash signs
+            # with the same entry, and the list is not locked while documents are signed
+            for row, (list_id, index) in zip(rows, allocate_many(session, school_id, len(rows)), strict=True):
+                row.status_list_id, row.status_index = list_id, index
+        for entry, item in started:
+            entry.status_list_id, entry.status_index = item.status_list_id, item.status_index
+        session.flush()
+        audit_many(session, entries)
+        session.expunge_all()
+        return [entry for entry, _item in started]
 
     def _take_over(self, session: Any, item: OutboxItem, award: Award, stats: RunStats) -> bool:
         """The row was left ``sending``: its worker died (or lost the lease) mid-send. A crash, not a failure."""
