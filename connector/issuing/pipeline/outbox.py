@@ -92,15 +92,21 @@ def lock_awards(session: Session, award_ids: Iterable[int]) -> list[Award]:
 
 
 def complete_awards(session: Session, award_ids: Iterable[int], *, notify: bool = True,
-                    actor: str = SYSTEM_OUTBOX) -> list[int]:
+                    actor: str = SYSTEM_OUTBOX, locked: Sequence[Award] | None = None,
+                    entries: list[dict[str, Any]] | None = None) -> list[int]:
     """Move every award of ``award_ids`` that is ``issuing`` and whose deliveries are all sent to ``issued``
     (and queue its notification); returns the ids moved.
 
     Two deliveries of one award may be recorded by two workers at the same moment: each must see the
     other's outcome, or neither would finish the award. So the award row is locked first and the
     deliveries are read after the lock (a new statement sees every commit made until then): whichever
-    worker comes second sees both sent, and the move from ``issuing`` happens exactly once."""
-    awards = [a for a in lock_awards(session, award_ids) if a.status == "issuing"]
+    worker comes second sees both sent, and the move from ``issuing`` happens exactly once.
+
+    ``locked``: the awards, already locked by :func:`lock_awards` in this transaction; ``entries``: a list
+    the audit entries are added to (the caller writes them with its own), instead of writing them here."""
+    wanted = set(award_ids)
+    awards = [a for a in (locked if locked is not None else lock_awards(session, wanted))
+              if a.id in wanted and a.status == "issuing"]
     if not awards:
         return []
     ids = [a.id for a in awards]
@@ -111,9 +117,13 @@ def complete_awards(session: Session, award_ids: Iterable[int], *, notify: bool 
     done = [award for award in awards if states.get(award.id) == {"sent"}]
     for award in done:
         award.status = "issued"
-    session.flush()
-    audit_many(session, [{"school_id": a.school_id, "actor": actor, "action": "award.issued", "subject_type": "award",
-                          "subject_id": a.id} for a in done])
+    issued = [{"school_id": a.school_id, "actor": actor, "action": "award.issued", "subject_type": "award",
+               "subject_id": a.id} for a in done]
+    if entries is not None:
+        entries += issued
+    else:
+        session.flush()
+        audit_many(session, issued)
     if notify:
         enqueue_notifications(session, done)
     return [a.id for a in done]

@@ -69,7 +69,7 @@ from credbridge.connector.issuing.pipeline.outbox import (
 )
 from credbridge.connector.issuing.pipeline.payload import build_payload
 from credbridge.connector.issuing.status import allocate_many
-from credbridge.connector.leases import Heartbeat, claim, held, release
+from credbridge.connector.leases import Heartbeat, claim, release
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import Award, Credential, Learner, OutboxItem, School
@@ -207,10 +207,9 @@ class OutboxWorker:
         """Send rows this worker claimed earlier (:meth:`claim_batch`): those it still holds."""
         stats = RunStats(claimed=len(item_ids))
         with self.db.unit_of_work() as session:
-            mine = held(session, OutboxItem, item_ids, self.config.owner, self.clock())
-            stats.lost_lease += len(set(item_ids) - mine)
-            items = list(session.scalars(select(OutboxItem).where(OutboxItem.id.in_(mine))))
-            started = self._start_rows(session, items, stats)
+            items = _mine(session, item_ids, self.config.owner)
+            stats.lost_lease += len(set(item_ids) - set(items))
+            started = self._start_rows(session, list(items.values()), stats)
         self._send_all(started, stats, on_item)
         return stats
 
@@ -383,7 +382,8 @@ class OutboxWorker:
 
     def _record_in(self, session: Any, outcomes: list[_Outcome], stats: RunStats) -> None:
         ids = [o.started.item_id for o in outcomes]
-        mine = held(session, OutboxItem, ids, self.config.owner, self.clock())
+        items = _mine(session, ids, self.config.owner)
+        mine = set(items)
         local = RunStats()
         lost = [o for o in outcomes if o.started.item_id not in mine]
         for outcome in lost:
@@ -411,7 +411,6 @@ class OutboxWorker:
         if rows:
             # one statement for the batch; a concurrent writer of the same credentials fails it (see _record)
             session.execute(insert(Credential), rows)
-        items = {i.id: i for i in session.scalars(select(OutboxItem).where(OutboxItem.id.in_(mine)))}
         awards = {a.id: a for a in lock_awards(session, {i.award_id for i in items.values()})}
         landed = []
         for outcome in outcomes:
@@ -433,12 +432,14 @@ class OutboxWorker:
             local.sent += 1
             local.reconciled += int(outcome.reconciled)
         session.flush()
-        audit_many(session, entries)
         for award in {a.id: a for a in landed}.values():
             if award.status == "revoked":
                 # revoked while this send was in flight: what just landed must not stand
                 revoke_issued(session, award, reason=revocation_reason(session, award), actor=SYSTEM_OUTBOX)
-        complete_awards(session, [a.id for a in landed if a.status == "issuing"], notify=self.config.notify)
+        complete_awards(session, [a.id for a in landed if a.status == "issuing"], notify=self.config.notify,
+                        locked=list(awards.values()), entries=entries)
+        session.flush()
+        audit_many(session, entries)
         stats.add(local)
 
     def _failed(self, session: Any, item: OutboxItem, award: Award, error: IssueError, stats: RunStats) -> None:
@@ -463,6 +464,18 @@ class OutboxWorker:
               subject_type="outbox_item", subject_id=item.id, target=item.target, error=item.last_error,
               attempts=item.attempts, retry_in_seconds=round(delay, 1))
         stats.failed += 1
+
+
+def _mine(session: Any, ids: Sequence[int], owner: str) -> dict[int, OutboxItem]:
+    """The rows of ``ids`` still ``owner``'s (nobody took them over), locked until the commit on PostgreSQL
+    (:func:`credbridge.connector.leases.held`, reading the rows in the same query)."""
+    if not ids:
+        return {}
+    query = (select(OutboxItem).where(OutboxItem.id.in_(set(ids)), OutboxItem.lease_owner == owner)
+             .order_by(OutboxItem.id).execution_options(populate_existing=True))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {item.id: item for item in session.scalars(query)}
 
 
 def _stored_credentials(session: Any, award_ids: Sequence[int]) -> dict[int, IssueResult]:
