@@ -30,6 +30,9 @@ import json
 import os
 import platform
 import pstats
+import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -149,7 +152,7 @@ def seed(db: Database, n: int, formats: str) -> None:
         session.flush()
         import_mapping_file(session, school, mapping(formats), "bench")
         connection = LmsConnection(school_id=school.id, name="moodle", base_url="https://moodle.bench.example",
-                                   ws_token="bench-token")  # noqa: S106 - never used: nothing is synced
+                                   ws_token="bench-token", enabled=False)  # noqa: S106 - never synced
         session.add(connection)
         session.flush()
         course = Course(connection_id=connection.id, moodle_id=2, shortname="TD110", fullname="Technical drawing")
@@ -265,13 +268,66 @@ def bulk_run(db: Database, n: int, workers: int, formats: str) -> dict[str, Any]
     if awards != n:
         raise SystemExit(f"bulk run made {awards} awards for {n} learners")
     seconds = finished - started
-    row = {"awards": n, "workers": workers, "formats": formats, "seconds": round(seconds, 2),
+    row = {"awards": n, "workers": workers, "mode": "threads", "formats": formats, "seconds": round(seconds, 2),
            "awards_per_s": round(n / seconds, 1), "documents": documents,
            "evaluated_s": round((evaluated_at or finished) - started, 2),
            # this process's CPU (SQLite's included, a PostgreSQL server's not): what the load does not blur
            "cpu_ms_per_award": round(1000 * cpu / n, 2),
            "statements_per_award": round(counters.statements / n, 1),
            "commits_per_award": round(counters.commits / n, 2)}
+    if waits is not None:
+        row["lock_wait_share"] = waits.share
+    return row
+
+
+def bulk_run_processes(db: Database, n: int, workers: int, formats: str, folder: Path) -> dict[str, Any]:
+    """The same run with ``workers`` daemon processes (`credbridge daemon --workers 1` each), the way
+    several daemons share one database: real parallelism, where worker threads share one interpreter."""
+    seed(db, n, formats)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDBRIDGE_")}
+    env.update(CREDBRIDGE_DATABASE_URL=db.url, CREDBRIDGE_SECRET_KEY=SECRET_KEY, CREDBRIDGE_BASE_URL=BASE_URL,
+               CREDBRIDGE_LEASE_SECONDS="60", CREDBRIDGE_POLL_SECONDS="0.2", CREDBRIDGE_LOG_LEVEL="WARNING")
+    waits = LockWaits(db.url) if db.is_postgres else None
+    children_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    processes = []
+    for i in range(workers):
+        with (folder / f"daemon-{formats}-{workers}-{i}.log").open("wb") as log:
+            processes.append(subprocess.Popen([sys.executable, "-m", "credbridge", "daemon", "--workers", "1"],
+                                              env={**env, "CREDBRIDGE_DAEMON_ID": f"bench{i}"}, cwd=folder,
+                                              stdout=log, stderr=subprocess.STDOUT))
+    if waits is not None:
+        waits.__enter__()
+    evaluated_at = None
+    try:
+        while True:
+            time.sleep(0.1)
+            with db.unit_of_work() as session:
+                issued = session.scalar(select(func.count()).select_from(Award).where(Award.status == "issued"))
+                if evaluated_at is None and not session.scalar(
+                        select(func.count()).select_from(WorkItem).where(WorkItem.kind == "evaluate",
+                                                                         WorkItem.status != "done")):
+                    evaluated_at = time.perf_counter()
+            if issued >= n:
+                break
+            if any(p.poll() is not None for p in processes):
+                raise SystemExit(f"a daemon exited; see {folder}")
+            if time.perf_counter() - started > 3600:
+                raise SystemExit(f"bulk run incomplete after an hour: {issued} of {n}")
+    finally:
+        finished = time.perf_counter()
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(120)
+        if waits is not None:
+            waits.__exit__()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (children_cpu.ru_utime + children_cpu.ru_stime)
+    seconds = finished - started
+    row = {"awards": n, "workers": workers, "mode": "processes", "formats": formats, "seconds": round(seconds, 2),
+           "awards_per_s": round(n / seconds, 1), "evaluated_s": round((evaluated_at or finished) - started, 2),
+           "cpu_ms_per_award": round(1000 * cpu / n, 2)}
     if waits is not None:
         row["lock_wait_share"] = waits.share
     return row
@@ -367,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--profile", action="store_true", help="profile one worker on SQLite and stop")
+    parser.add_argument("--mode", nargs="+", choices=["threads", "processes"], default=None,
+                        help="workers as threads of one daemon, or as daemon processes (default: both)")
     args = parser.parse_args(argv)
     n = args.awards or (1000 if args.quick else 10_000)
     worker_counts = args.workers or ([1, 2] if args.quick else [1, 2, 4])
@@ -389,21 +447,24 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     pg = None if args.no_postgres else Postgres(args.pg_url)
     pg_ready = pg.start() if pg is not None else False
+    modes = args.mode or ["threads", "processes"]
     try:
         with tempfile.TemporaryDirectory(prefix="credbridge-bench-") as folder:
             for fmt in formats:
-                for workers in worker_counts:
-                    if not args.no_sqlite:
-                        db = sqlite_db(Path(folder), f"{fmt}-{workers}")
-                        runs.append({"database": "sqlite", **bulk_run(db, n, workers, fmt), "load": load()})
-                        db.dispose()
-                        print(f"  ... sqlite {fmt} {workers} workers: {runs[-1]['seconds']} s", flush=True)
-                    if pg_ready:
-                        assert pg is not None
-                        db = pg.database()
-                        runs.append({"database": "postgres", **bulk_run(db, n, workers, fmt), "load": load()})
-                        db.dispose()
-                        print(f"  ... postgres {fmt} {workers} workers: {runs[-1]['seconds']} s", flush=True)
+                for mode in modes:
+                    for workers in worker_counts:
+                        if mode == "processes" and workers == 1 and "threads" in modes:
+                            continue  # one daemon with one worker thread is the same run
+                        for database in ("sqlite", "postgres"):
+                            if (database == "sqlite" and args.no_sqlite) or (database == "postgres" and not pg_ready):
+                                continue
+                            db = sqlite_db(Path(folder), f"{fmt}-{mode}-{workers}") if database == "sqlite" \
+                                else pg.database()  # type: ignore[union-attr]
+                            row = bulk_run(db, n, workers, fmt) if mode == "threads" else \
+                                bulk_run_processes(db, n, workers, fmt, Path(folder))
+                            runs.append({"database": database, **row, "load": load()})
+                            db.dispose()
+                            print(f"  ... {database} {fmt} {workers} {mode}: {row['seconds']} s", flush=True)
     finally:
         if pg is not None:
             pg.stop()
@@ -416,15 +477,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nEnd-of-year bulk run: {n} awards (evaluation -> award + outbox -> embedded signer -> issued), "
           f"the daemon's worker threads")
-    print(f"  {'database':<9} {'formats':<11} {'workers':>7} {'total s':>8} {'awards/s':>9} {'raw sign/s':>10} "
+    print(f"  {'database':<9} {'formats':<11} {'workers':>13} {'total s':>8} {'awards/s':>9} {'raw sign/s':>10} "
           f"{'ratio':>6} {'eval s':>7} {'cpu ms/aw':>9} {'stmts/aw':>8} {'commits/aw':>10} {'lock wait':>9} "
           f"{'load':>5}")
     for run in runs:
-        print(f"  {run['database']:<9} {run['formats']:<11} {run['workers']:>7} {run['seconds']:>8.1f} "
+        workers = f"{run['workers']} {run['mode']}"
+        print(f"  {run['database']:<9} {run['formats']:<11} {workers:>13} {run['seconds']:>8.1f} "
               f"{run['awards_per_s']:>9.1f} {figures['raw_awards_per_s'][run['formats']]:>10.1f} "
               f"{run['ratio_to_raw_signing']:>6.3f} {run['evaluated_s']:>7.1f} {run['cpu_ms_per_award']:>9.2f} "
-              f"{run['statements_per_award']:>8.1f} "
-              f"{run['commits_per_award']:>10.2f} {run.get('lock_wait_share', ''):>9} {run['load']:>5}")
+              f"{run.get('statements_per_award', ''):>8} "
+              f"{run.get('commits_per_award', ''):>10} {run.get('lock_wait_share', ''):>9} {run['load']:>5}")
     if "postgres" in figures:
         print(f"  postgres: {figures['postgres']}")
     print(f"  load average before {figures['load_before']}, after {figures['load_after']}")

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from credbridge.connector.store.base import utcnow
 
@@ -72,12 +73,17 @@ def claim(
         query = query.with_for_update(skip_locked=True)
     rows = session.scalars(query).all()
     expires = now + timedelta(seconds=lease_seconds)
+    if not rows:
+        return rows
+    # one UPDATE for the claimed rows (not one per row), then the loaded objects are told the new values
+    session.execute(update(model).where(model.id.in_([row.id for row in rows]))  # type: ignore[attr-defined]
+                    .values(lease_owner=owner, lease_expires_at=expires)
+                    .execution_options(synchronize_session=False))
     for row in rows:
         if taken_from is not None and row.lease_owner is not None:  # type: ignore[attr-defined]
             taken_from[row.id] = row.lease_owner  # type: ignore[attr-defined]
-        row.lease_owner = owner  # type: ignore[attr-defined]
-        row.lease_expires_at = expires  # type: ignore[attr-defined]
-    session.flush()
+        set_committed_value(row, "lease_owner", owner)
+        set_committed_value(row, "lease_expires_at", expires)
     return rows
 
 

@@ -84,13 +84,14 @@ def resolved_mappings(session: Session, school: School, sources: EvaluationSourc
 
 def evaluate_learner(session: Session, school: School, learner_id: int, now: datetime, *,
                      sources: EvaluationSources, resolved: ResolvedMappings | None = None,
-                     defer_writes: bool = False) -> EvaluationOutcome:
+                     defer_writes: bool = False, existing: Sequence[Award] | None = None) -> EvaluationOutcome:
     """Decide the learner's awards; the caller's unit of work commits everything at once.
 
     ``defer_writes=True`` is for a caller that evaluates many learners in one transaction and starts
     again learner by learner if anything fails (the batch handler): new awards and their outbox rows
     are only added to the session, without a savepoint each, and :func:`write_decided` writes those of
-    the whole batch at once (a lost race then fails the whole transaction instead of one savepoint)."""
+    the whole batch at once (a lost race then fails the whole transaction instead of one savepoint).
+    ``existing``: the learner's awards, when the caller read those of many learners at once."""
     outcome = EvaluationOutcome(learner_id)
     learner = session.get(Learner, learner_id)
     if learner is None or learner.school_id != school.id:
@@ -100,8 +101,9 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
     resolved = resolved or resolved_mappings(session, school, sources)
     if resolved is None:
         return outcome
-    awards = {(a.template_code, a.template_version): a
-              for a in session.scalars(select(Award).where(Award.learner_id == learner_id))}
+    if existing is None:
+        existing = session.scalars(select(Award).where(Award.learner_id == learner_id)).all()
+    awards = {(a.template_code, a.template_version): a for a in existing}
     watched = {k for k, a in awards.items() if a.status in WATCHED}
     facts = sources.evidence_facts(session, learner_id)
     evaluation: LearnerEvaluation = evaluate(resolved, facts, watched)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 
 from credbridge.connector import leases
 from credbridge.connector.logs import job_context
@@ -346,13 +346,21 @@ class Worker:
 
     def _finish_many(self, results: Sequence[tuple[WorkItem, str | None, str | None]]) -> None:
         with self.db.unit_of_work() as session:
-            mine = leases.held(session, WorkItem, [item.id for item, _r, _e in results], self.owner)
-            rows = {row.id: row for row in session.scalars(select(WorkItem).where(WorkItem.id.in_(mine)))}
+            # the rows still ours (nobody took them over), locked until the commit on PostgreSQL
+            query = select(WorkItem).where(WorkItem.id.in_([item.id for item, _r, _e in results]),
+                                           WorkItem.lease_owner == self.owner)
+            if self.db.is_postgres:
+                query = query.with_for_update()
+            rows = {row.id: row for row in session.scalars(query)}
             now = utcnow()
+            done = []
             for item, requested, error in results:
                 row = rows.get(item.id)
                 if row is None:
                     log.warning("work %s %s: lease lost before it finished; result dropped", item.kind, item.key)
+                    continue
+                if error is None and (row.payload or {}).get("requested_at") == requested:
+                    done.append(row.id)  # the common case, written for all of them in one statement below
                     continue
                 leases.release(row)
                 row.crashes = 0  # this run reached its end: whatever killed earlier runs did not repeat
@@ -366,10 +374,11 @@ class Worker:
                                   row.kind, row.key, row.attempts, row.last_error)
                     continue
                 row.last_error = None
-                if (row.payload or {}).get("requested_at") != requested:
-                    row.status, row.run_after, row.attempts = "pending", now, 0  # asked again meanwhile
-                else:
-                    row.status = "done"
+                row.status, row.run_after, row.attempts = "pending", now, 0  # asked again meanwhile
+            if done:
+                session.execute(update(WorkItem).where(WorkItem.id.in_(done))
+                                .values(status="done", lease_owner=None, lease_expires_at=None, crashes=0,
+                                        last_error=None).execution_options(synchronize_session=False))
 
     def release_current(self, item_id: int, *, delay: float = 0.0) -> None:
         with self.db.unit_of_work() as session:

@@ -114,6 +114,9 @@ def _evaluate(ctx: WorkContext, items: Sequence[WorkItem], *, isolated: bool) ->
         ids = {int(item.payload["learner_id"]) for item in items}
         learners = {lr.id: lr for lr in session.scalars(select(Learner).where(Learner.id.in_(ids)))}
         sources = _prefetched_sources(session, ids)
+        awards: dict[int, list[Award]] = {learner_id: [] for learner_id in ids}
+        for award in session.scalars(select(Award).where(Award.learner_id.in_(ids))):
+            awards[award.learner_id].append(award)
         schools: dict[int, School] = {}
         resolved: dict[int, object] = {}
         # the new awards wait in the session until write_decided: reading the next learner's awards must not
@@ -122,15 +125,15 @@ def _evaluate(ctx: WorkContext, items: Sequence[WorkItem], *, isolated: bool) ->
             for item in items:
                 learner = learners.get(int(item.payload["learner_id"]))
                 if learner is not None:
-                    _evaluate_one(session, item, learner, schools, resolved, sources, now, isolated, outcomes,
-                                  failures)
+                    _evaluate_one(session, item, learner, awards[learner.id], schools, resolved, sources, now,
+                                  isolated, outcomes, failures)
         write_decided(session, outcomes)
     created = sum(len(outcome.created) for outcome in outcomes)
     log.info("evaluated %d learners: %d new awards, %d failed", len(items), created, len(failures))
     return failures
 
 
-def _evaluate_one(session: Session, item: WorkItem, learner: Learner, schools: dict[int, School],
+def _evaluate_one(session: Session, item: WorkItem, learner: Learner, existing: list[Award], schools: dict[int, School],
                   resolved: dict[int, object], sources: EvaluationSources, now: datetime, isolated: bool,
                   outcomes: list[EvaluationOutcome], failures: dict[int, str]) -> None:
     try:
@@ -148,7 +151,7 @@ def _evaluate_one(session: Session, item: WorkItem, learner: Learner, schools: d
                     raise
             outcomes.append(evaluate_learner(session, school, learner.id, now, sources=sources,
                                              resolved=resolved[school.id],  # type: ignore[arg-type]
-                                             defer_writes=not isolated))
+                                             defer_writes=not isolated, existing=existing))
     except WorkDeferred:
         raise
     except Exception as exc:
