@@ -54,10 +54,12 @@ def audit_many(session: Session, entries: list[dict[str, Any]]) -> None:
     if not entries:
         return
     now = utcnow()
-    session.execute(insert(AuditEntry), [{"at": now, "school_id": e["school_id"], "actor": e["actor"],
-                                          "action": e["action"], "subject_type": e["subject_type"],
-                                          "subject_id": str(e["subject_id"]), "details": e.get("details") or {}}
-                                         for e in entries])
+    # RETURNING makes SQLAlchemy send the rows as a few multi-row INSERTs ("insertmanyvalues"); without it a
+    # driver's executemany may send one statement per row
+    session.execute(insert(AuditEntry).returning(AuditEntry.id),
+                    [{"at": now, "school_id": e["school_id"], "actor": e["actor"], "action": e["action"],
+                      "subject_type": e["subject_type"], "subject_id": str(e["subject_id"]),
+                      "details": e.get("details") or {}} for e in entries])
 
 
 @dataclass(frozen=True)

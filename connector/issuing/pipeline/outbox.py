@@ -170,4 +170,4 @@ def enqueue_notifications(session: Session, awards: Sequence[Award]) -> None:
              "status": "pending", "run_after": now, "attempts": 0, "crashes": 0, "progress": {}, "created_at": now,
              "updated_at": now} for key, award in keys.items() if key not in queued]
     if rows:
-        session.execute(insert(WorkItem), rows)
+        session.execute(insert(WorkItem).returning(WorkItem.id), rows)  # see audit_many

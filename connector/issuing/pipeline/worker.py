@@ -410,7 +410,7 @@ class OutboxWorker:
                                         status_list_id=item.status_list_id, status_index=item.status_index))
         if rows:
             # one statement for the batch; a concurrent writer of the same credentials fails it (see _record)
-            session.execute(insert(Credential), rows)
+            session.execute(insert(Credential).returning(Credential.id), rows)  # see audit_many
         awards = {a.id: a for a in lock_awards(session, {i.award_id for i in items.values()})}
         landed = []
         for outcome in outcomes:
