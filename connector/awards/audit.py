@@ -4,13 +4,14 @@ console needs: filtered pages of the log, and the names of what each entry is ab
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import JSON, func, insert, select
 from sqlalchemy.orm import Session
 
 from credbridge.connector.store.base import utcnow
@@ -49,17 +50,37 @@ def audit(
 
 
 def audit_many(session: Session, entries: list[dict[str, Any]]) -> None:
-    """Append many entries in one statement (``audit``'s keyword arguments, ``details`` as a dict): what a
-    batch of deliveries writes, without building an ORM object per entry. Written at once, in order."""
+    """Append many entries at once (``audit``'s keyword arguments, ``details`` as a dict): what a batch of
+    deliveries writes, without building an ORM object per entry. Written at once, in order."""
     if not entries:
         return
     now = utcnow()
-    # RETURNING makes SQLAlchemy send the rows as a few multi-row INSERTs ("insertmanyvalues"); without it a
-    # driver's executemany may send one statement per row
-    session.execute(insert(AuditEntry).returning(AuditEntry.id),
-                    [{"at": now, "school_id": e["school_id"], "actor": e["actor"], "action": e["action"],
-                      "subject_type": e["subject_type"], "subject_id": str(e["subject_id"]),
-                      "details": e.get("details") or {}} for e in entries])
+    insert_rows(session, AuditEntry, [{"at": now, "school_id": e["school_id"], "actor": e["actor"],
+                                       "action": e["action"], "subject_type": e["subject_type"],
+                                       "subject_id": str(e["subject_id"]), "details": e.get("details") or {}}
+                                      for e in entries])
+
+
+def insert_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """A bulk INSERT of ``rows`` (each with every column but the id), in the caller's transaction.
+
+    On PostgreSQL through COPY, psycopg's own bulk path: an executemany there costs the driver a
+    statement per row, and a multi-row INSERT is parsed again for every batch (psycopg caches only short
+    statements); an end-of-year run writes a dozen rows per award. Elsewhere SQLAlchemy's multi-row
+    INSERT (RETURNING selects it). JSON columns are given as Python values."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(model).returning(model.id), rows)
+        return
+    columns = list(rows[0])
+    json_columns = {c.name for c in model.__table__.columns if isinstance(c.type, JSON)}
+    session.flush()  # the rows follow whatever the session still holds
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {model.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[c], default=str) if c in json_columns and row[c] is not None else row[c]
+                            for c in columns])
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ def store_documents(session: Session, payload: AwardPayload, documents: dict[str
     """The Credential rows of one award (and the audit entry), in the caller's transaction."""
     session.execute(insert(Credential), credential_rows(payload, documents, status_list_id=status_list_id,
                                                         status_index=status_index, issued_at=issued_at))
+    session.flush()
     audit_many(session, [issued_audit(payload, documents, key=key, status_list_id=status_list_id,
                                       status_index=status_index)])
 

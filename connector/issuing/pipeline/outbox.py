@@ -6,10 +6,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit_many
+from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit_many, insert_rows
 from credbridge.connector.issuing.pipeline.idempotency import idempotency_key
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.models import Award, OutboxItem, School, WorkItem
@@ -170,4 +170,4 @@ def enqueue_notifications(session: Session, awards: Sequence[Award]) -> None:
              "status": "pending", "run_after": now, "attempts": 0, "crashes": 0, "progress": {}, "created_at": now,
              "updated_at": now} for key, award in keys.items() if key not in queued]
     if rows:
-        session.execute(insert(WorkItem).returning(WorkItem.id), rows)  # see audit_many
+        insert_rows(session, WorkItem, rows)

@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from credbridge.connector.awards.actions import revocation_reason, revoke_issued
-from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit, audit_many
+from credbridge.connector.awards.audit import SYSTEM_OUTBOX, audit, audit_many, insert_rows
 from credbridge.connector.issuing.adapters.base import (
     AdapterConfigError,
     AwardPayload,
@@ -410,7 +410,7 @@ class OutboxWorker:
                                         status_list_id=item.status_list_id, status_index=item.status_index))
         if rows:
             # one statement for the batch; a concurrent writer of the same credentials fails it (see _record)
-            session.execute(insert(Credential).returning(Credential.id), rows)  # see audit_many
+            insert_rows(session, Credential, rows)
         awards = {a.id: a for a in lock_awards(session, {i.award_id for i in items.values()})}
         landed = []
         for outcome in outcomes:
