@@ -425,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile one worker on SQLite and stop")
     parser.add_argument("--mode", nargs="+", choices=["threads", "processes"], default=None,
                         help="workers as threads of one daemon, or as daemon processes (default: both)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run every configuration this many times, round robin, and keep the fastest")
     args = parser.parse_args(argv)
     n = args.awards or (1000 if args.quick else 10_000)
     worker_counts = args.workers or ([1, 2] if args.quick else [1, 2, 4])
@@ -444,46 +446,52 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:<24} {value:>10.1f}")
     figures["raw_awards_per_s"] = {f: raw_awards_per_s(figures["documents"], f) for f in formats}
 
-    runs: list[dict[str, Any]] = []
     pg = None if args.no_postgres else Postgres(args.pg_url)
     pg_ready = pg.start() if pg is not None else False
     modes = args.mode or ["threads", "processes"]
+    configs = [(fmt, mode, workers, database) for fmt in formats for mode in modes for workers in worker_counts
+               for database in ("sqlite", "postgres")
+               if not (mode == "processes" and workers == 1 and "threads" in modes)  # the same run as 1 thread
+               and not (database == "sqlite" and args.no_sqlite) and not (database == "postgres" and not pg_ready)]
+    best: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="credbridge-bench-") as folder:
-            for fmt in formats:
-                for mode in modes:
-                    for workers in worker_counts:
-                        if mode == "processes" and workers == 1 and "threads" in modes:
-                            continue  # one daemon with one worker thread is the same run
-                        for database in ("sqlite", "postgres"):
-                            if (database == "sqlite" and args.no_sqlite) or (database == "postgres" and not pg_ready):
-                                continue
-                            db = sqlite_db(Path(folder), f"{fmt}-{mode}-{workers}") if database == "sqlite" \
-                                else pg.database()  # type: ignore[union-attr]
-                            row = bulk_run(db, n, workers, fmt) if mode == "threads" else \
-                                bulk_run_processes(db, n, workers, fmt, Path(folder))
-                            runs.append({"database": database, **row, "load": load()})
-                            db.dispose()
-                            print(f"  ... {database} {fmt} {workers} {mode}: {row['seconds']} s", flush=True)
+            for attempt in range(args.repeat):
+                for fmt, mode, workers, database in configs:
+                    # the machine is shared: the raw signing speed is measured again just before each run,
+                    # so each row's ratio compares it with the machine as it was then
+                    raw = raw_awards_per_s(document_rates(60), fmt)
+                    db = sqlite_db(Path(folder), f"{fmt}-{mode}-{workers}-{attempt}") if database == "sqlite" \
+                        else pg.database()  # type: ignore[union-attr]
+                    row = bulk_run(db, n, workers, fmt) if mode == "threads" else \
+                        bulk_run_processes(db, n, workers, fmt, Path(folder))
+                    db.dispose()
+                    row = {"database": database, **row, "raw_awards_per_s": raw,
+                           "ratio_to_raw_signing": round(row["awards_per_s"] / raw, 3), "load": load()}
+                    print(f"  ... {database} {fmt} {workers} {mode}: {row['seconds']} s, ratio "
+                          f"{row['ratio_to_raw_signing']}, load {row['load']}", flush=True)
+                    key = (fmt, mode, workers, database)
+                    if key not in best or row["ratio_to_raw_signing"] > best[key]["ratio_to_raw_signing"]:
+                        best[key] = row
     finally:
         if pg is not None:
             pg.stop()
-    for run in runs:
-        run["ratio_to_raw_signing"] = round(run["awards_per_s"] / figures["raw_awards_per_s"][run["formats"]], 3)
+    runs = [best[key] for key in configs if key in best]
     figures["bulk"] = runs
+    figures["repeat"] = args.repeat
     figures["load_after"] = load()
     if pg is not None and not pg_ready:
         figures["postgres"] = pg.note
 
-    print(f"\nEnd-of-year bulk run: {n} awards (evaluation -> award + outbox -> embedded signer -> issued), "
-          f"the daemon's worker threads")
+    print(f"\nEnd-of-year bulk run: {n} awards (evaluation -> award + outbox -> embedded signer -> issued)"
+          + (f", best of {args.repeat} runs by ratio" if args.repeat > 1 else ""))
     print(f"  {'database':<9} {'formats':<11} {'workers':>13} {'total s':>8} {'awards/s':>9} {'raw sign/s':>10} "
           f"{'ratio':>6} {'eval s':>7} {'cpu ms/aw':>9} {'stmts/aw':>8} {'commits/aw':>10} {'lock wait':>9} "
           f"{'load':>5}")
     for run in runs:
         workers = f"{run['workers']} {run['mode']}"
         print(f"  {run['database']:<9} {run['formats']:<11} {workers:>13} {run['seconds']:>8.1f} "
-              f"{run['awards_per_s']:>9.1f} {figures['raw_awards_per_s'][run['formats']]:>10.1f} "
+              f"{run['awards_per_s']:>9.1f} {run['raw_awards_per_s']:>10.1f} "
               f"{run['ratio_to_raw_signing']:>6.3f} {run['evaluated_s']:>7.1f} {run['cpu_ms_per_award']:>9.2f} "
               f"{run.get('statements_per_award', ''):>8} "
               f"{run.get('commits_per_award', ''):>10} {run.get('lock_wait_share', ''):>9} {run['load']:>5}")
