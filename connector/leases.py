@@ -41,6 +41,16 @@ T = TypeVar("T")
 #: a heartbeat renews a lease this many times per lease period, so one late beat never loses it
 BEATS_PER_LEASE = 3
 
+#: told of every row a claim takes from another worker whose lease ran out: (table, row id, previous owner,
+#: new owner). The operations metrics count them (:func:`credbridge.connector.metrics.count_lease_takeovers`).
+TakeoverListener = Callable[[str, int, str, str], None]
+_takeover_listeners: list[TakeoverListener] = []
+
+
+def on_takeover(listener: TakeoverListener) -> None:
+    if listener not in _takeover_listeners:
+        _takeover_listeners.append(listener)
+
 
 def hold_seconds(lease_seconds: float, poll_seconds: float) -> float:
     """How long each claim or heartbeat holds a row, so that another worker holds the work of a dead one
@@ -80,8 +90,12 @@ def claim(
                     .values(lease_owner=owner, lease_expires_at=expires)
                     .execution_options(synchronize_session=False))
     for row in rows:
-        if taken_from is not None and row.lease_owner is not None:  # type: ignore[attr-defined]
-            taken_from[row.id] = row.lease_owner  # type: ignore[attr-defined]
+        previous = row.lease_owner  # type: ignore[attr-defined]
+        if taken_from is not None and previous is not None:
+            taken_from[row.id] = previous  # type: ignore[attr-defined]
+        if previous is not None and previous != owner:
+            for listener in _takeover_listeners:
+                listener(model.__tablename__, row.id, previous, owner)  # type: ignore[attr-defined]
         set_committed_value(row, "lease_owner", owner)
         set_committed_value(row, "lease_expires_at", expires)
     return rows

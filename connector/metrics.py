@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import and_, event, func, select
 from sqlalchemy.orm import Session
 
+from credbridge.connector import leases
 from credbridge.connector.store.base import utcnow
 from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import (
@@ -95,22 +96,28 @@ _lease_events_installed = False
 
 
 def count_lease_takeovers(models: Iterable[type] = (WorkItem, OutboxItem)) -> None:
-    """Count every ORM write of ``lease_owner`` that replaces another worker's name (it can only
-    do so once that lease has expired: see :mod:`credbridge.connector.leases`). Idempotent."""
+    """Count every lease taken over from another worker (it can only be taken once that lease has
+    expired: see :mod:`credbridge.connector.leases`): the claims, which write the lease in one UPDATE
+    and report each row taken from someone else, and any ORM write of ``lease_owner`` that replaces
+    another worker's name. Idempotent."""
     global _lease_events_installed
     if _lease_events_installed:
         return
+    leases.on_takeover(_claimed_from_another)
     for model in models:
         table = model.__tablename__  # type: ignore[attr-defined]
 
         def on_set(target: Any, value: Any, old: Any, _initiator: Any, table: str = table) -> None:
             if value is not None and old not in (None, value) and isinstance(old, str):
-                LEASE_TAKEOVERS.labels(table).inc()
-                log.warning("%s %s: taken over by %s from %s, whose lease expired", table,
-                            getattr(target, "id", "?"), value, old)
+                _claimed_from_another(table, getattr(target, "id", "?"), old, value)
 
         event.listen(model.lease_owner, "set", on_set)  # type: ignore[attr-defined]
     _lease_events_installed = True
+
+
+def _claimed_from_another(table: str, row_id: object, previous: str, owner: str) -> None:
+    LEASE_TAKEOVERS.labels(table).inc()
+    log.warning("%s %s: taken over by %s from %s, whose lease expired", table, row_id, owner, previous)
 
 
 # ------------------------------------------------------------------------------------------ database figures
