@@ -31,8 +31,7 @@ from credbridge.connector.issuing.pipeline.outbox import NOTIFY_KIND
 from credbridge.connector.issuing.pipeline.payload import build_payload
 from credbridge.connector.settings import Settings
 from credbridge.connector.store.base import utcnow
-from credbridge.connector.store.models import Award, Evidence, Learner, LmsConnection, OutboxItem, School, WorkItem
-from credbridge.connector.sync.facts import facts_for
+from credbridge.connector.store.models import Award, Learner, LmsConnection, OutboxItem, School, WorkItem
 from credbridge.connector.sync.worker import (
     SYNC_KINDS,
     WorkContext,
@@ -40,7 +39,7 @@ from credbridge.connector.sync.worker import (
     register_batch_handler,
     register_handler,
 )
-from credbridge.mappings import EvidenceFact, MappingError
+from credbridge.mappings import MappingError
 
 log = logging.getLogger("credbridge.issuing.handlers")
 EVALUATE = "evaluate"
@@ -79,13 +78,12 @@ def _syncing(session: Session, school_id: int) -> bool:
 def _prefetched_sources(session: Session, learner_ids: set[int]) -> EvaluationSources:
     """The store's sources, with every learner's current evidence read in one go (a handful of queries for
     the batch instead of five per learner); the same facts :func:`store_sources` gives one by one."""
-    rows = session.scalars(select(Evidence).where(Evidence.learner_id.in_(learner_ids), Evidence.is_current.is_(True))
-                           .order_by(Evidence.id)).all()
-    by_learner: dict[int, list[EvidenceFact]] = {}
-    for row, fact in zip(rows, facts_for(session, rows), strict=True):
-        by_learner.setdefault(row.learner_id, []).append(fact)
+    sources = store_sources()
+    assert sources.evidence_facts_many is not None
+    by_learner = sources.evidence_facts_many(session, sorted(learner_ids))
     return EvaluationSources(evidence_facts=lambda _session, learner_id: by_learner.get(learner_id, []),
-                             course_structure=store_sources().course_structure)
+                             course_structure=sources.course_structure,
+                             evidence_facts_many=sources.evidence_facts_many)
 
 
 def handle_evaluate_batch(ctx: WorkContext, items: Sequence[WorkItem]) -> dict[int, str]:
