@@ -7,6 +7,7 @@ import click
 from sqlalchemy import select
 
 from credbridge.connector.attention import needs_attention
+from credbridge.connector.awards.audit import audit
 from credbridge.connector.commands.common import with_runtime
 from credbridge.connector.runtime import Runtime
 from credbridge.connector.store.models import School
@@ -57,6 +58,9 @@ def work_retry(runtime: Runtime, item_ids: tuple[int, ...], retry_all: bool) -> 
     with runtime.db.unit_of_work() as session:
         items = retry_stuck(session, list(item_ids) or None)
         names = [f"{i.id} ({i.kind} {i.key})" for i in items]
+        for item in items:
+            audit(session, school_id=item.school_id, actor="cli", action="work.retried", subject_type="work_item",
+                  subject_id=item.id, kind=item.kind, key=item.key)
     if item_ids and len(names) < len(item_ids):
         click.echo("some ids are not failed or stuck work items; left as they are", err=True)
     click.echo(f"retrying {len(names)} work items" + (": " + ", ".join(names) if names else ""))

@@ -89,6 +89,7 @@ AUDIT_ACTIONS = {
     "outbox.dead": _("Sending gave up"),
     "outbox.revived": _("Sending tried again"),
     "outbox.revoked_at_target": _("Revoked at the issuing service"),
+    "work.retried": _("Failed or stuck work started again"),
     "mapping_file.imported": _("Mapping file saved"),
     "mapping_file.restored": _("Earlier mapping version restored"),
     "school.created": _("School created"),

@@ -72,3 +72,55 @@ def test_erasure_needs_the_token_the_confirmation_and_the_right_school(env: Env)
         assert learner.erased_at is not None and learner.email is None
         entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "learner.erased"))
         assert entry.details["reason"] == "request 4"
+
+
+def test_stuck_and_failed_work_is_listed_and_started_again_only_by_its_school(env: Env) -> None:
+    from datetime import timedelta
+
+    from credbridge.connector.store.base import utcnow
+    from credbridge.connector.store.models import WorkItem
+    from credbridge.connector.sync.worker import MAX_CRASHES
+
+    now = utcnow()
+    with env.db.unit_of_work() as session:
+        stuck = WorkItem(kind="sync_connection", key=f"connection:{env.world.connection_a}:incremental",
+                         payload={"connection_id": env.world.connection_a}, school_id=env.world.school_a,
+                         status="stuck", crashes=MAX_CRASHES, last_error="set aside after its worker died")
+        abandoned = WorkItem(kind="evaluate", key="learner:1", payload={}, school_id=env.world.school_a,
+                             status="running", lease_owner="gone/w0", lease_expires_at=now - timedelta(seconds=5))
+        other = WorkItem(kind="evaluate", key="learner:2", payload={}, school_id=env.world.school_b,
+                         status="failed", attempts=5, last_error="ValueError: beta's own trouble")
+        session.add_all([stuck, abandoned, other])
+        session.flush()
+        ids = stuck.id, abandoned.id, other.id
+    client = env.admin()
+    html = client.get(PAGE).get_data(as_text=True)
+    assert f'id="attention-work-{ids[0]}"' in html and "Set aside" in html and "Start again" in html
+    assert f'id="attention-work-{ids[1]}"' in html and "takes it over when its lease runs out" in html
+    assert '<td id="work-set-aside">1</td>' in html
+    assert f'id="attention-work-{ids[2]}"' not in html and "beta&#39;s own trouble" not in html  # another school's
+    assert "beta&#39;s own trouble" in env.admin(school_id=env.world.school_b).get(PAGE).get_data(as_text=True)
+
+    retry = f"/admin/operations/work/{ids[0]}/retry"
+    assert client.post(retry).status_code == 400  # no CSRF token
+    teacher = env.teacher()
+    assert teacher.post(retry, data={"csrf_token": csrf_token(teacher, "/teacher/course/2")}).status_code == 403
+    other_admin = env.admin(school_id=env.world.school_b)
+    other_token = csrf_token(other_admin, PAGE)
+    assert other_admin.post(retry, data={"csrf_token": other_token}).status_code == 404
+    token = csrf_token(client, PAGE)
+    # work that is running is not "started again" (its daemon, or the next one, has it)
+    refused = client.post(f"/admin/operations/work/{ids[1]}/retry", data={"csrf_token": token},
+                          follow_redirects=True)
+    assert "neither failed nor stuck" in refused.get_data(as_text=True)
+    with env.db.unit_of_work() as session:
+        assert session.get(WorkItem, ids[0]).status == "stuck"
+        assert session.get(WorkItem, ids[1]).status == "running"
+    done = client.post(retry, data={"csrf_token": token}, follow_redirects=True)
+    assert done.status_code == 200 and "will be started again" in done.get_data(as_text=True)
+    with env.db.unit_of_work() as session:
+        row = session.get(WorkItem, ids[0])
+        assert (row.status, row.crashes, row.attempts, row.last_error) == ("pending", 0, 0, None)
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "work.retried"))
+        assert entry is not None and entry.subject_id == str(ids[0]) and entry.school_id == env.world.school_a
+    assert f'id="attention-work-{ids[0]}"' not in client.get(PAGE).get_data(as_text=True)
