@@ -33,7 +33,9 @@ from credbridge.connector.sync.worker import SYNC_CONNECTION, enqueue, request_c
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
-ACTIVE = ("pending", "running")
+#: a connection's sync in these states is not queued again; ``stuck`` (set aside after its workers died
+#: too often, connector/sync/worker.py) waits for an administrator's retry, not for the next interval
+ACTIVE = ("pending", "running", "stuck")
 
 
 class SchedulerLeader:

@@ -113,6 +113,22 @@ def test_a_connection_keeps_its_own_interval_and_a_running_sync_is_not_queued_ag
     assert tick(database, cfg, a, T0 + timedelta(minutes=61)).syncs == [slow]
 
 
+def test_a_stuck_sync_is_not_queued_again_until_an_administrator_retries_it(database: Database) -> None:
+    from credbridge.connector.sync.worker import retry_stuck
+
+    [conn] = connections(database, 1)
+    cfg = settings()
+    a = SchedulerLeader(database, "a", lease_seconds=3600)
+    assert tick(database, cfg, a, T0).syncs == [conn]
+    with database.unit_of_work() as session:  # set aside: its workers died on it too often (worker.MAX_CRASHES)
+        session.execute(update(WorkItem).values(status="stuck"))
+    assert tick(database, cfg, a, T0 + timedelta(minutes=16)).syncs == []
+    assert sync_items(database)[f"connection:{conn}:incremental"].status == "stuck"
+    with database.unit_of_work() as session:
+        retry_stuck(session)
+    assert sync_items(database)[f"connection:{conn}:incremental"].status == "pending"
+
+
 def test_nightly_reconciliation_is_queued_once_per_night(database: Database) -> None:
     ids = connections(database, 2)
     cfg = settings()
