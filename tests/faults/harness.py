@@ -19,12 +19,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from credbridge.connector.store.db import Database
-from credbridge.connector.store.models import OutboxItem, WorkItem
+from credbridge.connector.store.models import LmsConnection, OutboxItem, WorkItem
+from credbridge.connector.sync.worker import SYNC_KINDS, request_connection_sync
 from credbridge.emulator.server import RunningEmulator
 from tests.conftest import TEST_SECRET_KEY
 from tests.faults.state import at_rest, leftovers
@@ -94,7 +96,11 @@ class Fleet:
         env.update(CREDBRIDGE_DATABASE_URL=self.db.url, CREDBRIDGE_SECRET_KEY=TEST_SECRET_KEY,
                    CREDBRIDGE_BASE_URL="http://127.0.0.1:5000", CREDBRIDGE_DAEMON_ID=name,
                    CREDBRIDGE_LEASE_SECONDS=str(self.lease_seconds), CREDBRIDGE_POLL_SECONDS=str(POLL_SECONDS),
-                   CREDBRIDGE_RETRY_SECONDS="1", CREDBRIDGE_SYNC_INTERVAL_MINUTES="1440")
+                   CREDBRIDGE_RETRY_SECONDS="1", CREDBRIDGE_SYNC_INTERVAL_MINUTES="1440",
+                   # the schedule passes to a new daemon within seconds of its keeper's death; the nightly
+                   # reconciliation is kept out of the run (its hour is half a day away)
+                   CREDBRIDGE_SCHEDULER_TICK_SECONDS="1", CREDBRIDGE_SCHEDULER_LEASE_SECONDS="3",
+                   CREDBRIDGE_RECONCILE_HOUR_UTC=str((datetime.now(UTC).hour + 12) % 24))
         log = self.folder / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen([sys.executable, "-m", "credbridge", "daemon", "--workers", str(self.workers)],
@@ -159,7 +165,18 @@ def await_kill_point(db: Database, emulator: RunningEmulator, phase: str, rng: r
     time.sleep(rng.uniform(0, 0.03))
 
 
-def run_to_rest(db: Database, fleet: Fleet, *, synced_since_id: int, timeout: float) -> float:
+def ask_for_sync(db: Database) -> None:
+    """Someone asks for a sync now (`credbridge sync`, a teacher's button), unless one is queued or running:
+    the schedule alone would not sync again within the campaign (its interval is a day)."""
+    with db.unit_of_work() as s:
+        active = s.scalar(select(func.count()).select_from(WorkItem).where(
+            WorkItem.kind.in_(SYNC_KINDS), WorkItem.status.in_(("pending", "running"))))
+        if not active:
+            for connection_id in s.scalars(select(LmsConnection.id)):
+                request_connection_sync(s, connection_id)
+
+
+def run_to_rest(db: Database, fleet: Fleet, *, timeout: float) -> float:
     """Wait until the daemons have finished everything; returns how long that took."""
     started = time.monotonic()
     deadline = started + timeout
@@ -167,7 +184,7 @@ def run_to_rest(db: Database, fleet: Fleet, *, synced_since_id: int, timeout: fl
     while time.monotonic() < deadline:
         if not fleet.alive:
             raise AssertionError(f"every daemon exited\n{fleet.logs()}")
-        calm = calm + 1 if at_rest(db, synced_since_id=synced_since_id) else 0
+        calm = calm + 1 if at_rest(db) else 0
         if calm >= 3:  # three looks in a row, 0.5 s apart
             return time.monotonic() - started
         time.sleep(0.5)
@@ -183,6 +200,8 @@ def kill_and_replace(db: Database, fleet: Fleet, emulator: RunningEmulator, rng:
         report.planned[phase] += 1
         if between is not None:
             between(number)
+        if phase == "sync":
+            ask_for_sync(db)
         await_kill_point(db, emulator, phase, rng, patience=patience)
         candidates = fleet.alive
         wanted = {"sync": ("sync_connection", "sync_course"), "evaluation": ("evaluate",),

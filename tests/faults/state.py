@@ -74,14 +74,9 @@ def leftovers(db: Database) -> dict[str, int]:
         }
 
 
-def at_rest(db: Database, *, synced_since_id: int) -> bool:
-    """Quiescent: a sync that started after the last restart went through, and nothing is left over."""
+def at_rest(db: Database) -> bool:
+    """Quiescent: the last sync went through (a failed or interrupted one is retried: its work item is
+    left pending), and nothing is left over."""
     with db.unit_of_work() as s:
-        synced = s.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.id > synced_since_id,
-                                                                          SyncRun.status == "ok"))
-    return bool(synced) and not any(leftovers(db).values())
-
-
-def last_sync_run_id(db: Database) -> int:
-    with db.unit_of_work() as s:
-        return int(s.scalar(select(func.max(SyncRun.id))) or 0)
+        last = s.scalar(select(SyncRun.status).order_by(SyncRun.id.desc()).limit(1))
+    return last == "ok" and not any(leftovers(db).values())

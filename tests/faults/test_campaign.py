@@ -22,7 +22,7 @@ from credbridge.emulator.dataset import Site
 from credbridge.emulator.server import RunningEmulator, serve_in_thread
 from tests.faults.conftest import Plan
 from tests.faults.harness import Fleet, kill_and_replace, run_to_rest
-from tests.faults.state import last_sync_run_id, leftovers, snapshot
+from tests.faults.state import leftovers, snapshot
 from tests.faults.world import WEBHOOK_SECRET, furnish, generate_site
 from tests.issuing.adapters.fakes import FakeWebhookReceiver, Faults
 
@@ -56,7 +56,7 @@ def clean(plan: Plan, site: Site, tmp_path_factory: pytest.TempPathFactory,
                 fleet = Fleet(db, folder, f"clean-{kind}", lease_seconds=plan.lease_seconds)
                 fleet.start()
                 try:
-                    run_to_rest(db, fleet, synced_since_id=0, timeout=plan.rest_timeout)
+                    run_to_rest(db, fleet, timeout=plan.rest_timeout)
                 finally:
                     fleet.stop_all()
                 assert not any(leftovers(db).values()), leftovers(db)
@@ -115,8 +115,7 @@ def test_sigkilled_daemons_end_where_an_uninterrupted_run_ends(kind: str, daemon
         try:
             report = kill_and_replace(db, fleet, moodle, rng, plan.kills, patience=plan.patience,
                                       between=moodle_trouble)
-            since = last_sync_run_id(db)
-            report.seconds_to_rest = run_to_rest(db, fleet, synced_since_id=since, timeout=plan.rest_timeout)
+            report.seconds_to_rest = run_to_rest(db, fleet, timeout=plan.rest_timeout)
             left_alive = leftovers(db)
         finally:
             fleet.stop_all()
