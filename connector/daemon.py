@@ -39,6 +39,7 @@ def build_daemon(db: Database, settings: Settings, *, workers: int = 2, poll_sec
         if outbox is None:
             outbox = outboxes[worker.owner] = OutboxWorker(
                 db, adapters, WorkerConfig(owner=f"{worker.owner}:outbox", lease_seconds=daemon.hold_seconds,
+                                           max_crashes=settings.max_crashes,
                                            backoff=Backoff(base_seconds=settings.retry_seconds)))
         stats = outbox.run_batch()
         if stats.claimed:

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     )
     poll_seconds: float = Field(default=2.0, gt=0, le=60,
                                 description="how often an idle daemon worker looks for work")
+    max_crashes: int = Field(default=100, ge=1, le=100_000,
+                             description="a work item or delivery whose workers died this many times in a row while "
+                                         "running it is set aside as stuck (shown to administrators) instead of "
+                                         "being started again")
     retry_seconds: float = Field(default=30.0, gt=0, le=3600,
                                  description="first delay before a failed work item (a sync, an evaluation) or "
                                              "delivery is retried; doubled after each failure")

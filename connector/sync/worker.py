@@ -19,7 +19,8 @@ lease is renewed by a heartbeat for as long as the handler runs; if it is lost a
 is set and the handler should stop at its next safe point (its result is refused in any case).
 
 A worker that dies mid-run (killed, out of memory) is not a failure of the item: the next claim
-counts it in ``crashes``, not ``attempts``. Only ``MAX_CRASHES`` crashes in a row — an item that
+counts it in ``crashes``, not ``attempts``. Only ``max_crashes`` crashes in a row (the setting,
+default ``MAX_CRASHES``) — an item that
 keeps killing its workers — set it aside as ``stuck``, listed by ``credbridge work list`` until an
 administrator retries it.
 """
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 #: runs in a row whose worker died before an item is ``stuck``: high, because killing a daemon is no
 #: fault of the item it was running, but finite, so an item that kills every worker cannot do so for ever
+#: (the default of the ``max_crashes`` setting)
 MAX_CRASHES = 100
 SYNC_CONNECTION = "sync_connection"
 SYNC_COURSE = "sync_course"
@@ -178,13 +180,15 @@ class Worker:
 
     def __init__(self, db: Database, owner: str, *, settings: Settings | None = None, lease_seconds: float = 300,
                  kinds: list[str] | None = None, stop: threading.Event | None = None,
-                 retry_seconds: float | None = None) -> None:
+                 retry_seconds: float | None = None, max_crashes: int | None = None) -> None:
         self.db = db
         self.owner = owner
         self.settings = settings
         self.lease_seconds = lease_seconds
         self.retry_seconds = retry_seconds if retry_seconds is not None else (
             settings.retry_seconds if settings is not None else 30.0)
+        self.max_crashes = max_crashes if max_crashes is not None else (
+            settings.max_crashes if settings is not None else MAX_CRASHES)
         self.kinds = kinds
         self.stop = stop or threading.Event()
 
@@ -239,7 +243,7 @@ class Worker:
             return True
         item.crashes += 1
         previous = taken.get(item.id, "?")
-        if item.crashes >= MAX_CRASHES:
+        if item.crashes >= self.max_crashes:
             item.status = "stuck"
             item.last_error = (f"set aside after its worker died or lost its lease {item.crashes} times in a row while "
                                f"running it (last: {previous}); retry it with `credbridge work retry {item.id}`")[:4000]

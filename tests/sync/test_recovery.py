@@ -235,3 +235,38 @@ def test_the_sweep_closes_runs_of_dead_workers_and_leaves_live_ones(database: Da
     with database.unit_of_work() as session:
         assert {(r.worker, r.status) for r in session.scalars(select(SyncRun))} == {
             ("dead/w1", "interrupted"), ("live/w0", "running"), (None, "running")}
+
+
+def test_the_crash_ceiling_is_a_setting_of_the_daemon(database: Database, handlers) -> None:
+    """``max_crashes`` (CREDBRIDGE_MAX_CRASHES) reaches both kinds of worker the daemon builds: a work item and
+    a delivery whose workers died that many times are set aside, not started again."""
+    from credbridge.connector.daemon import build_daemon
+    from credbridge.connector.settings import Settings
+    from credbridge.connector.store.models import Award, OutboxItem
+    from tests.issuing.pipeline import factories
+
+    ran = []
+    register_handler("demo", lambda ctx, item: ran.append(item.id))
+    expired = utcnow() - timedelta(seconds=1)
+    with database.unit_of_work() as session:
+        item = enqueue(session, "demo", "poison", {})
+        item.status, item.crashes, item.lease_owner, item.lease_expires_at = "running", 2, "dead/w0", expired
+        school = factories.school(session, targets=["webhook"])
+        award_id = factories.award(session, school, factories.learner(session, school)).id
+        session.flush()
+        delivery = session.scalars(select(OutboxItem).where(OutboxItem.award_id == award_id)).one()
+        delivery.status, delivery.crashes, delivery.lease_owner = "sending", 2, "dead/w0:outbox"
+        delivery.lease_expires_at = expired
+        item_id, delivery_id = item.id, delivery.id
+    settings = Settings(secret_key=TEST_SECRET_KEY, database_url=database.url, max_crashes=3)
+    daemon = build_daemon(database, settings, workers=1, schedule=False)
+    worker = daemon.workers[0]
+    assert worker.run_one() == 0 and ran == []
+    [outbox_step] = daemon._steps
+    outbox_step(worker)
+    with database.unit_of_work() as session:
+        row = session.get(WorkItem, item_id)
+        assert (row.status, row.crashes, row.lease_owner) == ("stuck", 3, None)
+        sent = session.get(OutboxItem, delivery_id)
+        assert (sent.status, sent.crashes) == ("dead", 3)
+        assert session.get(Award, award_id).status == "dead"
