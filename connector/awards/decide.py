@@ -60,6 +60,9 @@ class EvaluationSources:
     course_structure: Callable[[Session, School], CourseStructure]
     #: many learners' facts at once (learner id -> facts), for pages that show a whole course
     evidence_facts_many: Callable[[Session, list[int]], Mapping[int, Sequence[EvidenceFact]]] | None = None
+    #: a learner's enrolment states by (connection id, Moodle course id), when a batch read those of all its
+    #: learners at once (:func:`enrolments_many`); otherwise each award asks the database
+    enrolments: Callable[[int], Mapping[tuple[int, int], set[str]]] | None = None
 
 
 @dataclass
@@ -122,7 +125,8 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
                 str(f) for f in earned.national if f.severity == "error"]
             continue
         enrolment = enrolment_state(session, learner_id, [facts_by_id[i] for i in earned.evidence_ids
-                                                          if i in facts_by_id])
+                                                          if i in facts_by_id],
+                                    known=sources.enrolments(learner_id) if sources.enrolments else None)
         if defer_writes:
             outcome.deferred.append(_decide(session, school, learner_id, earned, resolved, targets, now, enrolment))
             continue
@@ -154,20 +158,37 @@ def evaluate_learner(session: Session, school: School, learner_id: int, now: dat
     return outcome
 
 
-def enrolment_state(session: Session, learner_id: int, facts: Sequence[EvidenceFact]) -> str:
+def enrolment_state(session: Session, learner_id: int, facts: Sequence[EvidenceFact], *,
+                    known: Mapping[tuple[int, int], set[str]] | None = None) -> str:
     """``active`` if the learner is actively enrolled in a course the facts come from (or they come from
-    no course), else ``suspended`` (suspended or ended in Moodle) or ``left``."""
+    no course), else ``suspended`` (suspended or ended in Moodle) or ``left``. ``known``: the learner's
+    states as :func:`enrolments_many` read them, instead of a query per course."""
     courses = {(connection_of(f.id), f.course_id) for f in facts if f.course_id is not None}
     courses.discard((None, None))
     states = set()
     for connection_id, moodle_id in courses:
         if connection_id is None:
             continue
+        if known is not None:
+            states.update(known.get((connection_id, moodle_id), ()))
+            continue
         states.update(session.scalars(select(Enrolment.state).join(Course, Course.id == Enrolment.course_id).where(
             Enrolment.learner_id == learner_id, Course.connection_id == connection_id, Course.moodle_id == moodle_id)))
     if not states or "active" in states:
         return "active"
     return "suspended" if "suspended" in states else "left"
+
+
+def enrolments_many(session: Session, learner_ids: Sequence[int]) -> dict[int, dict[tuple[int, int], set[str]]]:
+    """Every enrolment state of many learners in one query: learner id -> (connection id, Moodle course id)
+    -> states (what :func:`enrolment_state` otherwise reads per award and course)."""
+    found: dict[int, dict[tuple[int, int], set[str]]] = {learner_id: {} for learner_id in learner_ids}
+    rows = session.execute(select(Enrolment.learner_id, Course.connection_id, Course.moodle_id, Enrolment.state)
+                           .join(Course, Course.id == Enrolment.course_id)
+                           .where(Enrolment.learner_id.in_(list(learner_ids))))
+    for learner_id, connection_id, moodle_id, state in rows:
+        found[learner_id].setdefault((connection_id, moodle_id), set()).add(state)
+    return found
 
 
 def _new_award(school: School, learner_id: int, earned: EarnedTemplate, resolved: ResolvedMappings,

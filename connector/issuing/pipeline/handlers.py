@@ -20,6 +20,7 @@ from credbridge.connector.awards.audit import audit
 from credbridge.connector.awards.decide import (
     EvaluationOutcome,
     EvaluationSources,
+    enrolments_many,
     evaluate_learner,
     resolved_mappings,
     write_decided,
@@ -81,9 +82,11 @@ def _prefetched_sources(session: Session, learner_ids: set[int]) -> EvaluationSo
     sources = store_sources()
     assert sources.evidence_facts_many is not None
     by_learner = sources.evidence_facts_many(session, sorted(learner_ids))
+    enrolments = enrolments_many(session, sorted(learner_ids))
     return EvaluationSources(evidence_facts=lambda _session, learner_id: by_learner.get(learner_id, []),
                              course_structure=sources.course_structure,
-                             evidence_facts_many=sources.evidence_facts_many)
+                             evidence_facts_many=sources.evidence_facts_many,
+                             enrolments=lambda learner_id: enrolments.get(learner_id, {}))
 
 
 def handle_evaluate_batch(ctx: WorkContext, items: Sequence[WorkItem]) -> dict[int, str]:
