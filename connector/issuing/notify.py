@@ -118,10 +118,10 @@ def _score_targets(session: Session, award: Award) -> list[tuple[LtiRegistration
     return [(reg, url, user) for reg, url, user in rows]
 
 
-def silent_reasons(school: School) -> list[str]:
-    """Why a school's awards need no message at all (empty when it sends e-mail or AGS scores)."""
-    policy = school.policy or {}
-    if policy.get("notify_email") or policy.get("ags_score"):
+def silent_reasons(session: Session, school: School) -> list[str]:
+    """Why a school's awards need no message at all (empty when it sends e-mail or AGS scores); the same
+    switches as :func:`notify_award`, so the AGS score's default (on where the platform granted AGS) holds."""
+    if email_enabled(school) or ags_enabled(session, school):
         return []
     return ["e-mail disabled by the school", "AGS score disabled by the school"]
 
@@ -135,8 +135,9 @@ def notify_awards(db: Database, settings: Settings, award_ids: list[int]) -> dic
         awards = list(session.scalars(select(Award).where(Award.id.in_(award_ids))))
         schools = {s.id: s for s in session.scalars(select(School).where(School.id.in_({a.school_id
                                                                                         for a in awards})))}
+        silent = {school_id: silent_reasons(session, school) for school_id, school in schools.items()}
         for award in awards:
-            reasons = silent_reasons(schools[award.school_id])
+            reasons = silent[award.school_id]
             if award.status != "issued":
                 results[award.id] = NotifyResult(skipped=["award not issued"])
             elif reasons:
