@@ -127,6 +127,11 @@ ROWS = [
     # school A is exported or erased only by school A's administrators (others are told it does not exist)
     Row("GET", "/admin/operations/", (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK, OK),
         url="/admin/operations/?q=Marko"),
+    # a work item is started again only by its own school's administrators (this one is neither failed nor
+    # stuck: A's administrator is told so, nothing changes)
+    Row("POST", "/admin/operations/work/<int:item_id>/retry",
+        (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, FOUND, MISSING, MISSING),
+        url="/admin/operations/work/{work}/retry"),
     Row("GET", "/admin/operations/learners/<int:learner_id>/export.json",
         (NO, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, MISSING, MISSING),
         url="/admin/operations/learners/{learner}/export.json"),
