@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -30,7 +31,7 @@ from sqlalchemy import select
 from credbridge.connector.leases import hold_seconds
 from credbridge.connector.settings import Settings
 from credbridge.connector.store.db import Database
-from credbridge.connector.store.models import LmsConnection, WorkItem
+from credbridge.connector.store.models import LmsConnection, SyncRun, WorkItem
 from credbridge.connector.sync.leader import SchedulerLeader, install_schedule
 from credbridge.connector.sync.recovery import sweep_interrupted_runs
 from credbridge.connector.sync.runner import sync_connection
@@ -48,9 +49,30 @@ log = logging.getLogger(__name__)
 
 
 def handle_sync_connection(ctx: WorkContext, item: WorkItem) -> None:
-    options = SyncOptions(full=bool(item.payload.get("full")), stop=ctx.stop)
+    full = bool(item.payload.get("full"))
+    if item.crashes and _served_since_request(ctx.db, int(item.payload["connection_id"]), full,
+                                              item.payload.get("requested_at")):
+        # the dead worker finished the sync and died before it could mark the item done: its run
+        # answered this request, and a second one would sync the connection twice in one cycle
+        log.info("sync of connection %s: already done by a worker that died before recording it",
+                 item.payload["connection_id"])
+        return
+    options = SyncOptions(full=full, stop=ctx.stop)
     sync_connection(ctx.db, int(item.payload["connection_id"]), options, progress=ctx.report_progress,
                     worker=ctx.owner)
+
+
+def _served_since_request(db: Database, connection_id: int, full: bool, requested_at: str | None) -> bool:
+    """Whether a sync of the connection that went through started after the request was made (a full
+    request is answered by a full sync only)."""
+    if not requested_at:
+        return False
+    since = datetime.fromisoformat(requested_at)
+    modes = ("full",) if full else ("full", "incremental")
+    with db.unit_of_work() as session:
+        return session.scalar(select(SyncRun.id).where(
+            SyncRun.connection_id == connection_id, SyncRun.status == "ok", SyncRun.mode.in_(modes),
+            SyncRun.started_at >= since).limit(1)) is not None
 
 
 def handle_sync_course(ctx: WorkContext, item: WorkItem) -> None:

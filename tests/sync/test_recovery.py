@@ -270,3 +270,29 @@ def test_the_crash_ceiling_is_a_setting_of_the_daemon(database: Database, handle
         sent = session.get(OutboxItem, delivery_id)
         assert (sent.status, sent.crashes) == ("dead", 3)
         assert session.get(Award, award_id).status == "dead"
+
+
+@pytest.mark.parametrize("asked_again", [False, True])
+def test_a_sync_finished_by_a_worker_killed_before_recording_it_is_not_run_again(
+        harness_any: Harness, monkeypatch: pytest.MonkeyPatch, asked_again: bool) -> None:
+    """SIGKILL between the sync run's commit and the work item's: the next worker finds the request
+    answered by the dead worker's run and does not sync the connection a second time in the cycle
+    (the two-daemon scale-out test saw a site synced twice); a request made after that run is synced."""
+    db = harness_any.db
+    monkeypatch.setattr(runner, "client_factory",
+                        lambda url, token: MoodleClient(url, token, rate_per_second=None, max_concurrency=1))
+    with db.unit_of_work() as session:
+        item_id = request_connection_sync(session, harness_any.connection_id).id
+    doomed = Worker(db, "doomed/w0", kinds=["sync_connection"], lease_seconds=5)
+    assert doomed.claim() is not None
+    runner.sync_connection(db, harness_any.connection_id, worker="doomed/w0")  # ... and then it was killed
+    _crash(db, item_id)
+    if asked_again:
+        time.sleep(0.01)
+        with db.unit_of_work() as session:
+            request_connection_sync(session, harness_any.connection_id)  # a teacher asks after that run
+    assert Worker(db, "survivor/w0", kinds=["sync_connection"], lease_seconds=5).run_one() == 1
+    with db.unit_of_work() as session:
+        runs = [(r.worker, r.status) for r in session.scalars(select(SyncRun).order_by(SyncRun.id))]
+        assert runs == [("doomed/w0", "ok")] + ([("survivor/w0", "ok")] if asked_again else [])
+        assert session.get(WorkItem, item_id).status == "done"
