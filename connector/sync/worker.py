@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, case, select, update
 
 from credbridge.connector import leases
 from credbridge.connector.logs import job_context
@@ -55,6 +55,11 @@ MAX_CRASHES = 100
 SYNC_CONNECTION = "sync_connection"
 SYNC_COURSE = "sync_course"
 SYNC_KINDS = (SYNC_CONNECTION, SYNC_COURSE)
+#: due syncs are claimed before other due work: a first sync of many schools queues tens of thousands
+#: of evaluations, and oldest-first would make the next interval's syncs (and a teacher's "sync this
+#: course now") wait behind all of them (bench/RESULTS.md, "Many schools"). A sync is one item per
+#: connection or course, so the work behind them is delayed, never starved.
+CLAIM_ORDER = (case((WorkItem.kind.in_(SYNC_KINDS), 0), else_=1), WorkItem.run_after, WorkItem.id)
 #: items in these states may be claimed (``running`` only once its lease ran out: its worker died)
 CLAIMABLE = ("pending", "running")
 
@@ -210,7 +215,7 @@ class Worker:
             for _ in range(20):  # an item found stuck or blocked is set aside and the next one tried
                 taken: dict[int, str] = {}
                 rows = leases.claim(session, WorkItem, owner=self.owner, lease_seconds=self.lease_seconds, due=due,
-                                    order_by=(WorkItem.run_after, WorkItem.id), limit=1, now=now, taken_from=taken)
+                                    order_by=CLAIM_ORDER, limit=1, now=now, taken_from=taken)
                 if not rows:
                     return []
                 if self._take_over(rows[0], taken, now) and self._may_start(session, rows[0], now):

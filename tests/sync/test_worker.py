@@ -218,3 +218,22 @@ def test_two_daemons_share_one_postgres_without_doing_anything_twice(postgres_da
                 Evidence.is_current.is_(True)).group_by(Evidence.connection_id)).all())
             assert len(set(per_connection.values())) == 1 and len(per_connection) == 3
             assert session.scalar(select(func.count()).select_from(Evidence).where(Evidence.version > 1)) == 0
+
+
+def test_a_due_sync_is_claimed_before_older_other_work(database: Database, handlers):
+    """After a first sync of many schools tens of thousands of evaluations are queued; the next
+    interval's sync (or a teacher's course sync) must not wait behind them all. Among syncs, and among
+    the rest, the oldest goes first."""
+    order: list[str] = []
+    register_handler("evaluate", lambda ctx, item: order.append(item.key))
+    register_handler("sync_connection", lambda ctx, item: order.append(item.key))
+    connection_id = make_connection(database, "http://127.0.0.1:9")
+    with database.unit_of_work() as session:
+        for n in range(3):
+            enqueue(session, "evaluate", f"learner:{n}", {})
+        enqueue(session, "sync_connection", f"connection:{connection_id}:incremental", {"connection_id": connection_id})
+        enqueue(session, "evaluate", "learner:3", {})
+    worker = Worker(database, "w1", kinds=["evaluate", "sync_connection"])
+    while worker.run_one():
+        pass
+    assert order == [f"connection:{connection_id}:incremental", "learner:0", "learner:1", "learner:2", "learner:3"]
