@@ -230,6 +230,26 @@ class LockWaits:
         return round(self.waiting / self.active, 3) if self.active else 0.0
 
 
+def wait_until_issued(db: Database, n: int, started: float,
+                      check: Callable[[], None] | None = None) -> float | None:
+    """Poll until ``n`` awards are issued; returns when no evaluation was left (perf_counter time)."""
+    evaluated_at = None
+    while True:
+        time.sleep(0.1)
+        with db.unit_of_work() as session:
+            issued = session.scalar(select(func.count()).select_from(Award).where(Award.status == "issued"))
+            if evaluated_at is None and not session.scalar(
+                    select(func.count()).select_from(WorkItem).where(WorkItem.kind == "evaluate",
+                                                                     WorkItem.status != "done")):
+                evaluated_at = time.perf_counter()
+        if issued >= n:
+            return evaluated_at
+        if check is not None:
+            check()
+        if time.perf_counter() - started > 3600:
+            raise SystemExit(f"bulk run incomplete after an hour: {issued} of {n}")
+
+
 def bulk_run(db: Database, n: int, workers: int, formats: str) -> dict[str, Any]:
     seed(db, n, formats)
     settings = Settings(secret_key=SECRET_KEY, database_url=db.url, base_url=BASE_URL, daemon_id="bench",
@@ -244,18 +264,7 @@ def bulk_run(db: Database, n: int, workers: int, formats: str) -> dict[str, Any]
         waits.__enter__()
     daemon.start()
     try:
-        while True:
-            time.sleep(0.1)
-            with db.unit_of_work() as session:
-                issued = session.scalar(select(func.count()).select_from(Award).where(Award.status == "issued"))
-                if evaluated_at is None and not session.scalar(
-                        select(func.count()).select_from(WorkItem).where(WorkItem.kind == "evaluate",
-                                                                         WorkItem.status != "done")):
-                    evaluated_at = time.perf_counter()
-            if issued >= n:
-                break
-            if time.perf_counter() - started > 3600:
-                raise SystemExit(f"bulk run incomplete after an hour: {issued} of {n}")
+        evaluated_at = wait_until_issued(db, n, started)
     finally:
         finished = time.perf_counter()
         cpu = time.process_time() - cpu
@@ -300,20 +309,11 @@ def bulk_run_processes(db: Database, n: int, workers: int, formats: str, folder:
         waits.__enter__()
     evaluated_at = None
     try:
-        while True:
-            time.sleep(0.1)
-            with db.unit_of_work() as session:
-                issued = session.scalar(select(func.count()).select_from(Award).where(Award.status == "issued"))
-                if evaluated_at is None and not session.scalar(
-                        select(func.count()).select_from(WorkItem).where(WorkItem.kind == "evaluate",
-                                                                         WorkItem.status != "done")):
-                    evaluated_at = time.perf_counter()
-            if issued >= n:
-                break
+        def all_alive() -> None:
             if any(p.poll() is not None for p in processes):
                 raise SystemExit(f"a daemon exited; see {folder}")
-            if time.perf_counter() - started > 3600:
-                raise SystemExit(f"bulk run incomplete after an hour: {issued} of {n}")
+
+        evaluated_at = wait_until_issued(db, n, started, check=all_alive)
     finally:
         finished = time.perf_counter()
         for process in processes:

@@ -14,6 +14,7 @@ from credbridge.connector.store.db import Database
 from credbridge.connector.store.models import Evidence, LearnerIdentity, LmsConnection, School
 from credbridge.connector.sync import runner
 from credbridge.connector.sync.strategy import SyncOptions, SyncReport
+from credbridge.connector.sync.worker import _handlers
 from credbridge.emulator.dataset import Site
 from credbridge.emulator.server import DEFAULT_TOKEN as TOKEN
 from credbridge.emulator.server import RunningEmulator, serve_in_thread
@@ -83,3 +84,12 @@ def harness(sqlite_database: Database, emulator: RunningEmulator) -> Iterator[Ha
 def harness_any(database: Database, emulator: RunningEmulator) -> Iterator[Harness]:
     """On SQLite and PostgreSQL: for what the database itself takes part in (versions, JSON, upserts)."""
     yield from _harness(database, emulator)
+
+
+@pytest.fixture
+def handlers() -> Iterator[dict[str, Any]]:
+    """The work-item handler registry, restored after a test registers its own."""
+    saved = dict(_handlers)
+    yield _handlers
+    _handlers.clear()
+    _handlers.update(saved)

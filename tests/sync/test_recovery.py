@@ -24,21 +24,12 @@ from credbridge.connector.sync import runner
 from credbridge.connector.sync.worker import (
     MAX_ATTEMPTS,
     Worker,
-    _handlers,
     enqueue,
     register_handler,
     request_connection_sync,
 )
 from tests.conftest import REPO, TEST_SECRET_KEY
 from tests.sync.conftest import Harness
-
-
-@pytest.fixture
-def handlers():
-    saved = dict(_handlers)
-    yield _handlers
-    _handlers.clear()
-    _handlers.update(saved)
 
 
 def _crash(db: Database, item_id: int) -> None:

@@ -18,21 +18,12 @@ from credbridge.connector.sync.store import request_evaluation
 from credbridge.connector.sync.worker import (
     MAX_ATTEMPTS,
     Worker,
-    _handlers,
     enqueue,
     register_handler,
     request_course_sync,
 )
 from tests.conftest import TEST_SECRET_KEY
 from tests.sync.conftest import Harness, make_connection
-
-
-@pytest.fixture
-def handlers():
-    saved = dict(_handlers)
-    yield _handlers
-    _handlers.clear()
-    _handlers.update(saved)
 
 
 def settings(**kw) -> Settings:
