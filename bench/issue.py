@@ -28,7 +28,6 @@ import cProfile
 import io
 import json
 import os
-import platform
 import pstats
 import resource
 import signal
@@ -47,6 +46,7 @@ sys.path.insert(0, str(REPO))  # tests.support.postgres starts a throwaway serve
 
 from sqlalchemy import event, func, insert, select, text  # noqa: E402
 
+from bench.common import machine  # noqa: E402 - after the path is set
 from credbridge.connector.awards.catalogue import import_mapping_file  # noqa: E402
 from credbridge.connector.awards.snapshot import build_snapshot  # noqa: E402
 from credbridge.connector.daemon import build_daemon  # noqa: E402
@@ -88,9 +88,6 @@ STRUCTURE = CourseStructure((), (CompetencyRef(1, "ME-C1", "Reads technical draw
 T0 = datetime(2026, 6, 20, 9, tzinfo=UTC)
 FORMATS = {"jwt-elm": "[ob3-jwt, elm]", "jwt-di-elm": "[ob3-jwt, ob3-di, elm]"}
 
-
-def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
 def load() -> float:

@@ -27,11 +27,9 @@ import functools
 import http.cookiejar
 import json
 import os
-import platform
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,20 +46,13 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import free_port, machine  # noqa: E402 - after the path is set
+
 SECRET = "bench-secret-key-0123456789abcdef-not-for-production"  # noqa: S105 - throwaway database
 USERS = 20
 DROPPED = (6, 7, 8, 9, 10)  # CNC101 has 30 learners in the recording; these five leave it, 25 stay
 
 
-def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine()}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------- the Moodle side

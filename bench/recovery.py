@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import random
 import signal
 import statistics
@@ -36,6 +35,7 @@ sys.path.insert(0, str(REPO))  # the throwaway PostgreSQL server and the fake we
 
 from sqlalchemy import select  # noqa: E402
 
+from bench.common import machine  # noqa: E402 - after the path is set
 from credbridge.connector.store import migrate, secrets  # noqa: E402
 from credbridge.connector.store.db import Database  # noqa: E402
 from credbridge.connector.store.models import Award, Learner, LmsConnection, OutboxItem, WorkItem  # noqa: E402
@@ -48,9 +48,6 @@ from tests.issuing.pipeline import factories  # noqa: E402
 SECRET_KEY = os.environ.get("CREDBRIDGE_SECRET_KEY", "bench-secret-key-0123456789abcdef-0123")
 WEBHOOK_SECRET = "whsec-recovery-bench-0123456789"  # noqa: S105 - a fake receiver on 127.0.0.1
 
-
-def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
 class Daemons:

@@ -26,11 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import func, select, update  # noqa: E402
 
+from bench.common import free_port, machine  # noqa: E402 - after the path is set
 from credbridge.connector.store import migrate, secrets  # noqa: E402
 from credbridge.connector.store.db import Database  # noqa: E402
 from credbridge.connector.store.models import LmsConnection, School, SyncRun, WorkItem  # noqa: E402
@@ -57,15 +56,6 @@ SECRET = "bench-secret-key-0123456789abcdef-not-for-production"  # noqa: S105 - 
 INTERVAL_MINUTES = 15
 
 
-def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine()}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Emulators:

@@ -23,7 +23,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import random
 import re
 import shutil
@@ -41,6 +40,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import machine  # noqa: E402 - after the path is set
 from credbridge.connector.moodle.client import MoodleClient  # noqa: E402
 from credbridge.connector.store import migrate, secrets  # noqa: E402
 from credbridge.connector.store.db import Database  # noqa: E402
@@ -52,10 +52,6 @@ from credbridge.emulator.server import DEFAULT_TOKEN  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef-not-for-production"  # noqa: S105 - throwaway DB
 
-
-def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine()}
 
 
 def new_db(folder: Path, name: str, url: str) -> tuple[Database, int]:
