@@ -64,10 +64,8 @@ def sign(claims: dict[str, Any], *, kid: str | None = TEST_KID, alg: str = "RS25
     return jwt.encode(claims, platform_private_pem(), algorithm=alg, headers=headers)
 
 
-def mutated(name: str, **changes: Any) -> dict[str, Any]:
-    """The recorded payload with claims replaced (value None = removed)."""
-    _, payload = recorded(name)
-    claims = copy.deepcopy(payload)
+def change_claims(claims: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``claims`` with ``changes`` applied in place (``__`` for ``/`` in claim names; None removes the claim)."""
     for key, value in changes.items():
         claim = key.replace("__", "/")
         if value is None:
@@ -75,6 +73,12 @@ def mutated(name: str, **changes: Any) -> dict[str, Any]:
         else:
             claims[claim] = value
     return claims
+
+
+def mutated(name: str, **changes: Any) -> dict[str, Any]:
+    """The recorded payload with claims replaced (value None = removed)."""
+    _, payload = recorded(name)
+    return change_claims(copy.deepcopy(payload), changes)
 
 
 def b64(data: bytes) -> str:

@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 from credbridge.connector.store.models import LtiDeployment, LtiRegistration
 from credbridge.lti.launch import claims as c
 from tests.lti.support import LtiEnvironment
-from tests.lti.tokens import recorded
+from tests.lti.tokens import change_claims, recorded
 
 RECORDED_ISSUER = "http://127.0.0.1:8080"
 
@@ -85,10 +85,4 @@ def launch_with(client: FlaskClient, env: LtiEnvironment, recording: str, /, *, 
     claim names; None removes the claim)."""
     state, nonce = login(client, env, client_id=client_id)
     claims = recorded_claims(env, recording, nonce=nonce, client_id=client_id, deployment_id=deployment_id)
-    for key, value in changes.items():
-        claim = key.replace("__", "/")
-        if value is None:
-            claims.pop(claim, None)
-        else:
-            claims[claim] = value
-    return post_launch(client, env, state, claims)
+    return post_launch(client, env, state, change_claims(claims, changes))
