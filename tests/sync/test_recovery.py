@@ -92,6 +92,26 @@ def test_an_item_that_keeps_killing_its_workers_is_set_aside_and_shown(database:
         assert needs_attention(session) == []
 
 
+def _one_call_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Syncs' clients without the politeness delay, one call in flight (the emulator's latency paces them)."""
+    monkeypatch.setattr(runner, "client_factory",
+                        lambda url, token: MoodleClient(url, token, rate_per_second=None, max_concurrency=1))
+
+
+def _run_while_another_tries(db: Database, kind: str, lease_seconds: float) -> None:
+    """Worker "a" runs the one item of ``kind``; worker "b" keeps trying to claim work until it is done."""
+    done = threading.Event()
+    first = threading.Thread(target=lambda: (Worker(db, "a", kinds=[kind], lease_seconds=lease_seconds).run_one(),
+                                             done.set()))
+    first.start()
+    _wait_until_running(db)
+    second = Worker(db, "b", kinds=[kind], lease_seconds=lease_seconds)
+    while not done.is_set():
+        second.run_one()
+        time.sleep(0.05)
+    first.join()
+
+
 def _wait_until_running(db: Database) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -104,7 +124,6 @@ def _wait_until_running(db: Database) -> None:
 
 def test_a_run_longer_than_its_lease_is_never_taken_over(database: Database, handlers) -> None:
     runs: list[str] = []
-    finished = threading.Event()
 
     def slow(ctx, item):
         runs.append(ctx.owner)
@@ -113,15 +132,7 @@ def test_a_run_longer_than_its_lease_is_never_taken_over(database: Database, han
     register_handler("demo", slow)
     with database.unit_of_work() as session:
         enqueue(session, "demo", "k", {})
-    first = threading.Thread(target=lambda: (Worker(database, "a", kinds=["demo"], lease_seconds=1).run_one(),
-                                             finished.set()))
-    first.start()
-    _wait_until_running(database)
-    intruder = Worker(database, "b", kinds=["demo"], lease_seconds=1)
-    while not finished.is_set():
-        intruder.run_one()
-        time.sleep(0.05)
-    first.join()
+    _run_while_another_tries(database, "demo", lease_seconds=1)
     assert runs == ["a"], "a second worker ran the item while the first one was still working on it"
     with database.unit_of_work() as session:
         assert session.scalar(select(WorkItem.status)) == "done"
@@ -150,20 +161,10 @@ def test_a_slow_sync_keeps_its_lease_and_never_runs_twice(harness_any: Harness,
                 running.remove(kwargs.get("worker"))
 
     monkeypatch.setattr(daemon_module, "sync_connection", watched)
-    monkeypatch.setattr(runner, "client_factory",
-                        lambda url, token: MoodleClient(url, token, rate_per_second=None, max_concurrency=1))
+    _one_call_at_a_time(monkeypatch)
     with db.unit_of_work() as session:
         request_connection_sync(session, harness_any.connection_id)
-    done = threading.Event()
-    first = threading.Thread(target=lambda: (Worker(db, "a", kinds=["sync_connection"], lease_seconds=2).run_one(),
-                                             done.set()))
-    first.start()
-    _wait_until_running(db)
-    second = Worker(db, "b", kinds=["sync_connection"], lease_seconds=2)
-    while not done.is_set():
-        second.run_one()
-        time.sleep(0.05)
-    first.join()
+    _run_while_another_tries(db, "sync_connection", lease_seconds=2)
     assert overlap == [], "two syncs of one connection ran at the same time"
     with db.unit_of_work() as session:
         assert [(r.worker, r.status) for r in session.scalars(select(SyncRun))] == [("a", "ok")]
@@ -194,8 +195,7 @@ def test_a_killed_sync_is_closed_as_interrupted_and_finished_by_the_next_worker(
         assert [(r.worker, r.status) for r in session.scalars(select(SyncRun))] == [("doomed/w0", "running")]
         assert session.get(WorkItem, item_id).status == "running"
 
-    monkeypatch.setattr(runner, "client_factory",
-                        lambda url, token: MoodleClient(url, token, rate_per_second=None, max_concurrency=1))
+    _one_call_at_a_time(monkeypatch)
     survivor = Worker(db, "survivor/w0", kinds=["sync_connection"], lease_seconds=5)
     deadline = time.monotonic() + 10
     while not survivor.run_one():  # the dead worker's lease runs out within 1.5 s
@@ -270,8 +270,7 @@ def test_a_sync_finished_by_a_worker_killed_before_recording_it_is_not_run_again
     answered by the dead worker's run and does not sync the connection a second time in the cycle
     (the two-daemon scale-out test saw a site synced twice); a request made after that run is synced."""
     db = harness_any.db
-    monkeypatch.setattr(runner, "client_factory",
-                        lambda url, token: MoodleClient(url, token, rate_per_second=None, max_concurrency=1))
+    _one_call_at_a_time(monkeypatch)
     with db.unit_of_work() as session:
         item_id = request_connection_sync(session, harness_any.connection_id).id
     doomed = Worker(db, "doomed/w0", kinds=["sync_connection"], lease_seconds=5)
